@@ -1,0 +1,11 @@
+export * from './stores/index.js';
+export * from './ws-ticket.constants.js';
+export * from './ws-ticket.controller.js';
+export * from './ws-ticket.errors.js';
+export * from './ws-ticket.guard.js';
+export * from './ws-ticket.module.js';
+export { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
+export type * from './ws-ticket.options.js';
+export * from './ws-ticket.service.js';
+export * from './ws-ticket-io.adapter.js';
+export * from './ws-user.decorator.js';

@@ -1,0 +1,21 @@
+/** Default ticket lifetime, in seconds. */
+export const DEFAULT_TICKET_TTL = 30;
+/** Default route of the built-in ticket endpoint (relative to any global prefix). */
+export const DEFAULT_TICKET_PATH = 'auth/ws-ticket';
+/** Default handshake `auth` key and query parameter that carry the ticket. */
+export const DEFAULT_TICKET_PARAM = 'uuid';
+/** Default JWT algorithms accepted at the ticket endpoint. */
+export const DEFAULT_JWT_ALGORITHMS = ['HS256'] as const;
+/** Default prefix of ticket keys in the store. */
+export const DEFAULT_KEY_PREFIX = 'ws-ticket:';
+/** Default upper bound on one store operation, in milliseconds. */
+export const DEFAULT_STORE_TIMEOUT = 2000;
+/** Longest bearer token the endpoint will look at, in characters. */
+export const MAX_BEARER_LENGTH = 8192;
+
+/** Strict lowercase RFC 4122 v4 UUID, the only shape `crypto.randomUUID()` produces. */
+export const TICKET_FORMAT =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Logger context used by every part of the module. */
+export const WS_TICKET_LOGGER_CONTEXT = 'WsTicket';

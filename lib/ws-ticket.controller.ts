@@ -1,0 +1,98 @@
+import {
+  Controller,
+  HttpCode,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Logger,
+  Post,
+  Req,
+  Res,
+  type Type,
+} from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
+import { WsTicketError } from './ws-ticket.errors.js';
+import {
+  WsTicketBearerError,
+  type WsTicketResponse,
+  WsTicketService,
+} from './ws-ticket.service.js';
+
+interface RequestLike {
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * Builds the ticket endpoint controller for a route. A class is made per module registration so that
+ * two apps in one process can mount the endpoint on different paths.
+ */
+export function createWsTicketController(path: string): Type<unknown> {
+  /**
+   * `POST <path>`: exchanges a bearer JWT for a ticket. Every answer carries
+   * `Cache-Control: no-store`; refusals are 401 with an RFC 6750 `WWW-Authenticate` header, and 503
+   * when the store is down.
+   */
+  @Controller(path)
+  class WsTicketController {
+    private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
+
+    constructor(
+      @Inject(WsTicketService) private readonly tickets: WsTicketService,
+      @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
+    ) {}
+
+    @Post()
+    @HttpCode(HttpStatus.CREATED)
+    async issue(
+      @Req() request: RequestLike,
+      @Res({ passthrough: true }) response: unknown,
+    ): Promise<WsTicketResponse> {
+      const http = this.adapterHost.httpAdapter;
+      http.setHeader(response, 'Cache-Control', 'no-store');
+      http.setHeader(response, 'Pragma', 'no-cache');
+      try {
+        const claims = await this.tickets.verifyBearer(request.headers.authorization);
+        const user = await this.tickets.resolveUser(claims);
+        if (user === undefined) {
+          throw new WsTicketBearerError('user_rejected', 'The user may not open WebSockets.');
+        }
+        return await this.tickets.issue(claims, request);
+      } catch (error) {
+        if (error instanceof WsTicketBearerError) {
+          this.logger.warn(`Ticket request refused: ${error.code}`);
+          http.setHeader(response, 'WWW-Authenticate', wwwAuthenticate(error));
+          throw new HttpException(
+            {
+              statusCode: 401,
+              error: 'Unauthorized',
+              code: error.code,
+              message: error.description,
+            },
+            HttpStatus.UNAUTHORIZED,
+          );
+        }
+        if (error instanceof WsTicketError) {
+          http.setHeader(response, 'Retry-After', '1');
+          throw new HttpException(
+            {
+              statusCode: 503,
+              error: 'Service Unavailable',
+              code: error.code,
+              message: error.description,
+            },
+            HttpStatus.SERVICE_UNAVAILABLE,
+          );
+        }
+        throw error;
+      }
+    }
+  }
+  return WsTicketController;
+}
+
+function wwwAuthenticate(error: WsTicketBearerError): string {
+  // RFC 6750 §3.1: no error attribute when the request carried no credentials at all.
+  if (error.code === 'bearer_missing') return 'Bearer realm="ws-ticket"';
+  return `Bearer realm="ws-ticket", error="invalid_token", error_description="${error.description}"`;
+}

@@ -1,0 +1,39 @@
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { WsException } from '@nestjs/websockets';
+import type { Socket } from 'socket.io';
+import { WsTicketError } from './ws-ticket.errors.js';
+import { WsTicketService } from './ws-ticket.service.js';
+
+/**
+ * Guards gateway handlers. Passes when `WsTicketIoAdapter` authenticated the socket. In apps that use
+ * only the guard (plain `IoAdapter`), it consumes the handshake ticket on the first guarded message,
+ * once per connection, and keeps the user in `socket.data.user` for the next messages.
+ * Refusals are `WsException({ code, message })`.
+ */
+@Injectable()
+export class WsTicketGuard implements CanActivate {
+  constructor(protected readonly tickets: WsTicketService) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'ws') return false;
+    const client = context.switchToWs().getClient<Socket>();
+    if (client.data?.user != null) return true;
+    try {
+      client.data.user = await this.tickets.consumeForConnection(
+        client.conn ?? client,
+        client.handshake,
+      );
+      return true;
+    } catch (error) {
+      this.throwRefusal(error);
+    }
+  }
+
+  /** Turns a refusal into the `WsException` the client receives. */
+  protected throwRefusal(error: unknown): never {
+    if (error instanceof WsTicketError) {
+      throw new WsException({ code: error.code, message: error.description });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,143 @@
+import type { JwtService } from '@nestjs/jwt';
+import type { TicketStore } from './stores/ticket-store.js';
+
+/** JWT signature algorithms the ticket endpoint may accept. `none` is deliberately absent. */
+export type WsTicketJwtAlgorithm =
+  | 'HS256'
+  | 'HS384'
+  | 'HS512'
+  | 'RS256'
+  | 'RS384'
+  | 'RS512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512'
+  | 'ES256'
+  | 'ES384'
+  | 'ES512';
+
+/**
+ * Verified JWT claims, as handed to `resolveUser`. Only the registered claims the module reads are
+ * typed; everything else the token carries is kept.
+ */
+export interface WsTicketClaims {
+  /** Subject: the user's id. */
+  sub?: string;
+  /** Expiry, in seconds since the epoch. */
+  exp?: number;
+  /** Issued at, in seconds since the epoch. */
+  iat?: number;
+  [claim: string]: unknown;
+}
+
+/**
+ * Turns the identity stored with a ticket into the user the connection will carry.
+ * Return `null` or `undefined` to refuse (inactive, deleted or banned users).
+ */
+export type WsTicketResolveUser<TUser = unknown> = (
+  claims: WsTicketClaims,
+) => TUser | null | undefined | Promise<TUser | null | undefined>;
+
+/** How the ticket endpoint verifies `Authorization: Bearer` tokens. */
+export interface WsTicketJwtOptions {
+  /**
+   * Shared secret for HMAC algorithms (HS256/384/512).
+   * One of `secret`, `publicKey` or `service` is required.
+   */
+  secret?: string | Buffer;
+  /** PEM public key for RSA / ECDSA / RSA-PSS algorithms. */
+  publicKey?: string | Buffer;
+  /**
+   * An existing `JwtService` (for example the app's own, from `JwtModule`) to verify with instead of
+   * building one from `secret` / `publicKey`. `algorithms`, `issuer`, `audience` and
+   * `clockTolerance` below still apply to every verification.
+   */
+  service?: JwtService;
+  /**
+   * Accepted signature algorithms. `none` is never accepted.
+   * @default ['HS256']
+   */
+  algorithms?: WsTicketJwtAlgorithm[];
+  /** Required `iss` claim (one of, when a list). Not checked when unset. */
+  issuer?: string | string[];
+  /** Required `aud` claim (one of, when a list). Not checked when unset. */
+  audience?: string | string[];
+  /**
+   * Allowed clock skew when checking `exp` and `nbf`, in seconds.
+   * @default 0
+   */
+  clockTolerance?: number;
+  /**
+   * Accept tokens that carry no `exp` claim. Such tokens never expire, so this is off by default:
+   * a token without `exp` is refused with 401.
+   * @default false
+   */
+  allowMissingExp?: boolean;
+}
+
+/** Options of `WsTicketModule.forRoot()` and the factory of `forRootAsync()`. */
+export interface WsTicketModuleOptions<TUser = unknown> {
+  /** How bearer tokens are verified at the ticket endpoint. Required. */
+  jwt: WsTicketJwtOptions;
+  /**
+   * Loads the user behind verified claims. Called when a ticket is issued (a refusal answers 401)
+   * and again when it is consumed at connect time (a refusal is `user_rejected`), so a user
+   * deactivated in between cannot connect. Throwing counts as a refusal.
+   * @default (claims) => claims
+   */
+  resolveUser?: WsTicketResolveUser<TUser>;
+  /**
+   * Ticket lifetime, in seconds. Keep it short: a ticket only has to survive the round trip
+   * between fetching it and opening the socket.
+   * @default 30
+   */
+  ttl?: number;
+  /**
+   * Key of the Socket.IO handshake `auth` payload, and name of the query parameter, that carry the
+   * ticket. The `auth` payload wins when both are present.
+   * @default 'uuid'
+   */
+  param?: string;
+  /**
+   * Where tickets live. By default the module uses the app's `CacheModule` when its primary store is
+   * Redis (`@keyv/redis`), and a process-local memory store otherwise. Pass a
+   * `RedisTicketStore` (or any `TicketStore`) to choose explicitly.
+   * @default derived from the app's CACHE_MANAGER, else `new MemoryTicketStore()`
+   */
+  store?: TicketStore;
+  /**
+   * Prefix of every ticket key in the store. Keys are `${keyPrefix}${sha256(ticket)}`: the ticket
+   * itself is never stored.
+   * @default 'ws-ticket:'
+   */
+  keyPrefix?: string;
+  /**
+   * Upper bound on one store operation, in milliseconds. A slower store counts as unavailable
+   * (`store_unavailable`, HTTP 503), so no client waits longer than this on the store.
+   * @default 2000
+   */
+  storeTimeout?: number;
+}
+
+/**
+ * Static options of the module, read when the module is assembled (before any async factory runs),
+ * so they are passed beside `useFactory` in `forRootAsync()` and alongside the others in `forRoot()`.
+ */
+export interface WsTicketModuleExtras {
+  /**
+   * Register the module globally so that `WsTicketService` and the guard are injectable everywhere.
+   * @default false
+   */
+  isGlobal?: boolean;
+  /**
+   * Route of the built-in ticket endpoint, relative to the app's global prefix.
+   * @default 'auth/ws-ticket'
+   */
+  path?: string;
+  /**
+   * Mount the built-in ticket endpoint. Set `false` to expose `WsTicketService.issue()` behind your
+   * own controller and guards instead.
+   * @default true
+   */
+  controller?: boolean;
+}

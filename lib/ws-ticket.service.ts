@@ -1,0 +1,285 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { TicketStore } from './stores/ticket-store.js';
+import {
+  DEFAULT_JWT_ALGORITHMS,
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_STORE_TIMEOUT,
+  DEFAULT_TICKET_PARAM,
+  DEFAULT_TICKET_TTL,
+  MAX_BEARER_LENGTH,
+  TICKET_FORMAT,
+  WS_TICKET_LOGGER_CONTEXT,
+} from './ws-ticket.constants.js';
+import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
+import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
+import type {
+  WsTicketClaims,
+  WsTicketJwtAlgorithm,
+  WsTicketModuleOptions,
+  WsTicketResolveUser,
+} from './ws-ticket.options.js';
+
+/** What the ticket endpoint returns. */
+export interface WsTicketResponse {
+  /** The ticket: a random v4 UUID, valid once. */
+  uuid: string;
+  /** Seconds until the ticket expires. */
+  expiresIn: number;
+}
+
+/** The parts of a Socket.IO handshake (or a raw upgrade) the service reads. */
+export interface WsTicketHandshake {
+  auth?: Record<string, unknown>;
+  query?: Record<string, unknown>;
+}
+
+/** Why a bearer token was refused at the ticket endpoint. */
+export type BearerRefusal = 'bearer_missing' | 'bearer_invalid' | 'user_rejected';
+
+/** A refused bearer token. The controller turns it into a 401 with `WWW-Authenticate`. */
+export class WsTicketBearerError extends Error {
+  override readonly name = 'WsTicketBearerError';
+  constructor(
+    readonly code: BearerRefusal,
+    readonly description: string,
+  ) {
+    super(code);
+  }
+}
+
+interface TicketRecord {
+  /** Identity handed back to `resolveUser`. */
+  claims: WsTicketClaims;
+  /** Expiry, epoch milliseconds (stores may expire lazily; this is checked too). */
+  expiresAt: number;
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const PARAM_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Issues and consumes tickets. Inject it into your own controller (with `controller: false`) to
+ * issue tickets behind your own guards.
+ */
+@Injectable()
+export class WsTicketService<TUser = unknown> {
+  /** Ticket lifetime, in seconds. */
+  readonly ttl: number;
+  /** Handshake `auth` key / query parameter carrying the ticket. */
+  readonly param: string;
+
+  private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
+  private readonly resolveUserHook: WsTicketResolveUser<TUser>;
+  private readonly keyPrefix: string;
+  private readonly storeTimeout: number;
+  private readonly jwt: JwtService;
+  private readonly algorithms: WsTicketJwtAlgorithm[];
+  /** In-flight or settled consumptions per physical connection, keyed by ticket. */
+  private readonly shared = new WeakMap<object, Map<string, Promise<TUser>>>();
+
+  constructor(
+    @Inject(WS_TICKET_MODULE_OPTIONS) private readonly options: WsTicketModuleOptions<TUser>,
+    private readonly store: TicketStore,
+  ) {
+    const jwt = options.jwt ?? {};
+    this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl');
+    this.storeTimeout = positive(options.storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout');
+    this.param = options.param ?? DEFAULT_TICKET_PARAM;
+    if (!PARAM_FORMAT.test(this.param)) {
+      throw new Error('WsTicketModule: `param` must be 1-64 letters, digits, "_" or "-".');
+    }
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.resolveUserHook =
+      options.resolveUser ?? ((claims: WsTicketClaims) => claims as unknown as TUser);
+    this.algorithms = [...(jwt.algorithms ?? DEFAULT_JWT_ALGORITHMS)];
+    if (
+      this.algorithms.length === 0 ||
+      this.algorithms.some((a) => String(a).toLowerCase() === 'none')
+    ) {
+      throw new Error(
+        'WsTicketModule: `jwt.algorithms` must list at least one algorithm, never "none".',
+      );
+    }
+    if (!jwt.service && !jwt.secret && !jwt.publicKey) {
+      throw new Error('WsTicketModule: set `jwt.secret`, `jwt.publicKey` or `jwt.service`.');
+    }
+    this.jwt = jwt.service ?? new JwtService({ secret: jwt.secret, publicKey: jwt.publicKey });
+  }
+
+  /**
+   * Verifies an `Authorization` header value and returns the verified claims.
+   * @throws WsTicketBearerError `bearer_missing` or `bearer_invalid`
+   */
+  async verifyBearer(authorization: unknown): Promise<WsTicketClaims> {
+    if (typeof authorization !== 'string' || authorization.length === 0) {
+      throw new WsTicketBearerError('bearer_missing', 'Bearer token required.');
+    }
+    const match = authorization.length <= MAX_BEARER_LENGTH ? BEARER.exec(authorization) : null;
+    if (!match) throw new WsTicketBearerError('bearer_invalid', 'Malformed bearer token.');
+    const { issuer, audience, clockTolerance, allowMissingExp } = this.options.jwt ?? {};
+    let claims: WsTicketClaims;
+    try {
+      claims = await this.jwt.verifyAsync<WsTicketClaims>(match[1], {
+        algorithms: this.algorithms,
+        issuer: issuer as string | [string, ...string[]] | undefined,
+        audience: audience as string | [string, ...string[]] | undefined,
+        clockTolerance,
+      });
+    } catch (error) {
+      const expired = (error as Error)?.name === 'TokenExpiredError';
+      throw new WsTicketBearerError(
+        'bearer_invalid',
+        expired ? 'The bearer token has expired.' : 'The bearer token is invalid.',
+      );
+    }
+    if (typeof claims !== 'object' || claims === null) {
+      throw new WsTicketBearerError('bearer_invalid', 'The bearer token is invalid.');
+    }
+    if (typeof claims.exp !== 'number' && !allowMissingExp) {
+      throw new WsTicketBearerError('bearer_invalid', 'The bearer token has no expiry.');
+    }
+    return claims;
+  }
+
+  /**
+   * Runs `resolveUser` on claims. Resolves `undefined` when the user is refused; a throwing hook
+   * counts as a refusal (and is logged without its arguments).
+   */
+  async resolveUser(claims: WsTicketClaims): Promise<TUser | undefined> {
+    try {
+      return (await this.resolveUserHook(claims)) ?? undefined;
+    } catch (error) {
+      this.logger.error(`resolveUser threw: ${(error as Error)?.message ?? String(error)}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Issues a ticket for an identity. `claims` is what `resolveUser` receives when the ticket is
+   * consumed: the verified JWT claims, or any JSON-serializable object carrying the user's id.
+   * @throws WsTicketError `store_unavailable`
+   */
+  async issue(claims: WsTicketClaims, _request?: unknown): Promise<WsTicketResponse> {
+    const uuid = randomUUID();
+    const record: TicketRecord = { claims, expiresAt: Date.now() + this.ttl * 1000 };
+    await this.withStore(() =>
+      this.store.put(this.keyOf(uuid), JSON.stringify(record), this.ttl * 1000),
+    );
+    return { uuid, expiresIn: this.ttl };
+  }
+
+  /**
+   * Reads the raw ticket from a handshake: `auth[param]` first, then the query parameter.
+   * Returns whatever is there (validated by {@link consume}).
+   */
+  ticketFrom(handshake: WsTicketHandshake): unknown {
+    const auth = handshake.auth;
+    if (auth && typeof auth === 'object' && Object.hasOwn(auth, this.param))
+      return auth[this.param];
+    const query = handshake.query;
+    if (query && typeof query === 'object' && Object.hasOwn(query, this.param))
+      return query[this.param];
+    return undefined;
+  }
+
+  /**
+   * Consumes a ticket (single use) and returns the user behind it.
+   * The format is checked before the store is touched.
+   * @throws WsTicketError with one of the {@link WsTicketErrorCode} codes
+   */
+  async consume(ticket: unknown, _handshake?: WsTicketHandshake): Promise<TUser> {
+    try {
+      return await this.consumeOrThrow(ticket);
+    } catch (error) {
+      if (error instanceof WsTicketError)
+        this.logger.warn(`WebSocket ticket refused: ${error.code}`);
+      throw error;
+    }
+  }
+
+  /**
+   * Consumes the ticket of a handshake once per physical connection: Socket.IO clients multiplex
+   * several namespaces over one connection and send the same ticket in each namespace's handshake,
+   * concurrently. Every handshake on `connection` with the same ticket shares one consumption
+   * (and its result or refusal); a different ticket is consumed on its own.
+   * @param connection an object that lives exactly as long as the physical connection
+   *   (`socket.conn` for Socket.IO)
+   */
+  consumeForConnection(connection: object, handshake: WsTicketHandshake): Promise<TUser> {
+    const ticket = this.ticketFrom(handshake);
+    if (typeof ticket !== 'string') return this.consume(ticket, handshake);
+    let byTicket = this.shared.get(connection);
+    if (!byTicket) {
+      byTicket = new Map();
+      this.shared.set(connection, byTicket);
+    }
+    let pending = byTicket.get(ticket);
+    if (!pending) {
+      pending = this.consume(ticket, handshake);
+      byTicket.set(ticket, pending);
+    }
+    return pending;
+  }
+
+  private async consumeOrThrow(ticket: unknown): Promise<TUser> {
+    if (ticket === undefined || ticket === null || ticket === '') {
+      throw new WsTicketError(WsTicketErrorCode.TICKET_MISSING);
+    }
+    if (typeof ticket !== 'string' || !TICKET_FORMAT.test(ticket)) {
+      throw new WsTicketError(WsTicketErrorCode.TICKET_MALFORMED);
+    }
+    const raw = await this.withStore(() => this.store.take(this.keyOf(ticket)));
+    const record = raw === undefined ? undefined : parseRecord(raw);
+    if (!record || record.expiresAt <= Date.now()) {
+      throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
+    }
+    const user = await this.resolveUser(record.claims);
+    if (user === undefined) throw new WsTicketError(WsTicketErrorCode.USER_REJECTED);
+    return user;
+  }
+
+  private keyOf(ticket: string): string {
+    return this.keyPrefix + createHash('sha256').update(ticket).digest('hex');
+  }
+
+  /** Runs a store operation within `storeTimeout`; any failure becomes `store_unavailable`. */
+  private async withStore<T>(operation: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out')), this.storeTimeout);
+    });
+    try {
+      return await Promise.race([operation(), timeout]);
+    } catch (error) {
+      this.logger.error(`Ticket store failed: ${(error as Error)?.message ?? String(error)}`);
+      throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new Error(`WsTicketModule: \`${name}\` must be a positive number.`);
+  }
+  return value;
+}
+
+function parseRecord(raw: string): TicketRecord | undefined {
+  try {
+    const record = JSON.parse(raw) as Partial<TicketRecord>;
+    if (
+      typeof record?.expiresAt !== 'number' ||
+      typeof record.claims !== 'object' ||
+      record.claims === null
+    ) {
+      return undefined;
+    }
+    return record as TicketRecord;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,38 @@
+import { Logger } from '@nestjs/common';
+
+/** Everything the sample reads from the environment (the library itself never reads env). */
+export interface SampleConfig {
+  port: number;
+  host: string;
+  jwtSecret: string;
+  /** Access token lifetime, seconds. */
+  jwtTtl: number;
+  /** Ticket lifetime, seconds. */
+  wsTicketTtl: number;
+}
+
+const DEV_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
+function seconds(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
+  const jwtSecret = env.JWT_SECRET || DEV_SECRET;
+  if (!env.JWT_SECRET) {
+    new Logger('Sample').warn(
+      'JWT_SECRET is not set: using a development secret. Never do this in production.',
+    );
+  }
+  return {
+    port: env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT),
+    host: env.HOST || '127.0.0.1',
+    jwtSecret,
+    jwtTtl: seconds('JWT_TTL', 900, env),
+    wsTicketTtl: seconds('WS_TICKET_TTL', 30, env),
+  };
+}

@@ -1,0 +1,59 @@
+import type { INestApplication, ModuleMetadata } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { WsTicketIoAdapter } from '../../lib/index.js';
+
+export interface StartedApp {
+  app: INestApplication;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Which Socket.IO adapter: the ticket adapter (default) or Nest's plain one (guard-only mode). */
+  adapter?: 'ticket' | 'plain';
+  /** Global route prefix. */
+  prefix?: string;
+}
+
+/** Starts a real Nest app on 127.0.0.1, port 0. */
+export async function startApp(
+  metadata: ModuleMetadata,
+  options: StartOptions = {},
+): Promise<StartedApp> {
+  @Module(metadata)
+  class TestAppModule {}
+
+  const app = await NestFactory.create(TestAppModule, {
+    logger: process.env.TEST_LOGS ? undefined : false,
+  });
+  if (options.prefix) app.setGlobalPrefix(options.prefix);
+  app.useWebSocketAdapter(
+    options.adapter === 'plain' ? new IoAdapter(app) : new WsTicketIoAdapter(app),
+  );
+  await app.listen(0, '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
+  return { app, url, close: () => app.close() };
+}
+
+/** POSTs to the ticket endpoint. */
+export async function requestTicket(
+  url: string,
+  token: string | undefined,
+  path = '/auth/ws-ticket',
+): Promise<Response> {
+  return fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  });
+}
+
+/** Fetches a ticket and returns its uuid, failing loudly otherwise. */
+export async function ticketFor(url: string, token: string, path?: string): Promise<string> {
+  const response = await requestTicket(url, token, path);
+  if (response.status !== 201) throw new Error(`ticket endpoint answered ${response.status}`);
+  const body = (await response.json()) as { uuid: string };
+  return body.uuid;
+}
