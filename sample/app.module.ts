@@ -1,4 +1,4 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { JwtModule, JwtService } from '@nestjs/jwt';
 import { WsTicketModule } from '../lib/index.js';
 import { AuthController } from './auth/auth.controller.js';
@@ -10,7 +10,13 @@ import { UsersService } from './users/users.service.js';
 
 @Module({})
 export class AppModule {
-  static register(config: SampleConfig): DynamicModule {
+  /** Socket.IO gateways of the sample (`npm run sample`). */
+  static readonly socketIoGateways: Type[] = [ChatGateway, NotificationsGateway];
+
+  static register(
+    config: SampleConfig,
+    gateways: Type[] = AppModule.socketIoGateways,
+  ): DynamicModule {
     const jwt = JwtModule.register({
       secret: config.jwtSecret,
       signOptions: { algorithm: 'HS256', expiresIn: config.jwtTtl },
@@ -33,7 +39,7 @@ export class AppModule {
         }),
       ],
       controllers: [AuthController],
-      providers: [ChatGateway, NotificationsGateway],
+      providers: [...gateways],
     };
   }
 }

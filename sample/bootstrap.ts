@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, Type, WebSocketAdapter } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { WsTicketIoAdapter } from '../lib/index.js';
 import { AppModule } from './app.module.js';
