@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const root = 'dist/test';
+const root = join(process.env.TEST_DIST ?? 'dist', 'test');
 const filters = process.argv.slice(2);
 const files = readdirSync(root, { recursive: true })
   .map((file) => join(root, String(file)))
