@@ -28,6 +28,8 @@ export async function startApp(
 
   const app = await NestFactory.create(TestAppModule, {
     logger: process.env.TEST_LOGS ? undefined : false,
+    // Let startup errors reject instead of exiting the test process.
+    abortOnError: false,
   });
   if (options.prefix) app.setGlobalPrefix(options.prefix);
   app.useWebSocketAdapter(

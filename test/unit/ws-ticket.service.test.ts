@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { WsTicketError, WsTicketService } from '../../lib/index.js';
+import { CountingStore } from '../fixtures/stores.js';
+import { TEST_SECRET } from '../support/jwt.js';
+
+function service(store = new CountingStore(), options: Record<string, unknown> = {}) {
+  return new WsTicketService({ jwt: { secret: TEST_SECRET }, ...options }, store);
+}
+
+describe('WsTicketService', () => {
+  it('stores a prefixed SHA-256 of the ticket, never the ticket itself', async () => {
+    const store = new CountingStore();
+    const { uuid } = await service(store).issue({ sub: '1' });
+    const [{ key, value, ttl }] = store.puts;
+    assert.equal(key, `ws-ticket:${createHash('sha256').update(uuid).digest('hex')}`);
+    assert.ok(!value.includes(uuid));
+    assert.equal(ttl, 30_000);
+  });
+
+  it('returns the resolved user once, then refuses the ticket', async () => {
+    const tickets = service(new CountingStore(), {
+      resolveUser: (c: { sub: string }) => ({ id: c.sub }),
+    });
+    const { uuid } = await tickets.issue({ sub: '7' });
+    assert.deepEqual(await tickets.consume(uuid), { id: '7' });
+    await assert.rejects(tickets.consume(uuid), (e: WsTicketError) => e.code === 'ticket_invalid');
+  });
+
+  it('counts a throwing resolveUser as user_rejected', async () => {
+    const tickets = service(new CountingStore(), {
+      resolveUser: () => {
+        throw new Error('db down');
+      },
+    });
+    const { uuid } = await tickets.issue({ sub: '1' });
+    await assert.rejects(tickets.consume(uuid), (e: WsTicketError) => e.code === 'user_rejected');
+  });
+
+  it('treats a corrupt stored record as an invalid ticket', async () => {
+    const store = new CountingStore();
+    const tickets = service(store);
+    const { uuid } = await tickets.issue({ sub: '1' });
+    await store.put(store.puts[0].key, 'not json', 1000);
+    await assert.rejects(tickets.consume(uuid), (e: WsTicketError) => e.code === 'ticket_invalid');
+  });
+
+  it('gives refusals a stable code, data and a message free of the ticket', async () => {
+    const uuid = '0b3c7a8e-5f4d-4c2b-9a1e-7d6f5e4c3b2a';
+    const error = await service()
+      .consume(uuid)
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof WsTicketError);
+    assert.equal(error.message, 'ticket_invalid');
+    assert.deepEqual(error.data, { code: 'ticket_invalid' });
+    assert.ok(!`${error.message}${error.description}${error.stack}`.includes(uuid));
+  });
+
+  it('reads the ticket from auth before the query', () => {
+    const tickets = service();
+    assert.equal(tickets.ticketFrom({ auth: { uuid: 'a' }, query: { uuid: 'b' } }), 'a');
+    assert.equal(tickets.ticketFrom({ auth: {}, query: { uuid: 'b' } }), 'b');
+    assert.equal(tickets.ticketFrom({ auth: {}, query: {} }), undefined);
+  });
+
+  it('rejects unsafe or impossible options at construction', () => {
+    assert.throws(() => service(undefined, { ttl: 0 }), /ttl/);
+    assert.throws(() => service(undefined, { ttl: Number.NaN }), /ttl/);
+    assert.throws(() => service(undefined, { param: 'a b' }), /param/);
+    assert.throws(() => service(undefined, { storeTimeout: -1 }), /storeTimeout/);
+    assert.throws(
+      () =>
+        new WsTicketService({ jwt: { secret: TEST_SECRET, algorithms: [] } }, new CountingStore()),
+      /algorithm/,
+    );
+  });
+});
