@@ -15,13 +15,10 @@ import { WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { WsTicketError } from './ws-ticket.errors.js';
 import {
   WsTicketBearerError,
+  type WsTicketRequest,
   type WsTicketResponse,
   WsTicketService,
 } from './ws-ticket.service.js';
-
-interface RequestLike {
-  headers: Record<string, string | string[] | undefined>;
-}
 
 /**
  * Builds the ticket endpoint controller for a route. A class is made per module registration so that
@@ -45,7 +42,7 @@ export function createWsTicketController(path: string): Type<unknown> {
     @Post()
     @HttpCode(HttpStatus.CREATED)
     async issue(
-      @Req() request: RequestLike,
+      @Req() request: WsTicketRequest & { headers: Record<string, string | string[] | undefined> },
       @Res({ passthrough: true }) response: unknown,
     ): Promise<WsTicketResponse> {
       const http = this.adapterHost.httpAdapter;
@@ -70,6 +67,18 @@ export function createWsTicketController(path: string): Type<unknown> {
               message: error.description,
             },
             HttpStatus.UNAUTHORIZED,
+          );
+        }
+        if (error instanceof WsTicketError && error.code === 'rate_limited') {
+          http.setHeader(response, 'Retry-After', String(error.retryAfter ?? 60));
+          throw new HttpException(
+            {
+              statusCode: 429,
+              error: 'Too Many Requests',
+              code: error.code,
+              message: error.description,
+            },
+            HttpStatus.TOO_MANY_REQUESTS,
           );
         }
         if (error instanceof WsTicketError) {

@@ -15,6 +15,16 @@ export const WsTicketErrorCode = {
   USER_REJECTED: 'user_rejected',
   /** The ticket store could not be reached in time. Retrying later may succeed. */
   STORE_UNAVAILABLE: 'store_unavailable',
+  /** The handshake's `Origin` is not in `allowedOrigins`. Checked before the ticket. */
+  ORIGIN_FORBIDDEN: 'origin_forbidden',
+  /** The ticket is bound (`bind`) to another IP address or user agent than the handshake's. */
+  TICKET_BINDING_MISMATCH: 'ticket_binding_mismatch',
+  /** Sent in `unauthorized` before the server closes a socket whose session (JWT `exp`) ended. */
+  SESSION_EXPIRED: 'session_expired',
+  /** Sent in `unauthorized` before the server closes a socket of a user disconnected by the app. */
+  USER_REVOKED: 'user_revoked',
+  /** Ticket endpoint only (HTTP 429): too many tickets issued to this user in the window. */
+  RATE_LIMITED: 'rate_limited',
 } as const;
 
 /** One of the values of {@link WsTicketErrorCode}. */
@@ -26,6 +36,11 @@ const MESSAGES: Record<WsTicketErrorCode, string> = {
   ticket_invalid: 'The WebSocket ticket is unknown, expired or already used.',
   user_rejected: 'The user behind the WebSocket ticket was refused.',
   store_unavailable: 'The ticket store is unavailable; try again shortly.',
+  origin_forbidden: 'The origin of this connection is not allowed.',
+  ticket_binding_mismatch: 'The WebSocket ticket was issued to another client.',
+  session_expired: 'The session behind this connection has expired.',
+  user_revoked: 'This connection was closed by the server.',
+  rate_limited: 'Too many WebSocket tickets requested; retry later.',
 };
 
 /** Payload attached to refusals: what a client can rely on. */
@@ -42,14 +57,17 @@ export class WsTicketError extends Error {
   override readonly name = 'WsTicketError';
   readonly data: WsTicketErrorData;
   readonly description: string;
+  /** For `rate_limited`: seconds until a new ticket may be issued. */
+  readonly retryAfter?: number;
 
   constructor(
     readonly code: WsTicketErrorCode,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfter?: number },
   ) {
     super(code, options);
     this.data = { code };
     this.description = MESSAGES[code];
+    this.retryAfter = options?.retryAfter;
   }
 }
 

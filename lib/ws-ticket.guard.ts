@@ -19,10 +19,12 @@ export class WsTicketGuard implements CanActivate {
     const client = context.switchToWs().getClient<Socket>();
     if (client.data?.user != null) return true;
     try {
-      client.data.user = await this.tickets.consumeForConnection(
+      const session = await this.tickets.consumeForConnection(
         client.conn ?? client,
         client.handshake,
       );
+      client.data.user = session.user;
+      client.data.userId = session.userId;
       return true;
     } catch (error) {
       this.throwRefusal(error);

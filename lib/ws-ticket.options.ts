@@ -75,6 +75,48 @@ export interface WsTicketJwtOptions {
   allowMissingExp?: boolean;
 }
 
+/**
+ * Decides whether a handshake `Origin` may connect. `origin` is `undefined` when the client sent
+ * none (non-browser clients).
+ */
+export type WsTicketOriginCheck = (origin: string | undefined) => boolean | Promise<boolean>;
+
+/** Ties a ticket to the client that requested it. Both checks are off by default. */
+export interface WsTicketBindOptions {
+  /**
+   * The handshake must come from the IP address that requested the ticket. Breaks clients whose
+   * address changes between the two requests (mobile networks, some corporate proxies).
+   * @default false
+   */
+  ip?: boolean;
+  /**
+   * The handshake must carry the `User-Agent` that requested the ticket.
+   * @default false
+   */
+  userAgent?: boolean;
+  /**
+   * Behind a reverse proxy, read the client IP from the first `X-Forwarded-For` entry (on both
+   * the ticket request and the handshake) instead of the socket's peer address. Only enable this
+   * when a proxy you control always sets that header.
+   * @default false
+   */
+  trustProxy?: boolean;
+}
+
+/** Per-user limit on ticket issuance. */
+export interface WsTicketIssueLimit {
+  /**
+   * Tickets one user (`sub`) may obtain per window.
+   * @default 60
+   */
+  limit?: number;
+  /**
+   * Window length, in seconds.
+   * @default 60
+   */
+  window?: number;
+}
+
 /** Options of `WsTicketModule.forRoot()` and the factory of `forRootAsync()`. */
 export interface WsTicketModuleOptions<TUser = unknown> {
   /** How bearer tokens are verified at the ticket endpoint. Required. */
@@ -117,6 +159,34 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * @default 2000
    */
   storeTimeout?: number;
+  /**
+   * Close sockets when the session behind them ends: at the bearer JWT's `exp` the server emits
+   * `unauthorized` `{ code: 'session_expired' }` and disconnects the socket. A ticket whose
+   * session already ended is refused with `session_expired`.
+   * @default true
+   */
+  closeOnSessionEnd?: boolean;
+  /**
+   * Origins allowed to open sockets (exact `scheme://host[:port]` strings), or a function.
+   * Handshakes from other origins are refused with `origin_forbidden` before the ticket is looked
+   * at. Handshakes without an `Origin` header (non-browser clients) pass a list check; a function
+   * sees `undefined` and decides. Unset: any origin (tickets are not ambient credentials like
+   * cookies, so a foreign page cannot obtain one; set this anyway as defence in depth).
+   * @default undefined (no origin check)
+   */
+  allowedOrigins?: string[] | WsTicketOriginCheck;
+  /**
+   * Bind tickets to the requesting client's IP address and/or user agent; a mismatch is
+   * `ticket_binding_mismatch` (and the ticket is spent).
+   * @default {} (no binding)
+   */
+  bind?: WsTicketBindOptions;
+  /**
+   * Per-user issuance limit, counted in the ticket store (so it holds across instances on a shared
+   * store). Beyond it the endpoint answers 429 with `Retry-After`. `false` disables it.
+   * @default { limit: 60, window: 60 }
+   */
+  issueLimit?: WsTicketIssueLimit | false;
 }
 
 /**

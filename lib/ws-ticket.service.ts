@@ -15,7 +15,9 @@ import {
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
 import type {
+  WsTicketBindOptions,
   WsTicketClaims,
+  WsTicketIssueLimit,
   WsTicketJwtAlgorithm,
   WsTicketModuleOptions,
   WsTicketResolveUser,
@@ -31,8 +33,40 @@ export interface WsTicketResponse {
 
 /** The parts of a Socket.IO handshake (or a raw upgrade) the service reads. */
 export interface WsTicketHandshake {
+  /** Socket.IO `auth` payload. */
   auth?: Record<string, unknown>;
+  /** Parsed query string. */
   query?: Record<string, unknown>;
+  /** Request headers (lowercase names). */
+  headers?: Record<string, string | string[] | undefined>;
+  /** Peer IP address. */
+  address?: string;
+}
+
+/** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
+export interface WsTicketRequest {
+  headers?: Record<string, string | string[] | undefined>;
+  /** The client IP as the HTTP framework sees it (honours Express' `trust proxy`). */
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
+/** A consumed ticket: who connected, and until when their session lasts. */
+export interface WsTicketSession<TUser = unknown> {
+  /** What `resolveUser` returned. */
+  user: TUser;
+  /** The `sub` claim: the key of the per-user room and of revocation. */
+  userId: string | undefined;
+  /** When the bearer JWT behind the ticket expires, epoch milliseconds. */
+  sessionExpiresAt: number | undefined;
+}
+
+/**
+ * Something that holds open connections and can close a user's: each adapter registers one.
+ * @see WsTicketService.disconnectUser
+ */
+export interface WsTicketConnectionRegistry {
+  disconnectUser(userId: string, code: WsTicketErrorCode): void | Promise<void>;
 }
 
 /** Why a bearer token was refused at the ticket endpoint. */
@@ -54,6 +88,10 @@ interface TicketRecord {
   claims: WsTicketClaims;
   /** Expiry, epoch milliseconds (stores may expire lazily; this is checked too). */
   expiresAt: number;
+  /** SHA-256 of the requesting IP, when bound. */
+  ip?: string;
+  /** SHA-256 of the requesting User-Agent, when bound. */
+  ua?: string;
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
@@ -77,7 +115,12 @@ export class WsTicketService<TUser = unknown> {
   private readonly jwt: JwtService;
   private readonly algorithms: WsTicketJwtAlgorithm[];
   /** In-flight or settled consumptions per physical connection, keyed by ticket. */
-  private readonly shared = new WeakMap<object, Map<string, Promise<TUser>>>();
+  private readonly shared = new WeakMap<object, Map<string, Promise<WsTicketSession<TUser>>>>();
+  private readonly registries = new Set<WsTicketConnectionRegistry>();
+  private readonly issueLimit: Required<WsTicketIssueLimit> | undefined;
+  private readonly bind: WsTicketBindOptions;
+  /** Whether sockets are closed when their session ends. */
+  readonly closeOnSessionEnd: boolean;
 
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) private readonly options: WsTicketModuleOptions<TUser>,
@@ -106,6 +149,19 @@ export class WsTicketService<TUser = unknown> {
       throw new Error('WsTicketModule: set `jwt.secret`, `jwt.publicKey` or `jwt.service`.');
     }
     this.jwt = jwt.service ?? new JwtService({ secret: jwt.secret, publicKey: jwt.publicKey });
+    this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
+    this.bind = options.bind ?? {};
+    this.issueLimit =
+      options.issueLimit === false
+        ? undefined
+        : {
+            limit: positive(options.issueLimit?.limit ?? 60, 'issueLimit.limit'),
+            window: positive(options.issueLimit?.window ?? 60, 'issueLimit.window'),
+          };
+    const origins = options.allowedOrigins;
+    if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
+      throw new Error('WsTicketModule: `allowedOrigins` must be a list of origins or a function.');
+    }
   }
 
   /**
@@ -158,16 +214,76 @@ export class WsTicketService<TUser = unknown> {
 
   /**
    * Issues a ticket for an identity. `claims` is what `resolveUser` receives when the ticket is
-   * consumed: the verified JWT claims, or any JSON-serializable object carrying the user's id.
-   * @throws WsTicketError `store_unavailable`
+   * consumed: the verified JWT claims, or any JSON-serializable object carrying the user's id in
+   * `sub` (rooms, revocation and the issuance limit key on it) and, optionally, the session's end
+   * in `exp` (seconds). `request` is needed for `bind`.
+   * @throws WsTicketError `rate_limited` (with `retryAfter`) or `store_unavailable`
    */
-  async issue(claims: WsTicketClaims, _request?: unknown): Promise<WsTicketResponse> {
+  async issue(claims: WsTicketClaims, request?: WsTicketRequest): Promise<WsTicketResponse> {
+    const userId = userIdOf(claims);
+    if (this.issueLimit && userId !== undefined)
+      await this.checkIssueLimit(userId, this.issueLimit);
     const uuid = randomUUID();
     const record: TicketRecord = { claims, expiresAt: Date.now() + this.ttl * 1000 };
+    if (this.bind.ip) record.ip = sha256(this.requestIp(request) ?? '');
+    if (this.bind.userAgent) record.ua = sha256(header(request?.headers, 'user-agent') ?? '');
+    const owner = userId === undefined ? undefined : this.ownerOf(userId);
     await this.withStore(() =>
-      this.store.put(this.keyOf(uuid), JSON.stringify(record), this.ttl * 1000),
+      this.store.put(this.keyOf(uuid), JSON.stringify(record), this.ttl * 1000, owner),
     );
     return { uuid, expiresIn: this.ttl };
+  }
+
+  /**
+   * Makes every ticket already issued to the user unusable (they are deleted from the store).
+   * Resolves how many live tickets were revoked.
+   * @throws WsTicketError `store_unavailable`
+   */
+  revokeUserTickets(userId: string): Promise<number> {
+    return this.withStore(() => this.store.revokeOwner(this.ownerOf(userId)));
+  }
+
+  /**
+   * Closes every open socket of the user, in every namespace and (through a Socket.IO adapter such
+   * as `@socket.io/redis-adapter`) on every instance: each receives `unauthorized` `{ code }` and
+   * is disconnected by the server. Other users' sockets are untouched.
+   */
+  async disconnectUser(
+    userId: string,
+    code: WsTicketErrorCode = WsTicketErrorCode.USER_REVOKED,
+  ): Promise<void> {
+    await Promise.all(
+      [...this.registries].map((registry) => registry.disconnectUser(userId, code)),
+    );
+  }
+
+  /**
+   * Lets an adapter take part in {@link disconnectUser}. Returns a function that unregisters it.
+   * Called by the adapters shipped with the module; custom transports may use it too.
+   */
+  registerConnections(registry: WsTicketConnectionRegistry): () => void {
+    this.registries.add(registry);
+    return () => this.registries.delete(registry);
+  }
+
+  /**
+   * Checks a handshake's `Origin` header against `allowedOrigins`.
+   * @throws WsTicketError `origin_forbidden`
+   */
+  async checkOrigin(handshake: WsTicketHandshake): Promise<void> {
+    const allowed = this.options.allowedOrigins;
+    if (allowed === undefined) return;
+    const origin = header(handshake.headers, 'origin');
+    let ok = false;
+    try {
+      ok =
+        typeof allowed === 'function'
+          ? (await allowed(origin)) === true
+          : origin === undefined || allowed.includes(origin);
+    } catch (error) {
+      this.logger.error(`allowedOrigins threw: ${(error as Error)?.message ?? String(error)}`);
+    }
+    if (!ok) throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
   }
 
   /**
@@ -186,12 +302,23 @@ export class WsTicketService<TUser = unknown> {
 
   /**
    * Consumes a ticket (single use) and returns the user behind it.
-   * The format is checked before the store is touched.
+   * The origin and the format are checked before the store is touched.
    * @throws WsTicketError with one of the {@link WsTicketErrorCode} codes
    */
-  async consume(ticket: unknown, _handshake?: WsTicketHandshake): Promise<TUser> {
+  async consume(ticket: unknown, handshake: WsTicketHandshake = {}): Promise<TUser> {
+    return (await this.consumeSession(ticket, handshake)).user;
+  }
+
+  /**
+   * Like {@link consume}, with what the adapters need to keep the connection in line with the
+   * session: the user id (for rooms and revocation) and the session's end.
+   */
+  async consumeSession(
+    ticket: unknown,
+    handshake: WsTicketHandshake = {},
+  ): Promise<WsTicketSession<TUser>> {
     try {
-      return await this.consumeOrThrow(ticket);
+      return await this.consumeOrThrow(ticket, handshake);
     } catch (error) {
       if (error instanceof WsTicketError)
         this.logger.warn(`WebSocket ticket refused: ${error.code}`);
@@ -207,9 +334,12 @@ export class WsTicketService<TUser = unknown> {
    * @param connection an object that lives exactly as long as the physical connection
    *   (`socket.conn` for Socket.IO)
    */
-  consumeForConnection(connection: object, handshake: WsTicketHandshake): Promise<TUser> {
+  consumeForConnection(
+    connection: object,
+    handshake: WsTicketHandshake,
+  ): Promise<WsTicketSession<TUser>> {
     const ticket = this.ticketFrom(handshake);
-    if (typeof ticket !== 'string') return this.consume(ticket, handshake);
+    if (typeof ticket !== 'string') return this.consumeSession(ticket, handshake);
     let byTicket = this.shared.get(connection);
     if (!byTicket) {
       byTicket = new Map();
@@ -217,13 +347,17 @@ export class WsTicketService<TUser = unknown> {
     }
     let pending = byTicket.get(ticket);
     if (!pending) {
-      pending = this.consume(ticket, handshake);
+      pending = this.consumeSession(ticket, handshake);
       byTicket.set(ticket, pending);
     }
     return pending;
   }
 
-  private async consumeOrThrow(ticket: unknown): Promise<TUser> {
+  private async consumeOrThrow(
+    ticket: unknown,
+    handshake: WsTicketHandshake,
+  ): Promise<WsTicketSession<TUser>> {
+    await this.checkOrigin(handshake);
     if (ticket === undefined || ticket === null || ticket === '') {
       throw new WsTicketError(WsTicketErrorCode.TICKET_MISSING);
     }
@@ -232,16 +366,60 @@ export class WsTicketService<TUser = unknown> {
     }
     const raw = await this.withStore(() => this.store.take(this.keyOf(ticket)));
     const record = raw === undefined ? undefined : parseRecord(raw);
-    if (!record || record.expiresAt <= Date.now()) {
+    const now = Date.now();
+    if (!record || record.expiresAt <= now) {
       throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
+    }
+    if (
+      (record.ip !== undefined && record.ip !== sha256(this.handshakeIp(handshake) ?? '')) ||
+      (record.ua !== undefined &&
+        record.ua !== sha256(header(handshake.headers, 'user-agent') ?? ''))
+    ) {
+      throw new WsTicketError(WsTicketErrorCode.TICKET_BINDING_MISMATCH);
+    }
+    const sessionExpiresAt =
+      typeof record.claims.exp === 'number' ? record.claims.exp * 1000 : undefined;
+    if (this.closeOnSessionEnd && sessionExpiresAt !== undefined && sessionExpiresAt <= now) {
+      throw new WsTicketError(WsTicketErrorCode.SESSION_EXPIRED);
     }
     const user = await this.resolveUser(record.claims);
     if (user === undefined) throw new WsTicketError(WsTicketErrorCode.USER_REJECTED);
-    return user;
+    return { user, userId: userIdOf(record.claims), sessionExpiresAt };
+  }
+
+  private async checkIssueLimit(userId: string, { limit, window }: Required<WsTicketIssueLimit>) {
+    const key = `${this.keyPrefix}rate:${sha256(userId)}`;
+    const { count, resetIn } = await this.withStore(() => this.store.increment(key, window * 1000));
+    if (count > limit) {
+      this.logger.warn(`Ticket request refused: ${WsTicketErrorCode.RATE_LIMITED}`);
+      throw new WsTicketError(WsTicketErrorCode.RATE_LIMITED, {
+        retryAfter: Math.max(1, Math.ceil(resetIn / 1000)),
+      });
+    }
+  }
+
+  private requestIp(request: WsTicketRequest | undefined): string | undefined {
+    if (this.bind.trustProxy) {
+      const forwarded = firstForwarded(request?.headers);
+      if (forwarded) return forwarded;
+    }
+    return request?.ip ?? request?.socket?.remoteAddress;
+  }
+
+  private handshakeIp(handshake: WsTicketHandshake): string | undefined {
+    if (this.bind.trustProxy) {
+      const forwarded = firstForwarded(handshake.headers);
+      if (forwarded) return forwarded;
+    }
+    return handshake.address;
+  }
+
+  private ownerOf(userId: string): string {
+    return `${this.keyPrefix}user:${sha256(userId)}`;
   }
 
   private keyOf(ticket: string): string {
-    return this.keyPrefix + createHash('sha256').update(ticket).digest('hex');
+    return this.keyPrefix + sha256(ticket);
   }
 
   /** Runs a store operation within `storeTimeout`; any failure becomes `store_unavailable`. */
@@ -259,6 +437,27 @@ export class WsTicketService<TUser = unknown> {
       clearTimeout(timer);
     }
   }
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+function userIdOf(claims: WsTicketClaims): string | undefined {
+  const sub = claims.sub;
+  return typeof sub === 'string' || typeof sub === 'number' ? String(sub) : undefined;
+}
+
+function header(
+  headers: Record<string, string | string[] | undefined> | undefined,
+  name: string,
+): string | undefined {
+  const value = headers?.[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function firstForwarded(headers: WsTicketRequest['headers']): string | undefined {
+  return header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() || undefined;
 }
 
 function positive(value: number, name: string): number {

@@ -1,15 +1,21 @@
 import { OnApplicationShutdown } from '@nestjs/common';
-import { TicketStore } from './ticket-store.js';
+import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
 
 interface Entry {
   value: string;
   expiresAt: number;
+  owner?: string;
+}
+
+interface Counter {
+  count: number;
+  resetAt: number;
 }
 
 /** Options of {@link MemoryTicketStore}. */
 export interface MemoryTicketStoreOptions {
   /**
-   * How often expired tickets are swept out of memory, in milliseconds.
+   * How often expired tickets and counters are swept out of memory, in milliseconds.
    * @default 10000
    */
   sweepInterval?: number;
@@ -22,6 +28,8 @@ export interface MemoryTicketStoreOptions {
  */
 export class MemoryTicketStore extends TicketStore implements OnApplicationShutdown {
   private readonly entries = new Map<string, Entry>();
+  private readonly owners = new Map<string, Set<string>>();
+  private readonly counters = new Map<string, Counter>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: MemoryTicketStoreOptions = {}) {
@@ -33,29 +41,77 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     return this.entries.size;
   }
 
-  async put(key: string, value: string, ttl: number): Promise<void> {
-    this.entries.set(key, { value, expiresAt: Date.now() + ttl });
-    this.timer ??= setInterval(() => this.sweep(), this.options.sweepInterval ?? 10_000).unref();
+  async put(key: string, value: string, ttl: number, owner?: string): Promise<void> {
+    this.entries.set(key, { value, expiresAt: Date.now() + ttl, owner });
+    if (owner) {
+      let keys = this.owners.get(owner);
+      if (!keys) this.owners.set(owner, (keys = new Set()));
+      keys.add(key);
+    }
+    this.startTimer();
   }
 
   async take(key: string): Promise<string | undefined> {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.entries.delete(key);
+    this.delete(key, entry);
     return entry.expiresAt > Date.now() ? entry.value : undefined;
   }
 
-  /** Drops every expired ticket now. Runs on a timer while tickets are held. */
+  override async revokeOwner(owner: string): Promise<number> {
+    const keys = this.owners.get(owner);
+    if (!keys) return 0;
+    const now = Date.now();
+    let live = 0;
+    for (const key of keys) {
+      const entry = this.entries.get(key);
+      if (entry && entry.expiresAt > now) live++;
+      this.entries.delete(key);
+    }
+    this.owners.delete(owner);
+    return live;
+  }
+
+  override async increment(key: string, window: number): Promise<TicketStoreCounter> {
+    const now = Date.now();
+    let counter = this.counters.get(key);
+    if (!counter || counter.resetAt <= now) {
+      counter = { count: 0, resetAt: now + window };
+      this.counters.set(key, counter);
+    }
+    counter.count++;
+    this.startTimer();
+    return { count: counter.count, resetIn: counter.resetAt - now };
+  }
+
+  /** Drops every expired ticket and counter now. Runs on a timer while anything is held. */
   sweep(now = Date.now()): void {
     for (const [key, entry] of this.entries) {
-      if (entry.expiresAt <= now) this.entries.delete(key);
+      if (entry.expiresAt <= now) this.delete(key, entry);
     }
-    if (this.entries.size === 0) this.stopTimer();
+    for (const [key, counter] of this.counters) {
+      if (counter.resetAt <= now) this.counters.delete(key);
+    }
+    if (this.entries.size === 0 && this.counters.size === 0) this.stopTimer();
   }
 
   onApplicationShutdown(): void {
     this.stopTimer();
     this.entries.clear();
+    this.owners.clear();
+    this.counters.clear();
+  }
+
+  private delete(key: string, entry: Entry): void {
+    this.entries.delete(key);
+    if (!entry.owner) return;
+    const keys = this.owners.get(entry.owner);
+    keys?.delete(key);
+    if (keys?.size === 0) this.owners.delete(entry.owner);
+  }
+
+  private startTimer(): void {
+    this.timer ??= setInterval(() => this.sweep(), this.options.sweepInterval ?? 10_000).unref();
   }
 
   private stopTimer(): void {

@@ -1,3 +1,11 @@
+/** Result of {@link TicketStore.increment}. */
+export interface TicketStoreCounter {
+  /** The counter's value after this increment. */
+  count: number;
+  /** Milliseconds until the counter's window ends and it starts again from zero. */
+  resetIn: number;
+}
+
 /**
  * Where tickets live between issue and consumption. It is both the DI token and the type of the store.
  *
@@ -8,12 +16,29 @@
  */
 export abstract class TicketStore {
   /**
-   * Stores `value` under `key` for `ttl` milliseconds.
+   * Stores `value` under `key` for `ttl` milliseconds. `owner` (a prefixed, hashed user key) groups
+   * the tickets of one user so that {@link revokeOwner} can delete them.
    */
-  abstract put(key: string, value: string, ttl: number): Promise<void>;
+  abstract put(key: string, value: string, ttl: number, owner?: string): Promise<void>;
 
   /**
    * Atomically reads and deletes `key`. Resolves `undefined` when the key is unknown or expired.
    */
   abstract take(key: string): Promise<string | undefined>;
+
+  /**
+   * Deletes every live ticket put with this `owner` and resolves how many there were.
+   * Needed by `WsTicketService.revokeUserTickets()`.
+   */
+  revokeOwner(_owner: string): Promise<number> {
+    return Promise.reject(new Error(`${this.constructor.name} does not support revokeOwner()`));
+  }
+
+  /**
+   * Atomically adds one to the counter `key`, which lives `window` milliseconds from its first
+   * increment. Needed by the per-user issuance limit (`issueLimit`).
+   */
+  increment(_key: string, _window: number): Promise<TicketStoreCounter> {
+    return Promise.reject(new Error(`${this.constructor.name} does not support increment()`));
+  }
 }

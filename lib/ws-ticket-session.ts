@@ -1,0 +1,31 @@
+/** Event the server emits (with `{ code }`) right before it closes a socket for auth reasons. */
+export const WS_TICKET_UNAUTHORIZED_EVENT = 'unauthorized';
+
+/** Name of the Socket.IO room every authenticated socket of a user joins. */
+export function wsTicketUserRoom(userId: string): string {
+  return `ws-ticket:user:${userId}`;
+}
+
+// setTimeout fires immediately for delays above 2^31 - 1 ms (about 24.8 days).
+const MAX_DELAY = 2_147_483_647;
+
+/**
+ * Calls `onEnd` at `endsAt` (epoch milliseconds), however far away. Returns a function that cancels
+ * it; call it when the connection closes so that short-lived sockets leave no timer behind.
+ */
+export function scheduleSessionEnd(endsAt: number, onEnd: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const delay = endsAt - Date.now();
+    if (delay <= 0) {
+      timer = undefined;
+      onEnd();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(delay, MAX_DELAY));
+    // An open socket keeps the process alive already; its session timer need not.
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
