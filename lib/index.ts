@@ -1,3 +1,4 @@
+export * from './client/index.js';
 export * from './stores/index.js';
 export * from './ws-ticket.constants.js';
 export * from './ws-ticket.controller.js';

@@ -22,9 +22,8 @@ export function scheduleSessionEnd(endsAt: number, onEnd: () => void): () => voi
       onEnd();
       return;
     }
+    // Not unref'd: it lives exactly as long as its socket, and a leak would show as a live handle.
     timer = setTimeout(arm, Math.min(delay, MAX_DELAY));
-    // An open socket keeps the process alive already; its session timer need not.
-    timer.unref();
   };
   arm();
   return () => clearTimeout(timer);

@@ -174,7 +174,7 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * cookies, so a foreign page cannot obtain one; set this anyway as defence in depth).
    * @default undefined (no origin check)
    */
-  allowedOrigins?: string[] | WsTicketOriginCheck;
+  allowedOrigins?: readonly string[] | WsTicketOriginCheck;
   /**
    * Bind tickets to the requesting client's IP address and/or user agent; a mismatch is
    * `ticket_binding_mismatch` (and the ticket is spent).

@@ -1,7 +1,9 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { JwtModule, JwtService } from '@nestjs/jwt';
 import { WsTicketModule } from '../lib/index.js';
+import { AccountController } from './auth/account.controller.js';
 import { AuthController } from './auth/auth.controller.js';
+import { BearerGuard } from './auth/bearer.guard.js';
 import { ChatGateway } from './chat/chat.gateway.js';
 import type { SampleConfig } from './config.js';
 import { NotificationsGateway } from './notifications/notifications.gateway.js';
@@ -18,6 +20,7 @@ export class AppModule {
     gateways: Type[] = AppModule.socketIoGateways,
   ): DynamicModule {
     const jwt = JwtModule.register({
+      global: true,
       secret: config.jwtSecret,
       signOptions: { algorithm: 'HS256', expiresIn: config.jwtTtl },
       verifyOptions: { algorithms: ['HS256'] },
@@ -25,21 +28,22 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        UsersModule,
+        UsersModule.register(),
         jwt,
         WsTicketModule.forRootAsync({
-          imports: [UsersModule, jwt],
           inject: [UsersService, JwtService],
           useFactory: (users: UsersService, jwtService: JwtService) => ({
             // Reuse the app's JwtService: the ticket endpoint accepts exactly the tokens login signs.
             jwt: { service: jwtService, algorithms: ['HS256'] },
-            resolveUser: (claims) => users.findActive(claims.sub),
+            // Unknown, deactivated or logged-out (stale `sv`) users get no ticket and no socket.
+            resolveUser: (claims) => users.findBySession(claims),
             ttl: config.wsTicketTtl,
+            allowedOrigins: config.allowedOrigins,
           }),
         }),
       ],
-      controllers: [AuthController],
-      providers: [...gateways],
+      controllers: [AuthController, AccountController],
+      providers: [BearerGuard, ...gateways],
     };
   }
 }

@@ -9,6 +9,8 @@ export interface SampleConfig {
   jwtTtl: number;
   /** Ticket lifetime, seconds. */
   wsTicketTtl: number;
+  /** Origins allowed to open sockets; undefined allows any. */
+  allowedOrigins?: string[];
 }
 
 const DEV_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
@@ -34,5 +36,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     jwtSecret,
     jwtTtl: seconds('JWT_TTL', 900, env),
     wsTicketTtl: seconds('WS_TICKET_TTL', 30, env),
+    allowedOrigins: env.ALLOWED_ORIGINS
+      ? env.ALLOWED_ORIGINS.split(',')
+          .map((origin) => origin.trim())
+          .filter(Boolean)
+      : undefined,
   };
 }

@@ -44,9 +44,9 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
   async put(key: string, value: string, ttl: number, owner?: string): Promise<void> {
     this.entries.set(key, { value, expiresAt: Date.now() + ttl, owner });
     if (owner) {
-      let keys = this.owners.get(owner);
-      if (!keys) this.owners.set(owner, (keys = new Set()));
+      const keys = this.owners.get(owner) ?? new Set<string>();
       keys.add(key);
+      this.owners.set(owner, keys);
     }
     this.startTimer();
   }

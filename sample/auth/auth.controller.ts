@@ -4,10 +4,14 @@ import {
   HttpCode,
   HttpStatus,
   Post,
+  Req,
   UnauthorizedException,
+  UseGuards,
 } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { UsersService } from '../users/users.service.js';
+import { WsTicketService } from '../../lib/index.js';
+import { type User, UsersService } from '../users/users.service.js';
+import { BearerGuard } from './bearer.guard.js';
 
 interface LoginBody {
   username?: unknown;
@@ -19,14 +23,28 @@ export class AuthController {
   constructor(
     private readonly users: UsersService,
     private readonly jwt: JwtService,
+    private readonly tickets: WsTicketService,
   ) {}
 
   /** `POST /api/auth/login` `{ username, password }` → `{ access_token }`. */
   @Post('login')
   @HttpCode(HttpStatus.OK)
   async login(@Body() body: LoginBody): Promise<{ access_token: string }> {
-    const user = this.users.verify(body?.username, body?.password);
+    const user = await this.users.verify(body?.username, body?.password);
     if (!user) throw new UnauthorizedException('Wrong username or password.');
-    return { access_token: await this.jwt.signAsync({ sub: user.id, username: user.username }) };
+    return { access_token: await this.jwt.signAsync(await this.users.sessionClaims(user)) };
+  }
+
+  /**
+   * `POST /api/auth/logout-all`: ends every session of the caller: their tokens stop working,
+   * tickets already issued are revoked, and their open sockets are closed with `user_revoked`.
+   */
+  @Post('logout-all')
+  @UseGuards(BearerGuard)
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async logoutAll(@Req() request: { user: User }): Promise<void> {
+    await this.users.logoutAll(request.user.id);
+    await this.tickets.revokeUserTickets(request.user.id);
+    await this.tickets.disconnectUser(request.user.id, 'user_revoked');
   }
 }

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { UserState } from './user-state.js';
 
 /** What the sample exposes of a user: never the password. */
 export interface User {
@@ -7,37 +8,63 @@ export interface User {
   username: string;
 }
 
-interface StoredUser extends User {
+interface Account extends User {
   password: string;
-  active: boolean;
 }
 
-/** In-memory users: alice, bob and carol, passwords `<name>-password`. */
+/** Claims the sample puts in its access tokens. */
+export interface SessionClaims {
+  sub?: unknown;
+  /** Session version at login: a logout-all bumps it, which invalidates every older token. */
+  sv?: unknown;
+}
+
+/** In-memory accounts alice, bob and carol (passwords `<name>-password`) with mutable state. */
 @Injectable()
 export class UsersService {
-  private readonly users: StoredUser[] = ['alice', 'bob', 'carol'].map((username, i) => ({
+  private readonly accounts: Account[] = ['alice', 'bob', 'carol'].map((username, i) => ({
     id: String(i + 1),
     username,
     password: `${username}-password`,
-    active: true,
   }));
 
-  /** The user with these credentials, or undefined. */
-  verify(username: unknown, password: unknown): User | undefined {
+  constructor(private readonly state: UserState) {}
+
+  /** The active user with these credentials, or undefined. */
+  async verify(username: unknown, password: unknown): Promise<User | undefined> {
     if (typeof username !== 'string' || typeof password !== 'string') return undefined;
-    const user = this.users.find((u) => u.username === username);
-    if (!user?.active || !sameString(user.password, password)) return undefined;
-    return toPublic(user);
+    const account = this.accounts.find((a) => a.username === username);
+    if (!account || !sameString(account.password, password)) return undefined;
+    return (await this.state.isActive(account.id)) ? toPublic(account) : undefined;
   }
 
-  /** The active user with this id, or undefined (unknown or deactivated). */
-  async findActive(id: unknown): Promise<User | undefined> {
-    const user = this.users.find((u) => u.id === id);
-    return user?.active ? toPublic(user) : undefined;
+  /** Claims for a new access token of this user. */
+  async sessionClaims(user: User): Promise<{ sub: string; username: string; sv: number }> {
+    return { sub: user.id, username: user.username, sv: await this.state.sessionVersion(user.id) };
+  }
+
+  /**
+   * The user behind a token's claims, or undefined when the user is unknown, deactivated, or the
+   * token predates their last logout-all.
+   */
+  async findBySession(claims: SessionClaims): Promise<User | undefined> {
+    const account = this.accounts.find((a) => a.id === claims.sub);
+    if (!account || !(await this.state.isActive(account.id))) return undefined;
+    if (claims.sv !== (await this.state.sessionVersion(account.id))) return undefined;
+    return toPublic(account);
+  }
+
+  /** Invalidates every token issued to the user so far. */
+  async logoutAll(id: string): Promise<void> {
+    await this.state.bumpSessionVersion(id);
+  }
+
+  async deactivate(id: string): Promise<void> {
+    await this.state.deactivate(id);
   }
 }
 
-function toPublic({ id, username }: StoredUser): User {
+function toPublic({ id, username }: Account): User {
   return { id, username };
 }
 

@@ -1,4 +1,4 @@
-import type { INestApplication, ModuleMetadata } from '@nestjs/common';
+import type { INestApplication, ModuleMetadata, WebSocketAdapter } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { IoAdapter } from '@nestjs/platform-socket.io';
@@ -12,8 +12,13 @@ export interface StartedApp {
 }
 
 export interface StartOptions {
-  /** Which Socket.IO adapter: the ticket adapter (default) or Nest's plain one (guard-only mode). */
-  adapter?: 'ticket' | 'plain';
+  /**
+   * Which WebSocket adapter: the ticket adapter (default), Nest's plain one (guard-only mode), or
+   * one built by a function.
+   */
+  adapter?: 'ticket' | 'plain' | ((app: INestApplication) => WebSocketAdapter);
+  /** Port to listen on (default 0: a free one). */
+  port?: number;
   /** Global route prefix. */
   prefix?: string;
 }
@@ -32,10 +37,15 @@ export async function startApp(
     abortOnError: false,
   });
   if (options.prefix) app.setGlobalPrefix(options.prefix);
+  const { adapter = 'ticket' } = options;
   app.useWebSocketAdapter(
-    options.adapter === 'plain' ? new IoAdapter(app) : new WsTicketIoAdapter(app),
+    typeof adapter === 'function'
+      ? adapter(app)
+      : adapter === 'plain'
+        ? new IoAdapter(app)
+        : new WsTicketIoAdapter(app),
   );
-  await app.listen(0, '127.0.0.1');
+  await app.listen(options.port ?? 0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
   return { app, url, close: () => app.close() };
 }

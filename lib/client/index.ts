@@ -1,0 +1,1 @@
+export * from './ws-ticket.client.js';
