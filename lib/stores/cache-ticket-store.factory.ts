@@ -3,7 +3,9 @@ import { MemoryTicketStore } from './memory-ticket.store.js';
 import { type RedisTicketClient, RedisTicketStore } from './redis-ticket.store.js';
 import type { TicketStore } from './ticket-store.js';
 
+/** What `@keyv/redis`'s `KeyvRedis` offers; matched by shape so that the core never imports it. */
 interface KeyvRedisLike {
+  client: unknown;
   getClient(): Promise<RedisTicketClient>;
 }
 
@@ -18,28 +20,36 @@ function isKeyvRedis(adapter: unknown): adapter is KeyvRedisLike {
 
 function isInMemory(adapter: unknown): boolean {
   if (adapter instanceof Map) return true;
-  const name = (adapter as { constructor?: { name?: string } } | undefined)?.constructor?.name;
-  return typeof name === 'string' && /memory/i.test(name);
+  return /memory/i.test(nameOf(adapter));
+}
+
+function nameOf(adapter: unknown): string {
+  const name = (adapter as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === 'string' && name !== '' ? name : typeof adapter;
 }
 
 /**
  * Chooses the ticket store for an app's `CACHE_MANAGER`.
  *
  * cache-manager has no atomic get-and-delete (and `del()` always resolves `true`), so the store is
- * built on the cache's primary Keyv adapter instead of the cache API:
- * - `@keyv/redis` → {@link RedisTicketStore} on the same client (`GETDEL`), shared across instances;
- * - an in-memory adapter (or no cache) → {@link MemoryTicketStore}: a process-local cache gains
+ * built on the cache's Keyv adapters instead of the cache API:
+ * - a `@keyv/redis` store (the first one, wherever it sits: Nest's docs put an in-memory tier in
+ *   front of it) → {@link RedisTicketStore} on the same client (`GETDEL`), shared across instances.
+ *   The cache owns that client: the ticket store neither connects its own nor closes it;
+ * - only in-memory adapters (or no cache) → {@link MemoryTicketStore}: a process-local cache gains
  *   nothing from being shared, and the memory store expires tickets actively;
  * - anything else → an error at startup, because silently falling back to a non-atomic or a
  *   process-local store would break single use or multi-instance setups.
  */
 export function ticketStoreFromCache(cache: Cache | undefined): TicketStore {
-  const adapter: unknown = cache?.stores?.[0]?.store;
-  if (adapter === undefined || isInMemory(adapter)) return new MemoryTicketStore();
-  if (isKeyvRedis(adapter)) return new RedisTicketStore({ client: () => adapter.getClient() });
-  const name = (adapter as { constructor?: { name?: string } }).constructor?.name ?? typeof adapter;
+  const adapters: unknown[] = (cache?.stores ?? []).map((keyv) => keyv?.store);
+  const redis = adapters.find(isKeyvRedis);
+  if (redis) return new RedisTicketStore({ client: () => redis.getClient() });
+  const other = adapters.find((adapter) => adapter !== undefined && !isInMemory(adapter));
+  if (other === undefined) return new MemoryTicketStore();
   throw new Error(
-    `WsTicketModule: the cache store "${name}" offers no atomic get-and-delete, so tickets could ` +
-      'be used more than once. Pass `store` (for example a RedisTicketStore) in the module options.',
+    `WsTicketModule: the cache store "${nameOf(other)}" offers no atomic get-and-delete, so ` +
+      'tickets could be used more than once. Pass `store` (for example a RedisTicketStore) in the ' +
+      'module options.',
   );
 }

@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import { RedisTicketStore } from '../../lib/index.js';
+import {
+  CapturingLogger,
+  eventually,
+  inspector,
+  startMonitor,
+} from '../redis/support/redis-tools.js';
+import { startTcpProxy, type TcpProxy } from '../redis/support/tcp-proxy.js';
+import {
+  type RedisServerHandle,
+  redisSkipReason,
+  startRedisServer,
+} from '../support/redis-server.js';
+import { ticketStoreContract } from './ticket-store.contract.js';
+
+const skip = redisSkipReason();
+const key = () => `ws-ticket:unit-${randomUUID()}`;
+
+/** Whether an operation resolves (rather than rejects). */
+const succeeds = (operation: Promise<unknown>) =>
+  operation.then(
+    () => true,
+    () => false,
+  );
+
+/** Names of the connections Redis currently holds. */
+async function clientNames(redis: ReturnType<typeof createClient>): Promise<string[]> {
+  const list = await redis.clientList();
+  return list.map((client) => client.name);
+}
+
+describe('RedisTicketStore', { skip }, () => {
+  let redis: RedisServerHandle;
+  let inspect: ReturnType<typeof createClient>;
+  before(async () => {
+    redis = await startRedisServer();
+    inspect = await inspector(redis.url);
+  });
+  after(async () => {
+    inspect?.destroy();
+    await redis?.stop();
+  });
+
+  describe('the TicketStore contract, on a client handed in', () => {
+    let client: ReturnType<typeof createClient>;
+    let store: RedisTicketStore;
+    before(async () => {
+      client = createClient({ url: redis.url });
+      client.on('error', () => {});
+      await client.connect();
+      store = new RedisTicketStore({ client });
+    });
+    after(() => client.destroy());
+    ticketStoreContract(() => store);
+  });
+
+  describe('the TicketStore contract, on its own connection from a URL', () => {
+    let store: RedisTicketStore;
+    before(async () => {
+      store = new RedisTicketStore({ url: redis.url });
+      await store.onModuleInit();
+    });
+    after(() => store.onApplicationShutdown());
+    ticketStoreContract(() => store);
+  });
+
+  describe('commands', () => {
+    let store: RedisTicketStore;
+    before(async () => {
+      store = new RedisTicketStore({ url: redis.url });
+      await store.onModuleInit();
+    });
+    after(() => store.onApplicationShutdown());
+
+    it('puts with one SET … PX and takes with one GETDEL, nothing else on the key', async () => {
+      const monitor = await startMonitor(redis.port);
+      try {
+        const k = key();
+        await store.put(k, 'value', 1500);
+        await store.take(k);
+        await monitor.sync();
+        const onKey = monitor.commands.filter((command) => command.includes(k));
+        assert.deepEqual(onKey, [
+          ['SET', k, 'value', 'PX', '1500'],
+          ['GETDEL', k],
+        ]);
+      } finally {
+        monitor.close();
+      }
+    });
+
+    it('stores tickets with a millisecond expiry rounded up', async () => {
+      const k = key();
+      await store.put(k, 'value', 1234.2);
+      const pttl = await inspect.pTTL(k);
+      assert.ok(pttl > 0 && pttl <= 1235, `PTTL ${pttl}`);
+    });
+  });
+
+  describe('options', () => {
+    it('requires exactly one of client and url', () => {
+      assert.throws(() => new RedisTicketStore({} as never), /exactly one of `client` or `url`/);
+      assert.throws(
+        () => new RedisTicketStore({ url: redis.url, client: createClient() } as never),
+        /exactly one of `client` or `url`/,
+      );
+    });
+
+    it('refuses a URL that is not redis:// or rediss:// without repeating it', () => {
+      const url = 'http://user:hunter2@example.test/';
+      assert.throws(
+        () => new RedisTicketStore({ url }),
+        (error: Error) =>
+          /redis:\/\/ or rediss:\/\//.test(error.message) && !/hunter2/.test(error.message),
+      );
+    });
+  });
+
+  describe('its own connection (url)', () => {
+    it('opens one connection named ws-ticket at module init and closes it on shutdown', async () => {
+      const store = new RedisTicketStore({ url: redis.url });
+      await store.onModuleInit();
+      try {
+        assert.equal((await clientNames(inspect)).filter((n) => n === 'ws-ticket').length, 1);
+      } finally {
+        await store.onApplicationShutdown();
+      }
+      await eventually(
+        async () => !(await clientNames(inspect)).includes('ws-ticket'),
+        'the store connection to close',
+      );
+    });
+
+    it('refuses operations after it is closed', async () => {
+      const store = new RedisTicketStore({ url: redis.url });
+      await store.onModuleInit();
+      await store.close();
+      await store.close();
+      await assert.rejects(store.take(key()), /closed/);
+    });
+
+    it('connects lazily on first use when not started by Nest', async () => {
+      const store = new RedisTicketStore({ url: redis.url });
+      try {
+        const k = key();
+        await store.put(k, 'lazy', 10_000);
+        assert.equal(await store.take(k), 'lazy');
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe('outages', () => {
+    let proxy: TcpProxy;
+    const logs = new CapturingLogger();
+    before(async () => {
+      proxy = await startTcpProxy(redis.port);
+      logs.install();
+    });
+    after(() => proxy?.close());
+
+    it('fails at once while its own connection is down, logs the outage once, and recovers', async () => {
+      const store = new RedisTicketStore({ url: proxy.url });
+      await store.onModuleInit();
+      try {
+        const before = key();
+        await store.put(before, 'kept', 30_000);
+        await proxy.cut();
+        await assert.rejects(store.take(before));
+        await assert.rejects(store.put(key(), 'v', 1000));
+        // Let the client retry several times: each retry emits 'error'.
+        const attempts = proxy.attempts;
+        await eventually(() => proxy.attempts >= attempts + 3, 'reconnection attempts');
+        await assert.rejects(store.take(before));
+        proxy.restore();
+        await eventually(() => succeeds(store.put(key(), 'v', 1000)), 'the store to recover');
+        assert.equal(await store.take(before), 'kept');
+        assert.equal(logs.count(/Redis ticket store unavailable/), 1);
+        assert.equal(logs.count(/Redis ticket store available again/), 1);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('does not let a client handed in queue a GETDEL that would burn the ticket after an outage', async () => {
+      // The app's own client, with node-redis defaults: offline queue on.
+      const client = createClient({ url: proxy.url });
+      client.on('error', () => {});
+      await client.connect();
+      const store = new RedisTicketStore({ client });
+      try {
+        const ticket = key();
+        await store.put(ticket, 'kept', 30_000);
+        await proxy.cut();
+        await eventually(() => client.isReady === false, 'the client to notice');
+        await assert.rejects(store.take(ticket), /not connected/);
+        proxy.restore();
+        await eventually(() => client.isReady, 'the client to reconnect');
+        assert.equal(await store.take(ticket), 'kept');
+      } finally {
+        client.destroy();
+      }
+    });
+
+    it('starts while Redis is unreachable and works once it is reachable', async () => {
+      await proxy.cut();
+      const store = new RedisTicketStore({ url: proxy.url });
+      try {
+        await store.onModuleInit();
+        await assert.rejects(store.put(key(), 'v', 1000));
+        proxy.restore();
+        await eventually(() => succeeds(store.put(key(), 'v', 1000)), 'the store to connect');
+      } finally {
+        proxy.restore();
+        await store.close();
+      }
+    });
+  });
+});
