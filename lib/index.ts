@@ -10,4 +10,5 @@ export type * from './ws-ticket.options.js';
 export * from './ws-ticket.service.js';
 export * from './ws-ticket-io.adapter.js';
 export * from './ws-ticket-session.js';
+export * from './ws-ticket-ws.adapter.js';
 export * from './ws-user.decorator.js';

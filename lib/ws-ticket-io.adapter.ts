@@ -7,20 +7,11 @@ import { WsTicketService } from './ws-ticket.service.js';
 import {
   scheduleSessionEnd,
   WS_TICKET_UNAUTHORIZED_EVENT,
+  type WsTicketSocketData,
   wsTicketUserRoom,
 } from './ws-ticket-session.js';
 
 type NextFunction = (err?: Error) => void;
-
-/** What the adapter keeps in `socket.data` (it survives connection-state recovery). */
-export interface WsTicketSocketData<TUser = unknown> {
-  /** The resolved user, also given by `@WsUser()`. */
-  user: TUser;
-  /** The `sub` claim; the socket is in room `ws-ticket:user:<userId>`. */
-  userId?: string;
-  /** When the session behind the socket ends, epoch milliseconds. */
-  sessionExpiresAt?: number;
-}
 
 /**
  * Socket.IO adapter that authenticates every handshake, in every namespace, before `connection`

@@ -1,3 +1,16 @@
+/**
+ * What the adapters keep per connection: `socket.data` on Socket.IO (where it survives
+ * connection-state recovery and travels with `fetchSockets()`), `client.data` on raw WebSockets.
+ */
+export interface WsTicketSocketData<TUser = unknown> {
+  /** The resolved user, also given by `@WsUser()`. */
+  user: TUser;
+  /** The `sub` claim; on Socket.IO the socket is in room `ws-ticket:user:<userId>`. */
+  userId?: string;
+  /** When the session behind the connection ends, epoch milliseconds. */
+  sessionExpiresAt?: number;
+}
+
 /** Event the server emits (with `{ code }`) right before it closes a socket for auth reasons. */
 export const WS_TICKET_UNAUTHORIZED_EVENT = 'unauthorized';
 

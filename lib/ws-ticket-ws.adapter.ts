@@ -1,0 +1,278 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { type INestApplicationContext, Logger } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
+import type {
+  ServerOptions,
+  VerifyClientCallbackAsync,
+  VerifyClientCallbackSync,
+  WebSocket,
+  WebSocketServer,
+} from 'ws';
+import { WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
+import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
+import { type WsTicketHandshake, WsTicketService } from './ws-ticket.service.js';
+import type { WsTicketSocketData } from './ws-ticket-session.js';
+
+/**
+ * Marker subprotocol of the `Sec-WebSocket-Protocol` scheme. A client that carries its ticket in
+ * the header offers it next to the ticket entry, so that the server always has a protocol it may
+ * echo (browsers and `ws` fail a connection that offered protocols and got none back).
+ */
+export const WS_TICKET_PROTOCOL = 'ws-ticket';
+
+/** Prefix of the subprotocol entry carrying the ticket: `ws-ticket.<uuid>`. */
+export const WS_TICKET_PROTOCOL_PREFIX = `${WS_TICKET_PROTOCOL}.`;
+
+/**
+ * HTTP status answering a refused upgrade, by refusal code: 401 for ticket problems, 403 for
+ * origin or binding refusals, 503 when the store is down. Any other code is answered 401.
+ */
+export const WS_TICKET_REFUSAL_STATUS = {
+  ticket_missing: 401,
+  ticket_malformed: 401,
+  ticket_invalid: 401,
+  user_rejected: 401,
+  origin_forbidden: 403,
+  ticket_binding_mismatch: 403,
+  store_unavailable: 503,
+} as const satisfies Partial<Record<WsTicketErrorCode, 401 | 403 | 503>>;
+
+/**
+ * A `ws` socket accepted by {@link WsTicketWsAdapter}. Type a gateway's `@ConnectedSocket()` with it;
+ * `@WsUser()` and `WsTicketGuard` read the same `data.user`.
+ */
+export type WsTicketWebSocket<TUser = unknown> = WebSocket & { data: WsTicketSocketData<TUser> };
+
+/**
+ * What {@link WsTicketWsAdapter} hands to `WsTicketService.consume()` for one upgrade: the ticket
+ * sources in Socket.IO's shape (the `Sec-WebSocket-Protocol` ticket as `auth[param]`, the URL query
+ * as `query`) plus the request facts a binding check may need.
+ */
+export interface WsTicketUpgradeHandshake extends WsTicketHandshake {
+  /** Request headers of the upgrade. */
+  headers: IncomingHttpHeaders;
+  /** Remote address of the TCP connection. */
+  address: string | undefined;
+  /** Whether the upgrade arrived over TLS. */
+  secure: boolean;
+}
+
+/** Options of {@link WsTicketWsAdapter}, passed through to Nest's `WsAdapter`. */
+export type WsTicketWsAdapterOptions = NonNullable<ConstructorParameters<typeof WsAdapter>[1]>;
+
+type VerifyClient = VerifyClientCallbackAsync | VerifyClientCallbackSync;
+type VerifyCallback = Parameters<VerifyClientCallbackAsync>[1];
+type VerifyInfo = Parameters<VerifyClientCallbackAsync>[0];
+type HandleProtocols = NonNullable<ServerOptions['handleProtocols']>;
+type GatewayServerOptions = Record<string, unknown> & {
+  namespace?: string;
+  server?: unknown;
+  path?: string;
+  verifyClient?: VerifyClient;
+  handleProtocols?: HandleProtocols;
+};
+
+const JSON_REFUSAL_HEADERS = {
+  'Content-Type': 'application/json; charset=utf-8',
+  'Cache-Control': 'no-store',
+};
+
+/**
+ * Raw WebSocket (`@nestjs/platform-ws`) adapter that authenticates the HTTP upgrade before the
+ * WebSocket is accepted. The ticket comes from `?<param>=` or from the `Sec-WebSocket-Protocol`
+ * scheme (`['ws-ticket', 'ws-ticket.<uuid>']`, an app subprotocol may be offered too); on success
+ * `client.data.user` holds the resolved user, so `@WsUser()` and `WsTicketGuard` work unchanged.
+ * A refusal answers the upgrade with 401, 403 or 503 and a JSON body `{ "code": "…" }`.
+ *
+ * ```ts
+ * app.useWebSocketAdapter(new WsTicketWsAdapter(app));
+ * ```
+ */
+export class WsTicketWsAdapter extends WsAdapter {
+  private tickets: WsTicketService | undefined;
+  private readonly refusalLogger = new Logger(WS_TICKET_LOGGER_CONTEXT);
+  /** Users of upgrades that passed `verifyClient`, until their `connection` event. */
+  private readonly accepted = new WeakMap<IncomingMessage, unknown>();
+
+  constructor(
+    protected readonly app: INestApplicationContext,
+    options?: WsTicketWsAdapterOptions,
+  ) {
+    super(app, options);
+  }
+
+  override create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
+    // Resolve the service now: a missing WsTicketModule fails at boot, not on the first client.
+    this.service();
+    const { verifyClient, handleProtocols } = options;
+    const server: WebSocketServer = super.create(port, {
+      ...options,
+      // verifyClient runs inside ws's handleUpgrade whichever way Nest routes the upgrade (shared
+      // HTTP server by path, or a gateway on its own port), before the 101 is written.
+      verifyClient: (info: VerifyInfo, callback: VerifyCallback) =>
+        this.verifyClient(info, callback, verifyClient),
+      handleProtocols: (protocols: Set<string>, request: IncomingMessage) =>
+        selectProtocol(protocols, request, handleProtocols),
+    });
+    // Registered before Nest binds the gateway's connection handler, so `data.user` is set
+    // before handleConnection and any message handler run.
+    server.on('connection', (client: WebSocket, request: IncomingMessage) => {
+      if (!this.accepted.has(request)) {
+        client.terminate();
+        return;
+      }
+      const user = this.accepted.get(request);
+      this.accepted.delete(request);
+      this.attach(client, user, request);
+    });
+    return server;
+  }
+
+  /**
+   * Authenticates one upgrade request and resolves the user, or throws a `WsTicketError`.
+   * Override to add checks; call `super` first.
+   */
+  protected async authenticate(request: IncomingMessage): Promise<unknown> {
+    const handshake = this.handshakeOf(request);
+    return this.service().consume(this.service().ticketFrom(handshake), handshake);
+  }
+
+  /**
+   * Gives an accepted socket its per-connection state. The place to hang anything that lives as
+   * long as the socket (expiry timers, a registry of a user's open sockets).
+   */
+  protected attach(client: WebSocket, user: unknown, _request: IncomingMessage): void {
+    (client as WsTicketWebSocket).data = { user };
+  }
+
+  /** HTTP status for a refusal code. Override to change the mapping. */
+  protected statusFor(code: string): number {
+    return (WS_TICKET_REFUSAL_STATUS as Record<string, number>)[code] ?? 401;
+  }
+
+  /** Builds the handshake `WsTicketService` reads from an upgrade request. */
+  protected handshakeOf(request: IncomingMessage): WsTicketUpgradeHandshake {
+    const param = this.service().param;
+    const protocolTickets = ticketEntries(request);
+    if (protocolTickets.length > 0 && !offeredProtocols(request).includes(WS_TICKET_PROTOCOL)) {
+      // Without the marker the server could echo no protocol but the ticket entry itself, and the
+      // client would drop the connection after the ticket was spent: refuse before consuming.
+      this.refusalLogger.warn(
+        `WebSocket ticket refused: ${WsTicketErrorCode.TICKET_MALFORMED} (ticket subprotocol without "${WS_TICKET_PROTOCOL}")`,
+      );
+      throw new WsTicketError(WsTicketErrorCode.TICKET_MALFORMED);
+    }
+    return {
+      // Several ticket entries stay an array, which the service refuses as malformed.
+      auth:
+        protocolTickets.length === 0
+          ? undefined
+          : { [param]: protocolTickets.length === 1 ? protocolTickets[0] : protocolTickets },
+      query: queryOf(request.url),
+      headers: request.headers,
+      address: request.socket.remoteAddress,
+      secure: Boolean((request.socket as { encrypted?: boolean }).encrypted),
+    };
+  }
+
+  private verifyClient(info: VerifyInfo, callback: VerifyCallback, own?: VerifyClient): void {
+    // The gateway's own verifyClient (if any) runs first: a request it refuses spends no ticket.
+    runOwnVerifyClient(own, info, (verified, code, message, headers) => {
+      if (!verified) {
+        callback(false, code, message, headers);
+        return;
+      }
+      this.authenticate(info.req).then(
+        (user) => {
+          this.accepted.set(info.req, user);
+          callback(true);
+        },
+        (error: unknown) => this.refuse(error, callback),
+      );
+    });
+  }
+
+  private refuse(error: unknown, callback: VerifyCallback): void {
+    if (error instanceof WsTicketError) {
+      callback(
+        false,
+        this.statusFor(error.code),
+        JSON.stringify({ code: error.code }),
+        JSON_REFUSAL_HEADERS,
+      );
+      return;
+    }
+    this.refusalLogger.error(
+      `WebSocket upgrade authentication failed: ${(error as Error)?.message ?? String(error)}`,
+    );
+    callback(false, 500);
+  }
+
+  private service(): WsTicketService {
+    if (this.tickets) return this.tickets;
+    try {
+      this.tickets = this.app.get(WsTicketService, { strict: false }) ?? undefined;
+    } catch {
+      // app.get throws when the provider is absent: answered by the clearer error below.
+    }
+    if (!this.tickets) {
+      throw new Error('WsTicketWsAdapter: WsTicketService not found; import WsTicketModule.');
+    }
+    return this.tickets;
+  }
+}
+
+/** The subprotocols the client offered, in order (ws has already validated the header). */
+function offeredProtocols(request: IncomingMessage): string[] {
+  const header = request.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string' || header === '') return [];
+  return header.split(',').map((protocol) => protocol.trim());
+}
+
+function ticketEntries(request: IncomingMessage): string[] {
+  return offeredProtocols(request)
+    .filter((protocol) => protocol.startsWith(WS_TICKET_PROTOCOL_PREFIX))
+    .map((protocol) => protocol.slice(WS_TICKET_PROTOCOL_PREFIX.length));
+}
+
+/**
+ * Picks the subprotocol to echo: the ticket entries are never seen by the app nor echoed; the app's
+ * choice (or ws's default, the first offered) among the real ones; the marker when the client
+ * offered nothing else.
+ */
+function selectProtocol(
+  protocols: Set<string>,
+  request: IncomingMessage,
+  own: HandleProtocols | undefined,
+): string | false {
+  const real = new Set<string>();
+  for (const protocol of protocols) {
+    if (protocol !== WS_TICKET_PROTOCOL && !protocol.startsWith(WS_TICKET_PROTOCOL_PREFIX)) {
+      real.add(protocol);
+    }
+  }
+  if (real.size === 0) return protocols.has(WS_TICKET_PROTOCOL) ? WS_TICKET_PROTOCOL : false;
+  if (own) return own(real, request);
+  return real.values().next().value ?? false;
+}
+
+/** The URL query as Socket.IO shapes it: a repeated key becomes an array. */
+function queryOf(url: string | undefined): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = Object.create(null);
+  const params = new URL(url ?? '/', 'ws://localhost').searchParams;
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key);
+    query[key] = values.length === 1 ? values[0] : values;
+  }
+  return query;
+}
+
+function runOwnVerifyClient(
+  own: VerifyClient | undefined,
+  info: VerifyInfo,
+  next: VerifyCallback,
+): void {
+  if (!own) next(true);
+  else if (own.length === 2) (own as VerifyClientCallbackAsync)(info, next);
+  else next((own as VerifyClientCallbackSync)(info), 401);
+}
