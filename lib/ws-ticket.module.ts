@@ -1,9 +1,9 @@
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Logger, Module } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import { ticketStoreFromCache } from './stores/cache-ticket-store.factory.js';
 import { TicketStore } from './stores/ticket-store.js';
-import { DEFAULT_TICKET_PATH } from './ws-ticket.constants.js';
+import { DEFAULT_TICKET_PATH, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { createWsTicketController } from './ws-ticket.controller.js';
 import { WsTicketGuard } from './ws-ticket.guard.js';
 import {
@@ -29,8 +29,19 @@ import { WsTicketService } from './ws-ticket.service.js';
     WsTicketGuard,
     {
       provide: TicketStore,
-      useFactory: (options: WsTicketModuleOptions, cache?: Cache) =>
-        options.store ?? ticketStoreFromCache(cache),
+      useFactory: (options: WsTicketModuleOptions, cache?: Cache) => {
+        const store = options.store ?? ticketStoreFromCache(cache);
+        // Say which store won: a CacheModule this module cannot see silently means process memory.
+        const source = options.store
+          ? 'the `store` option'
+          : cache
+            ? 'the CacheModule'
+            : 'no CacheModule';
+        new Logger(WS_TICKET_LOGGER_CONTEXT).log(
+          `Ticket store: ${store.constructor.name} (${source})`,
+        );
+        return store;
+      },
       inject: [WS_TICKET_MODULE_OPTIONS, { token: CACHE_MANAGER, optional: true }],
     },
   ],

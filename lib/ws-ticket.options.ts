@@ -141,9 +141,10 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    */
   param?: string;
   /**
-   * Where tickets live. By default the module uses the app's `CacheModule` when its primary store is
-   * Redis (`@keyv/redis`), and a process-local memory store otherwise. Pass a
-   * `RedisTicketStore` (or any `TicketStore`) to choose explicitly.
+   * Where tickets live. By default the module uses the app's `CacheModule` when one of its stores
+   * is Redis (`@keyv/redis`; the CacheModule must be visible to this module: `isGlobal`, or in
+   * `forRootAsync({ imports })`), and a process-local memory store otherwise (the choice is logged
+   * at startup). Pass a `RedisTicketStore` (or any `TicketStore`) to choose explicitly.
    * @default derived from the app's CACHE_MANAGER, else `new MemoryTicketStore()`
    */
   store?: TicketStore;

@@ -431,7 +431,7 @@ export class WsTicketService<TUser = unknown> {
     try {
       return await Promise.race([operation(), timeout]);
     } catch (error) {
-      this.logger.error(`Ticket store failed: ${(error as Error)?.message ?? String(error)}`);
+      this.logger.warn(`Ticket store failed: ${(error as Error)?.message ?? String(error)}`);
       throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
     } finally {
       clearTimeout(timer);
