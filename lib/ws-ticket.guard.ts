@@ -1,13 +1,14 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
-import { WsTicketError } from './ws-ticket.errors.js';
+import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
 
 /**
  * Guards gateway handlers. Passes when `WsTicketIoAdapter` authenticated the socket. In apps that use
  * only the guard (plain `IoAdapter`), it consumes the handshake ticket on the first guarded message,
- * once per connection, and keeps the user in `socket.data.user` for the next messages.
+ * once per connection, and keeps the user in `socket.data.user` for the next messages. Guard-only
+ * mode has no session expiry and no per-user rooms: use the adapter for those.
  * Refusals are `WsException({ code, message })`.
  */
 @Injectable()
@@ -16,15 +17,17 @@ export class WsTicketGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'ws') return false;
-    const client = context.switchToWs().getClient<Socket>();
+    const client = context.switchToWs().getClient<Partial<Socket>>();
     if (client.data?.user != null) return true;
+    // A raw WebSocket behind Nest's plain WsAdapter has no handshake to read a ticket from:
+    // only WsTicketWsAdapter authenticates those.
+    if (!client.handshake) this.throwRefusal(new WsTicketError(WsTicketErrorCode.TICKET_MISSING));
     try {
       const session = await this.tickets.consumeForConnection(
         client.conn ?? client,
         client.handshake,
       );
-      client.data.user = session.user;
-      client.data.userId = session.userId;
+      client.data = { ...client.data, user: session.user, userId: session.userId };
       return true;
     } catch (error) {
       this.throwRefusal(error);

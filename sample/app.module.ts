@@ -9,6 +9,7 @@ import type { SampleConfig } from './config.js';
 import { NotificationsGateway } from './notifications/notifications.gateway.js';
 import { UsersModule } from './users/users.module.js';
 import { UsersService } from './users/users.service.js';
+import { WebModule } from './web/web.module.js';
 
 @Module({})
 export class AppModule {
@@ -28,6 +29,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
+        WebModule,
         UsersModule.register(),
         jwt,
         WsTicketModule.forRootAsync({
