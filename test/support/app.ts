@@ -1,8 +1,14 @@
 import type { INestApplication, ModuleMetadata, WebSocketAdapter } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { WsTicketIoAdapter } from '../../lib/index.js';
+
+/** The HTTP platforms every e2e suite runs on, as nestjs/throttler does. */
+export const PLATFORMS = ['express', 'fastify'] as const;
+export type Platform = (typeof PLATFORMS)[number];
 
 export interface StartedApp {
   app: INestApplication;
@@ -19,6 +25,8 @@ export interface StartOptions {
   adapter?: 'ticket' | 'plain' | ((app: INestApplication) => WebSocketAdapter);
   /** Port to listen on (default 0: a free one). */
   port?: number;
+  /** HTTP platform (default Express). */
+  platform?: Platform;
   /** Global route prefix. */
   prefix?: string;
 }
@@ -31,7 +39,8 @@ export async function startApp(
   @Module(metadata)
   class TestAppModule {}
 
-  const app = await NestFactory.create(TestAppModule, {
+  const httpAdapter = options.platform === 'fastify' ? new FastifyAdapter() : new ExpressAdapter();
+  const app = await NestFactory.create(TestAppModule, httpAdapter, {
     logger: process.env.TEST_LOGS ? undefined : false,
     // Let startup errors reject instead of exiting the test process.
     abortOnError: false,
