@@ -132,8 +132,8 @@ function headersOf(init: RequestInit | undefined): Record<string, string> {
 export interface TicketSocket {
   auth: unknown;
   readonly active: boolean;
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
   connect(): unknown;
 }
 
@@ -198,7 +198,8 @@ export function attachTicketAuth(
     attempt = 0;
     closedFor = undefined;
   };
-  const onConnectError = (error: Error & { data?: { code?: string } }) => {
+  const onConnectError = (...args: unknown[]) => {
+    const error = args[0] as (Error & { data?: { code?: string } }) | undefined;
     if (socket.active) return; // transport-level failure: socket.io-client retries by itself
     const failure = auth.lastFailure;
     if (failure) {
@@ -207,15 +208,16 @@ export function attachTicketAuth(
       if (!fatal) retry(failure.retryAfter);
       return;
     }
-    const code = error.data?.code ?? error.message;
+    const code = error?.data?.code ?? error?.message ?? 'connect_error';
     const fatal = WS_TICKET_FATAL_CODES.includes(code);
     report({ code, fatal });
     if (!fatal) retry();
   };
-  const onUnauthorized = (payload: { code?: string } | undefined) => {
-    closedFor = payload?.code ?? 'unauthorized';
+  const onUnauthorized = (...args: unknown[]) => {
+    closedFor = (args[0] as { code?: string } | undefined)?.code ?? 'unauthorized';
   };
-  const onDisconnect = (reason: string) => {
+  const onDisconnect = (...args: unknown[]) => {
+    const reason = args[0];
     if (reason !== 'io server disconnect') return; // other reasons reconnect by themselves
     if (closedFor === undefined) return; // the app closed the socket on purpose: respect it
     const fatal = WS_TICKET_FATAL_CODES.includes(closedFor);

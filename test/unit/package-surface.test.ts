@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as api from '../../lib/index.js';
+
+// Tests run from the repository root (npm test).
+const root = `${process.cwd()}/`;
+const compiledLib = fileURLToPath(new URL('../../lib/', import.meta.url));
+const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
+
+describe('Package surface', () => {
+  it('maps every exports entry to a library source file', () => {
+    for (const [entry, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
+      if (typeof target === 'string') continue;
+      const { types, default: js } = target as { types: string; default: string };
+      const source = js.replace('./dist/', '').replace(/\.js$/, '.ts');
+      assert.ok(
+        existsSync(`${root}${source}`),
+        `${entry} points at ${js}, but ${source} does not exist`,
+      );
+      assert.equal(types, js.replace(/\.js$/, '.d.ts'));
+    }
+  });
+
+  it('keeps the client entry free of Nest and Node imports, so browsers can load it', () => {
+    const dir = `${compiledLib}client/`;
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.js'))) {
+      const code = readFileSync(dir + file, 'utf8');
+      const specifiers = [...code.matchAll(/(?:import|export)[^'"]*from\s*['"]([^'"]+)['"]/g)].map(
+        (m) => m[1],
+      );
+      for (const specifier of specifiers) {
+        assert.ok(specifier.startsWith('./'), `${file} imports ${specifier}`);
+      }
+    }
+  });
+
+  it('exports the module, adapters, guard, decorator, service, stores and error table', () => {
+    for (const name of [
+      'WsTicketModule',
+      'WsTicketService',
+      'WsTicketIoAdapter',
+      'WsTicketWsAdapter',
+      'WsTicketGuard',
+      'WsUser',
+      'TicketStore',
+      'MemoryTicketStore',
+      'RedisTicketStore',
+      'WsTicketError',
+      'WsTicketErrorCode',
+      'attachTicketAuth',
+      'ticketAuth',
+    ]) {
+      assert.ok(name in api, `${name} is not exported from lib/index.ts`);
+    }
+  });
+});
