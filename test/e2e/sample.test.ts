@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Socket } from 'socket.io-client';
 import { requestTicket, ticketFor } from '../support/app.js';
 import { login, type SampleProcess, startSample } from '../support/sample-process.js';
 import { ask, connect, connected, next } from '../support/sockets.js';
@@ -65,5 +66,85 @@ describe('The sample app (npm run sample)', () => {
   it('refuses sockets without a ticket', async () => {
     const result = await connect(`${url}/chat`);
     assert.equal(!result.ok && result.code, 'ticket_missing');
+  });
+
+  const bearer = (token: string) => ({
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const open = async (token: string, namespace: string) =>
+    connected(`${url}${namespace}`, {
+      auth: { uuid: await ticketFor(url, token, '/api/auth/ws-ticket') },
+    });
+  const closure = (socket: Socket) =>
+    new Promise<{ code?: string; reason: string }>((resolve) => {
+      let code: string | undefined;
+      socket.once('unauthorized', (payload: { code: string }) => {
+        code = payload.code;
+      });
+      socket.once('disconnect', (reason) => resolve({ code, reason }));
+    });
+
+  it('logout-all answers 204, closes all of the caller’s sockets and ends their tokens and tickets', async () => {
+    const alice = await login(url, 'alice');
+    const [chat, notifications] = await Promise.all([
+      open(alice, '/chat'),
+      open(alice, '/notifications'),
+    ]);
+    const bob = await open(await login(url, 'bob'), '/chat');
+    const pending = await ticketFor(url, alice, '/api/auth/ws-ticket');
+    const closed = Promise.all([closure(chat), closure(notifications)]);
+    const response = await fetch(`${url}/api/auth/logout-all`, bearer(alice));
+    assert.equal(response.status, 204);
+    for (const result of await closed)
+      assert.deepEqual(result, { code: 'user_revoked', reason: 'io server disconnect' });
+    assert.equal(bob.connected, true);
+    assert.deepEqual(await ask(bob, 'whoami'), { id: '2', username: 'bob' });
+    bob.close();
+    assert.equal((await requestTicket(url, alice, '/api/auth/ws-ticket')).status, 401);
+    const stale = await connect(`${url}/chat`, { auth: { uuid: pending } });
+    assert.equal(!stale.ok && stale.code, 'ticket_invalid');
+    // A new login starts a new session.
+    (await open(await login(url, 'alice'), '/chat')).close();
+  });
+
+  it('logout-all without a valid bearer answers 401', async () => {
+    assert.equal((await fetch(`${url}/api/auth/logout-all`, { method: 'POST' })).status, 401);
+  });
+
+  it('deactivate answers 204, closes the sockets and refuses the user everywhere after', async () => {
+    const carol = await login(url, 'carol');
+    const socket = await open(carol, '/chat');
+    const earlier = await ticketFor(url, carol, '/api/auth/ws-ticket');
+    const closed = closure(socket);
+    assert.equal((await fetch(`${url}/api/account/deactivate`, bearer(carol))).status, 204);
+    assert.deepEqual(await closed, { code: 'user_revoked', reason: 'io server disconnect' });
+    assert.equal((await requestTicket(url, carol, '/api/auth/ws-ticket')).status, 401);
+    const refused = await connect(`${url}/chat`, { auth: { uuid: earlier } });
+    assert.equal(!refused.ok && refused.code, 'user_rejected');
+    await assert.rejects(login(url, 'carol'), /401/);
+  });
+});
+
+describe('The sample app with ALLOWED_ORIGINS', () => {
+  it('refuses sockets from other origins with origin_forbidden', async () => {
+    const sample = await startSample({
+      ALLOWED_ORIGINS: 'http://chat.example, http://other.example',
+    });
+    try {
+      const token = await login(sample.url, 'alice');
+      const attempt = async (origin: string) =>
+        connect(`${sample.url}/chat`, {
+          auth: { uuid: await ticketFor(sample.url, token, '/api/auth/ws-ticket') },
+          extraHeaders: { origin },
+        });
+      const allowed = await attempt('http://other.example');
+      assert.equal(allowed.ok, true);
+      if (allowed.ok) allowed.socket.close();
+      const refused = await attempt('http://evil.example');
+      assert.equal(!refused.ok && refused.code, 'origin_forbidden');
+    } finally {
+      await sample.stop();
+    }
   });
 });
