@@ -83,6 +83,12 @@ export class WsTicketBearerError extends Error {
   }
 }
 
+interface SharedConsumption<TUser> {
+  session: Promise<WsTicketSession<TUser>>;
+  /** Epoch milliseconds after which the ticket may no longer be shared. */
+  until: number;
+}
+
 interface TicketRecord {
   /** Identity handed back to `resolveUser`. */
   claims: WsTicketClaims;
@@ -115,7 +121,7 @@ export class WsTicketService<TUser = unknown> {
   private readonly jwt: JwtService;
   private readonly algorithms: WsTicketJwtAlgorithm[];
   /** In-flight or settled consumptions per physical connection, keyed by ticket. */
-  private readonly shared = new WeakMap<object, Map<string, Promise<WsTicketSession<TUser>>>>();
+  private readonly shared = new WeakMap<object, Map<string, SharedConsumption<TUser>>>();
   private readonly registries = new Set<WsTicketConnectionRegistry>();
   private readonly issueLimit: Required<WsTicketIssueLimit> | undefined;
   private readonly bind: WsTicketBindOptions;
@@ -158,6 +164,12 @@ export class WsTicketService<TUser = unknown> {
             limit: positive(options.issueLimit?.limit ?? 60, 'issueLimit.limit'),
             window: positive(options.issueLimit?.window ?? 60, 'issueLimit.window'),
           };
+    if (this.issueLimit && store.increment === TicketStore.prototype.increment) {
+      throw new Error(
+        `WsTicketModule: ${store.constructor.name} has no increment(), which the issuance limit ` +
+          'needs: implement it, or set `issueLimit: false`.',
+      );
+    }
     const origins = options.allowedOrigins;
     if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
       throw new Error('WsTicketModule: `allowedOrigins` must be a list of origins or a function.');
@@ -345,12 +357,15 @@ export class WsTicketService<TUser = unknown> {
       byTicket = new Map();
       this.shared.set(connection, byTicket);
     }
-    let pending = byTicket.get(ticket);
-    if (!pending) {
-      pending = this.consumeSession(ticket, handshake);
-      byTicket.set(ticket, pending);
+    const shared = byTicket.get(ticket);
+    if (shared) {
+      // Sharing covers the ticket's own lifetime only: later, the ticket is as dead as any other.
+      if (shared.until > Date.now()) return shared.session;
+      return this.consumeSession(ticket, handshake);
     }
-    return pending;
+    const session = this.consumeSession(ticket, handshake);
+    byTicket.set(ticket, { session, until: Date.now() + this.ttl * 1000 });
+    return session;
   }
 
   private async consumeOrThrow(

@@ -263,3 +263,28 @@ for (const platform of PLATFORMS) {
     }
   });
 }
+
+describe('Namespaces joined later on a multiplexed connection', () => {
+  it('refuses a spent ticket once its lifetime has passed, even on the same connection', async () => {
+    const started = await startApp({
+      imports: [WsTicketModule.forRoot({ jwt: { secret: TEST_SECRET }, ttl: 0.3 })],
+      providers: [ChatTestGateway, NotificationsTestGateway],
+    });
+    try {
+      const uuid = await ticketFor(started.url, signJwt({ sub: '1' }));
+      const manager = new Manager(started.url, { transports: ['websocket'], reconnection: false });
+      const chat = manager.socket('/chat', { auth: { uuid } });
+      await new Promise<void>((resolve) => chat.once('connect', () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const late = manager.socket('/notifications', { auth: { uuid } });
+      const error = await new Promise<Error & { data?: { code: string } }>((resolve) =>
+        late.once('connect_error', resolve),
+      );
+      assert.equal(error.data?.code, 'ticket_invalid');
+      chat.close();
+      late.close();
+    } finally {
+      await started.close();
+    }
+  });
+});

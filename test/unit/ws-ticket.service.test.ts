@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { WsTicketError, WsTicketService } from '../../lib/index.js';
+import { TicketStore, WsTicketError, WsTicketService } from '../../lib/index.js';
 import { CountingStore } from '../fixtures/stores.js';
 import { TEST_SECRET } from '../support/jwt.js';
 
@@ -74,5 +74,35 @@ describe('WsTicketService', () => {
         new WsTicketService({ jwt: { secret: TEST_SECRET, algorithms: [] } }, new CountingStore()),
       /algorithm/,
     );
+  });
+});
+
+describe('WsTicketService with a minimal custom store', () => {
+  class PutTakeOnly extends TicketStore {
+    private readonly map = new Map<string, string>();
+    async put(key: string, value: string) {
+      this.map.set(key, value);
+    }
+    async take(key: string) {
+      const value = this.map.get(key);
+      this.map.delete(key);
+      return value;
+    }
+  }
+
+  it('refuses to start when the issuance limit needs an increment() the store lacks', () => {
+    assert.throws(
+      () => new WsTicketService({ jwt: { secret: TEST_SECRET } }, new PutTakeOnly()),
+      /increment/,
+    );
+  });
+
+  it('works with put and take alone once the limit is off', async () => {
+    const tickets = new WsTicketService(
+      { jwt: { secret: TEST_SECRET }, issueLimit: false },
+      new PutTakeOnly(),
+    );
+    const { uuid } = await tickets.issue({ sub: '1' });
+    assert.equal(((await tickets.consume(uuid)) as { sub: string }).sub, '1');
   });
 });
