@@ -6,10 +6,10 @@ import { io, type Socket } from 'socket.io-client';
 import {
   attachTicketAuth,
   type TicketClientEvent,
-  type WsTicketSession,
   WsTicketIoAdapter,
   WsTicketModule,
   WsTicketService,
+  type WsTicketSession,
 } from '../../lib/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
 import { type StartedApp, startApp } from '../support/app.js';
@@ -32,7 +32,12 @@ function recordingAdapter(seen: unknown[]) {
 function start(seen: unknown[], options: { port?: number; allowedOrigins?: string[] } = {}) {
   return startApp(
     {
-      imports: [WsTicketModule.forRoot({ jwt: { secret: TEST_SECRET }, allowedOrigins: options.allowedOrigins })],
+      imports: [
+        WsTicketModule.forRoot({
+          jwt: { secret: TEST_SECRET },
+          allowedOrigins: options.allowedOrigins,
+        }),
+      ],
       providers: [ChatTestGateway],
     },
     { adapter: recordingAdapter(seen), port: options.port },
@@ -93,9 +98,13 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     // The first ticket the client gets is unknown to the server.
     const flaky: typeof fetch = async (input, init) =>
       ++calls === 1
-        ? new Response(JSON.stringify({ uuid: crypto.randomUUID(), expiresIn: 30 }), { status: 201 })
+        ? new Response(JSON.stringify({ uuid: crypto.randomUUID(), expiresIn: 30 }), {
+            status: 201,
+          })
         : fetch(input, init);
-    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), { fetch: flaky });
+    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), {
+      fetch: flaky,
+    });
     try {
       socket.connect();
       await next(socket, 'connect');
@@ -148,7 +157,10 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
   it('reconnects after session_expired once the app hands it a fresh token', async () => {
     const seen: unknown[] = [];
     const started = await start(seen);
-    const tokens = [signJwt({ sub: '1' }, { expiresIn: 1 }), signJwt({ sub: '1' }, { expiresIn: 600 })];
+    const tokens = [
+      signJwt({ sub: '1' }, { expiresIn: 1 }),
+      signJwt({ sub: '1' }, { expiresIn: 600 }),
+    ];
     let index = 0;
     const { socket, events, handle } = client(started, () => tokens[Math.min(index++, 1)]);
     try {
