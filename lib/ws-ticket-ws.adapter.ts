@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import { EMPTY, type Observable } from 'rxjs';
 import type {
   ServerOptions,
   VerifyClientCallbackAsync,
@@ -10,8 +12,12 @@ import type {
 } from 'ws';
 import { WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
-import { type WsTicketHandshake, WsTicketService } from './ws-ticket.service.js';
-import type { WsTicketSocketData } from './ws-ticket-session.js';
+import {
+  type WsTicketHandshake,
+  WsTicketService,
+  type WsTicketSession,
+} from './ws-ticket.service.js';
+import { scheduleSessionEnd, type WsTicketSocketData } from './ws-ticket-session.js';
 
 /**
  * Marker subprotocol of the `Sec-WebSocket-Protocol` scheme. A client that carries its ticket in
@@ -32,10 +38,35 @@ export const WS_TICKET_REFUSAL_STATUS = {
   ticket_malformed: 401,
   ticket_invalid: 401,
   user_rejected: 401,
+  session_expired: 401,
   origin_forbidden: 403,
   ticket_binding_mismatch: 403,
   store_unavailable: 503,
 } as const satisfies Partial<Record<WsTicketErrorCode, 401 | 403 | 503>>;
+
+/**
+ * WebSocket close code (RFC 6455 private range 4000-4999) the server closes a socket with, by code:
+ * 4000 + the HTTP status the same code gets elsewhere (a refused upgrade, or 429 at the ticket
+ * endpoint), so that `session_expired` is 4001 ("authenticate again": fetch a new ticket after a new
+ * login) and `user_revoked` is 4003 ("forbidden": do not reconnect on your own). The close reason is
+ * the code string itself. The adapter only closes with `session_expired` on its own; the other codes
+ * come from `WsTicketService.disconnectUser(userId, code)`.
+ */
+export const WS_TICKET_CLOSE_CODES = {
+  ticket_missing: 4001,
+  ticket_malformed: 4001,
+  ticket_invalid: 4001,
+  user_rejected: 4001,
+  session_expired: 4001,
+  origin_forbidden: 4003,
+  ticket_binding_mismatch: 4003,
+  user_revoked: 4003,
+  rate_limited: 4429,
+  store_unavailable: 4503,
+} as const satisfies Record<WsTicketErrorCode, number>;
+
+/** Close code for a code missing from {@link WS_TICKET_CLOSE_CODES} (a plain-JS caller's string). */
+const FALLBACK_CLOSE_CODE = 4000;
 
 /**
  * A `ws` socket accepted by {@link WsTicketWsAdapter}. Type a gateway's `@ConnectedSocket()` with it;
@@ -84,6 +115,10 @@ const JSON_REFUSAL_HEADERS = {
  * `client.data.user` holds the resolved user, so `@WsUser()` and `WsTicketGuard` work unchanged.
  * A refusal answers the upgrade with 401, 403 or 503 and a JSON body `{ "code": "…" }`.
  *
+ * Accepted sockets are closed with 4001 `session_expired` when their session ends
+ * (`closeOnSessionEnd`), and by `WsTicketService.disconnectUser()` with the code's
+ * {@link WS_TICKET_CLOSE_CODES} entry; that reaches the sockets of this process only.
+ *
  * ```ts
  * app.useWebSocketAdapter(new WsTicketWsAdapter(app));
  * ```
@@ -91,8 +126,11 @@ const JSON_REFUSAL_HEADERS = {
 export class WsTicketWsAdapter extends WsAdapter {
   private tickets: WsTicketService | undefined;
   private readonly refusalLogger = new Logger(WS_TICKET_LOGGER_CONTEXT);
-  /** Users of upgrades that passed `verifyClient`, until their `connection` event. */
-  private readonly accepted = new WeakMap<IncomingMessage, unknown>();
+  /** Sessions of upgrades that passed `verifyClient`, until their `connection` event. */
+  private readonly accepted = new WeakMap<IncomingMessage, WsTicketSession>();
+  /** Open sockets by user id, across every gateway of this adapter; emptied as sockets close. */
+  private readonly sockets = new Map<string, Set<WebSocket>>();
+  private unregister: (() => void) | undefined;
 
   constructor(
     protected readonly app: INestApplicationContext,
@@ -102,8 +140,11 @@ export class WsTicketWsAdapter extends WsAdapter {
   }
 
   override create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
-    // Resolve the service now: a missing WsTicketModule fails at boot, not on the first client.
-    this.service();
+    // Resolve the service now (a missing WsTicketModule fails at boot, not on the first client)
+    // and join disconnectUser once for all of this adapter's gateways.
+    this.unregister ??= this.service().registerConnections({
+      disconnectUser: (userId, code) => this.disconnectUser(userId, code),
+    });
     const { verifyClient, handleProtocols } = options;
     const server: WebSocketServer = super.create(port, {
       ...options,
@@ -121,28 +162,80 @@ export class WsTicketWsAdapter extends WsAdapter {
         client.terminate();
         return;
       }
-      const user = this.accepted.get(request);
+      const session = this.accepted.get(request) as WsTicketSession;
       this.accepted.delete(request);
-      this.attach(client, user, request);
+      this.attach(client, session, request);
     });
     return server;
+  }
+
+  /** Nest calls it on shutdown, after `close()` of every gateway server. */
+  override async dispose(): Promise<void> {
+    this.unregister?.();
+    this.unregister = undefined;
+    return super.dispose();
+  }
+
+  /**
+   * A socket the server is closing (session end, revocation) runs no handler for the frames that
+   * still arrive during the close handshake, as a disconnected Socket.IO socket runs none.
+   */
+  override bindMessageHandlers(
+    client: WebSocket,
+    handlers: MessageMappingProperties[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
+    super.bindMessageHandlers(
+      client,
+      handlers.map((handler) => ({
+        ...handler,
+        callback: (...args: unknown[]) =>
+          client.readyState === client.OPEN ? handler.callback(...args) : EMPTY,
+      })),
+      transform,
+    );
   }
 
   /**
    * Authenticates one upgrade request and resolves the user, or throws a `WsTicketError`.
    * Override to add checks; call `super` first.
    */
-  protected async authenticate(request: IncomingMessage): Promise<unknown> {
+  protected async authenticate(request: IncomingMessage): Promise<WsTicketSession> {
     const handshake = this.handshakeOf(request);
-    return this.service().consume(this.service().ticketFrom(handshake), handshake);
+    return this.service().consumeSession(this.service().ticketFrom(handshake), handshake);
   }
 
   /**
-   * Gives an accepted socket its per-connection state. The place to hang anything that lives as
-   * long as the socket (expiry timers, a registry of a user's open sockets).
+   * Gives an accepted socket its per-connection state: `data`, its place among its user's sockets
+   * (for `disconnectUser`) and its session-end timer, both dropped when it closes. Override to hang
+   * more on it; call `super` first.
    */
-  protected attach(client: WebSocket, user: unknown, _request: IncomingMessage): void {
-    (client as WsTicketWebSocket).data = { user };
+  protected attach(client: WebSocket, session: WsTicketSession, _request: IncomingMessage): void {
+    const { user, userId, sessionExpiresAt } = session;
+    (client as WsTicketWebSocket).data = { user, userId, sessionExpiresAt };
+    if (userId !== undefined) {
+      let own = this.sockets.get(userId);
+      if (!own) {
+        own = new Set();
+        this.sockets.set(userId, own);
+      }
+      own.add(client);
+      client.once('close', () => {
+        own.delete(client);
+        if (own.size === 0) this.sockets.delete(userId);
+      });
+    }
+    if (typeof sessionExpiresAt === 'number' && this.service().closeOnSessionEnd) {
+      const cancel = scheduleSessionEnd(sessionExpiresAt, () =>
+        this.closeWith(client, WsTicketErrorCode.SESSION_EXPIRED),
+      );
+      client.once('close', cancel);
+    }
+  }
+
+  /** WebSocket close code for a code. Override to change {@link WS_TICKET_CLOSE_CODES}. */
+  protected closeCodeFor(code: string): number {
+    return (WS_TICKET_CLOSE_CODES as Record<string, number>)[code] ?? FALLBACK_CLOSE_CODE;
   }
 
   /** HTTP status for a refusal code. Override to change the mapping. */
@@ -175,6 +268,16 @@ export class WsTicketWsAdapter extends WsAdapter {
     };
   }
 
+  /** Closes every open socket of the user on this adapter; other users' sockets are untouched. */
+  private disconnectUser(userId: string, code: WsTicketErrorCode): void {
+    for (const client of this.sockets.get(userId) ?? []) this.closeWith(client, code);
+  }
+
+  private closeWith(client: WebSocket, code: WsTicketErrorCode): void {
+    // The reason is the code string: well under the 123-byte limit of a close reason.
+    client.close(this.closeCodeFor(code), code);
+  }
+
   private verifyClient(info: VerifyInfo, callback: VerifyCallback, own?: VerifyClient): void {
     // The gateway's own verifyClient (if any) runs first: a request it refuses spends no ticket.
     runOwnVerifyClient(own, info, (verified, code, message, headers) => {
@@ -183,8 +286,8 @@ export class WsTicketWsAdapter extends WsAdapter {
         return;
       }
       this.authenticate(info.req).then(
-        (user) => {
-          this.accepted.set(info.req, user);
+        (session) => {
+          this.accepted.set(info.req, session);
           callback(true);
         },
         (error: unknown) => this.refuse(error, callback),

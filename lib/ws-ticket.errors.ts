@@ -19,9 +19,15 @@ export const WsTicketErrorCode = {
   ORIGIN_FORBIDDEN: 'origin_forbidden',
   /** The ticket is bound (`bind`) to another IP address or user agent than the handshake's. */
   TICKET_BINDING_MISMATCH: 'ticket_binding_mismatch',
-  /** Sent in `unauthorized` before the server closes a socket whose session (JWT `exp`) ended. */
+  /**
+   * Sent in `unauthorized` before the server closes a socket whose session (JWT `exp`) ended; the
+   * close reason (code 4001) on raw WebSockets. Also refuses a ticket whose session already ended.
+   */
   SESSION_EXPIRED: 'session_expired',
-  /** Sent in `unauthorized` before the server closes a socket of a user disconnected by the app. */
+  /**
+   * Sent in `unauthorized` before the server closes a socket of a user disconnected by the app; the
+   * close reason (code 4003) on raw WebSockets.
+   */
   USER_REVOKED: 'user_revoked',
   /** Ticket endpoint only (HTTP 429): too many tickets issued to this user in the window. */
   RATE_LIMITED: 'rate_limited',

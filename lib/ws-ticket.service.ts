@@ -256,9 +256,11 @@ export class WsTicketService<TUser = unknown> {
   }
 
   /**
-   * Closes every open socket of the user, in every namespace and (through a Socket.IO adapter such
-   * as `@socket.io/redis-adapter`) on every instance: each receives `unauthorized` `{ code }` and
-   * is disconnected by the server. Other users' sockets are untouched.
+   * Closes every open socket of the user. Socket.IO: in every namespace and (through a Socket.IO
+   * adapter such as `@socket.io/redis-adapter`) on every instance; each receives `unauthorized`
+   * `{ code }` and is disconnected by the server. Raw WebSocket (`WsTicketWsAdapter`): the sockets of
+   * this process, closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason.
+   * Other users' sockets are untouched.
    */
   async disconnectUser(
     userId: string,

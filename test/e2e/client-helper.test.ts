@@ -158,7 +158,7 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     const seen: unknown[] = [];
     const started = await start(seen);
     const tokens = [
-      signJwt({ sub: '1' }, { expiresIn: 1 }),
+      signJwt({ sub: '1' }, { expiresIn: 2 }),
       signJwt({ sub: '1' }, { expiresIn: 600 }),
     ];
     let index = 0;

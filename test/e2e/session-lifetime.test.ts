@@ -50,7 +50,7 @@ for (const platform of PLATFORMS) {
     after(() => started.close());
 
     it('emits unauthorized session_expired and disconnects the socket when the JWT expires', async () => {
-      const uuid = await ticketFor(started.url, signJwt({ sub: '1' }, { expiresIn: 1 }));
+      const uuid = await ticketFor(started.url, signJwt({ sub: '1' }, { expiresIn: 2 }));
       const socket = await connected(`${started.url}/chat`, { auth: { uuid } });
       const closed = await closure(socket);
       assert.deepEqual(closed, {
@@ -61,8 +61,8 @@ for (const platform of PLATFORMS) {
     });
 
     it('refuses a ticket whose session ended before the socket opened with session_expired', async () => {
-      const uuid = await ticketFor(started.url, signJwt({ sub: '1' }, { expiresIn: 1 }));
-      await sleep(1100);
+      const uuid = await ticketFor(started.url, signJwt({ sub: '1' }, { expiresIn: 2 }));
+      await sleep(2100);
       const result = await connect(`${started.url}/chat`, { auth: { uuid } });
       assert.equal(!result.ok && result.code, 'session_expired');
     });
@@ -100,9 +100,9 @@ for (const platform of PLATFORMS) {
         providers: [ChatTestGateway],
       });
       try {
-        const uuid = await ticketFor(started.url, signJwt({ sub: '1' }, { expiresIn: 1 }));
+        const uuid = await ticketFor(started.url, signJwt({ sub: '1' }, { expiresIn: 2 }));
         const socket = await connected(`${started.url}/chat`, { auth: { uuid } });
-        await sleep(1500);
+        await sleep(2100);
         assert.equal(socket.connected, true);
         assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
         socket.close();

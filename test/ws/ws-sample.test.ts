@@ -6,7 +6,7 @@ import { WsTicketWsAdapter } from '../../lib/index.js';
 import { createSampleApp } from '../../sample/bootstrap.js';
 import type { SampleConfig } from '../../sample/config.js';
 import { WsChatGateway } from '../../sample/ws/ws-chat.gateway.js';
-import { ask, closeWs, nextFrame, openedWs, openWs, send } from './fixtures/ws-app.js';
+import { ask, closeWs, closure, nextFrame, openedWs, openWs, send } from './fixtures/ws-app.js';
 
 const config: SampleConfig = {
   port: 0,
@@ -22,14 +22,23 @@ describe('sample:ws raw WebSocket chat contract', () => {
   let chat: string;
   const open: WebSocket[] = [];
 
-  /** Logs in through the sample's API and opens /ws/chat with a fresh ticket. */
-  async function join(username: string, via: 'query' | 'protocol' = 'query'): Promise<WebSocket> {
-    const login = await fetch(`${http}/api/auth/login`, {
+  /** Logs in through the sample's API and returns the access token. */
+  async function login(username: string): Promise<string> {
+    const response = await fetch(`${http}/api/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password: `${username}-password` }),
     });
-    const { access_token } = (await login.json()) as { access_token: string };
+    return ((await response.json()) as { access_token: string }).access_token;
+  }
+
+  /** Logs in through the sample's API and opens /ws/chat with a fresh ticket. */
+  async function join(
+    username: string,
+    via: 'query' | 'protocol' = 'query',
+    access_token?: string,
+  ): Promise<WebSocket> {
+    access_token ??= await login(username);
     const issued = await fetch(`${http}/api/auth/ws-ticket`, {
       method: 'POST',
       headers: { authorization: `Bearer ${access_token}` },
@@ -85,6 +94,21 @@ describe('sample:ws raw WebSocket chat contract', () => {
     const outcome = await openWs(chat);
     assert.equal(!outcome.ok && outcome.status, 401);
     assert.equal(!outcome.ok && outcome.code, 'ticket_missing');
+  });
+
+  it("closes the caller's sockets with 4003 user_revoked on POST /api/auth/logout-all, and no one else's", async () => {
+    const token = await login('alice');
+    const alice = await join('alice', 'query', token);
+    const bob = await join('bob');
+    const closed = closure(alice);
+    const response = await fetch(`${http}/api/auth/logout-all`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(response.status, 204);
+    assert.deepEqual(await closed, { code: 4003, reason: 'user_revoked' });
+    assert.equal(bob.readyState, bob.OPEN);
+    assert.deepEqual(await ask(bob, 'whoami'), { id: '2', username: 'bob' });
   });
 
   it('serves /ws/chat outside the HTTP prefix: /api/ws/chat has no gateway', async () => {
