@@ -1,0 +1,404 @@
+// The sample's chat page: plain ES modules, no build step. The Socket.IO client comes from the
+// Socket.IO server itself, the ticket helper is `nestjs-ws-ticket/client` served by the sample.
+
+import { attachTicketAuth } from '/assets/ws-ticket.client.js';
+
+/**
+ * The Socket.IO client, or undefined when the server has no Socket.IO server to serve it (the raw
+ * WebSocket transport, `npm run sample:ws`). Imported dynamically so that the page can say so
+ * instead of failing to load at all.
+ */
+const io = await import('/socket.io/socket.io.esm.min.js').then(
+  (module) => module.io,
+  () => undefined,
+);
+
+/** Per tab (not localStorage), so two tabs can be two different users. */
+const TOKEN_KEY = 'ws-ticket-sample.token';
+
+/** What each coded reason means, for people. Codes are shown as they are, next to this text. */
+const REASONS = {
+  ticket_missing: 'No ticket reached the server; retrying with a fresh one.',
+  ticket_malformed: 'The ticket was not well formed; retrying with a fresh one.',
+  ticket_invalid: 'The ticket was unknown, expired or already used; retrying with a fresh one.',
+  user_rejected: 'The server refuses your account.',
+  store_unavailable: 'The ticket store is unavailable; retrying shortly.',
+  origin_forbidden: 'This page’s origin may not open sockets (ALLOWED_ORIGINS).',
+  ticket_binding_mismatch: 'The ticket was issued to another client.',
+  session_expired: 'Your session has ended: the access token expired.',
+  user_revoked:
+    'The server closed your connections: you logged out everywhere or the account was deactivated.',
+  ticket_request_unauthorized: 'The ticket endpoint refuses your access token. Sign in again.',
+  ticket_request_failed: 'Could not get a ticket; retrying.',
+  'transport close': 'The connection to the server was lost; reconnecting with a fresh ticket.',
+  'transport error': 'The connection to the server failed; reconnecting with a fresh ticket.',
+  'ping timeout': 'The server stopped answering; reconnecting with a fresh ticket.',
+  'io server disconnect': 'The server closed the connection.',
+  'websocket error': 'The server is unreachable; retrying.',
+  'xhr poll error': 'The server is unreachable; retrying.',
+};
+
+/** Codes after which only a new sign-in helps: the page offers one and forgets the token. */
+const NEEDS_SIGN_IN = new Set([
+  'session_expired',
+  'user_revoked',
+  'user_rejected',
+  'ticket_request_unauthorized',
+]);
+
+const STATE_LABELS = {
+  idle: 'Signed out',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  closed: 'Closed',
+  unavailable: 'No Socket.IO',
+};
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  connection: $('connection'),
+  connectionLabel: $('connection-label'),
+  loginView: $('login-view'),
+  unavailableView: $('unavailable-view'),
+  wsUrl: $('ws-url'),
+  loginForm: $('login-form'),
+  loginError: $('login-error'),
+  loginSubmit: $('login-submit'),
+  username: $('username'),
+  password: $('password'),
+  chatView: $('chat-view'),
+  me: $('me'),
+  meAvatar: $('me-avatar'),
+  meDetail: $('me-detail'),
+  logout: $('logout'),
+  logoutAll: $('logout-all'),
+  notice: $('notice'),
+  noticeTitle: $('notice-title'),
+  noticeCode: $('notice-code'),
+  noticeText: $('notice-text'),
+  relogin: $('relogin'),
+  messages: $('messages'),
+  composer: $('composer'),
+  text: $('text'),
+  send: $('send'),
+};
+
+/** The running chat: its socket, the ticket helper's handle, and who the server says we are. */
+let chat;
+
+// --- Connection state -------------------------------------------------------------------------
+
+/**
+ * Shows the connection state (idle, connecting, connected, reconnecting, closed, or unavailable
+ * without Socket.IO) and, unless connected, the coded reason. `data-state` / `data-code` on #connection are what tests read.
+ */
+function setConnection(state, reason) {
+  // The notice above the list takes height from it: keep the latest line in view.
+  const atBottom = isScrolledDown();
+  renderConnection(state, reason);
+  if (atBottom) el.messages.scrollTop = el.messages.scrollHeight;
+}
+
+function renderConnection(state, reason) {
+  el.connection.dataset.state = state;
+  if (reason) el.connection.dataset.code = reason.code;
+  else delete el.connection.dataset.code;
+  el.connectionLabel.textContent = STATE_LABELS[state];
+  if (chat) chat.reason = reason;
+
+  const connected = state === 'connected';
+  el.text.disabled = !connected;
+  el.send.disabled = !connected;
+  el.text.placeholder = connected ? 'Write a message…' : 'Not connected';
+
+  if (!reason || connected) {
+    el.notice.hidden = true;
+    return;
+  }
+  const closed = state === 'closed';
+  el.notice.hidden = false;
+  el.notice.dataset.tone = closed ? 'bad' : 'warn';
+  el.noticeTitle.textContent = closed ? 'Connection closed' : 'Reconnecting…';
+  el.noticeCode.textContent = reason.status
+    ? `${reason.code} · HTTP ${reason.status}`
+    : reason.code;
+  el.noticeText.textContent =
+    (REASONS[reason.code] ?? 'The connection dropped.') + (reason.note ? ` ${reason.note}` : '');
+  el.relogin.hidden = !(closed && NEEDS_SIGN_IN.has(reason.code));
+}
+
+// --- Chat -------------------------------------------------------------------------------------
+
+function startChat() {
+  showView('chat');
+  el.messages.replaceChildren(emptyLine());
+  el.me.textContent = '…';
+  el.meDetail.textContent = 'asking the server who you are';
+  el.logoutAll.disabled = false;
+
+  const socket = io('/chat', { autoConnect: false });
+  chat = { socket, me: undefined, reason: undefined, closedFor: undefined, handle: undefined };
+
+  // Registered before attachTicketAuth() so that its onRefused report, which comes right after
+  // these listeners, has the last word on the state.
+  socket.on('connect', () => {
+    const wasDown = chat.reason !== undefined;
+    setConnection('connected');
+    addSystem(wasDown ? 'Reconnected with a fresh ticket.' : 'Connected.');
+    void whoami(socket);
+  });
+  socket.on('unauthorized', (payload) => {
+    chat.closedFor = payload?.code;
+  });
+  socket.on('disconnect', (why) => {
+    if (why === 'io client disconnect') return;
+    const closedFor = chat.closedFor;
+    chat.closedFor = undefined;
+    setConnection(socket.active ? 'reconnecting' : 'closed', { code: closedFor ?? why });
+    addSystem(
+      closedFor ? `Disconnected by the server: ${closedFor}.` : `Connection lost (${why}).`,
+      true,
+    );
+  });
+  socket.on('connect_error', (error) => {
+    // Refusals (socket no longer active) are reported by the helper through onRefused.
+    if (!socket.active) return;
+    const failure = socket.auth?.lastFailure;
+    setConnection(
+      'reconnecting',
+      failure ? { code: failure.code, status: failure.status } : { code: error.message },
+    );
+  });
+  socket.on('message', (message) => addMessage(message));
+  socket.on('exception', (error) => {
+    const code = error?.code ?? error?.message?.code ?? 'error';
+    const text = error?.message?.message ?? error?.message ?? 'The server refused the message.';
+    addSystem(`${code}: ${typeof text === 'string' ? text : 'refused'}`, true);
+  });
+
+  chat.handle = attachTicketAuth(socket, {
+    ticketUrl: '/api/auth/ws-ticket',
+    getToken: () => sessionStorage.getItem(TOKEN_KEY),
+    onRefused: (event) => {
+      const previous = chat?.reason?.code;
+      let reason = { code: event.code, status: event.status };
+      // After session_expired or user_revoked, the retry's 401 is a consequence, not the cause.
+      if (
+        event.code === 'ticket_request_unauthorized' &&
+        (previous === 'session_expired' || previous === 'user_revoked')
+      ) {
+        reason = {
+          code: previous,
+          note: `The ticket endpoint now refuses the old token (HTTP ${event.status ?? 401}).`,
+        };
+      }
+      setConnection(event.fatal ? 'closed' : 'reconnecting', reason);
+      if (event.fatal && NEEDS_SIGN_IN.has(reason.code)) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        el.logoutAll.disabled = true;
+      }
+    },
+  });
+
+  setConnection('connecting');
+  socket.connect();
+}
+
+function stopChat() {
+  if (!chat) return;
+  chat.handle.detach();
+  chat.socket.disconnect();
+  chat.socket.removeAllListeners();
+  chat = undefined;
+}
+
+async function whoami(socket) {
+  try {
+    const user = await socket.timeout(5000).emitWithAck('whoami');
+    if (!chat || chat.socket !== socket) return;
+    chat.me = user;
+    el.me.textContent = user.username;
+    el.meDetail.textContent = `user id ${user.id} · whoami on /chat`;
+    el.meAvatar.textContent = user.username.slice(0, 1);
+    el.meAvatar.style.setProperty('--hue', hue(user.username));
+  } catch {
+    el.meDetail.textContent = 'the server did not say who you are';
+  }
+}
+
+function sendMessage(event) {
+  event.preventDefault();
+  const text = el.text.value;
+  if (!chat?.socket.connected || text.trim() === '') return;
+  chat.socket.emit('message', { text });
+  el.text.value = '';
+  el.text.focus();
+}
+
+async function logoutEverywhere() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return;
+  el.logoutAll.disabled = true;
+  const response = await fetch('/api/auth/logout-all', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  }).catch(() => undefined);
+  if (!response?.ok) {
+    el.logoutAll.disabled = false;
+    addSystem(
+      `Could not log out everywhere (${response ? `HTTP ${response.status}` : 'offline'}).`,
+      true,
+    );
+    return;
+  }
+  // The server now closes every socket of this user, this one included, with user_revoked.
+  sessionStorage.removeItem(TOKEN_KEY);
+  addSystem('Logged out everywhere.');
+}
+
+function logout() {
+  stopChat();
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin();
+}
+
+// --- Sign-in ----------------------------------------------------------------------------------
+
+async function login(event) {
+  event.preventDefault();
+  el.loginError.hidden = true;
+  el.loginSubmit.disabled = true;
+  try {
+    const response = await fetch('/api/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: el.username.value.trim(), password: el.password.value }),
+    });
+    if (!response.ok) {
+      showLoginError(
+        response.status === 401
+          ? 'Wrong username or password.'
+          : `Sign-in failed (HTTP ${response.status}).`,
+      );
+      return;
+    }
+    const { access_token: token } = await response.json();
+    sessionStorage.setItem(TOKEN_KEY, token);
+    el.password.value = '';
+    startChat();
+  } catch {
+    showLoginError('The server is unreachable.');
+  } finally {
+    el.loginSubmit.disabled = false;
+  }
+}
+
+function showLoginError(text) {
+  el.loginError.textContent = text;
+  el.loginError.hidden = false;
+}
+
+function showLogin() {
+  setConnection('idle');
+  showView('login');
+  if (el.username.value) el.password.focus();
+  else el.username.focus();
+}
+
+function showView(name) {
+  el.loginView.hidden = name !== 'login';
+  el.chatView.hidden = name !== 'chat';
+  el.unavailableView.hidden = name !== 'unavailable';
+}
+
+/** Without Socket.IO there is nothing to sign in for: say why, and where the raw chat lives. */
+function showUnavailable() {
+  setConnection('unavailable');
+  el.wsUrl.textContent = `${location.origin.replace(/^http/, 'ws')}/ws/chat`;
+  showView('unavailable');
+}
+
+// --- Rendering (textContent only: message text is never parsed as HTML) -------------------------
+
+function addMessage({ from, text }) {
+  const mine = from === chat?.me?.username;
+  const item = document.createElement('li');
+  item.className = mine ? 'message mine' : 'message';
+
+  const avatar = document.createElement('span');
+  avatar.className = 'avatar';
+  avatar.setAttribute('aria-hidden', 'true');
+  avatar.textContent = String(from).slice(0, 1);
+  avatar.style.setProperty('--hue', hue(String(from)));
+
+  const bubble = document.createElement('div');
+  bubble.className = 'bubble';
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const author = document.createElement('span');
+  author.className = 'from';
+  author.textContent = mine ? `${from} (you)` : String(from);
+  const time = document.createElement('time');
+  const now = new Date();
+  time.dateTime = now.toISOString();
+  time.textContent = now.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  meta.append(author, time);
+  const body = document.createElement('p');
+  body.className = 'text';
+  body.textContent = String(text);
+  bubble.append(meta, body);
+
+  item.append(avatar, bubble);
+  append(item);
+}
+
+function addSystem(text, bad = false) {
+  const item = document.createElement('li');
+  item.className = bad ? 'system bad' : 'system';
+  item.textContent = text;
+  append(item);
+}
+
+function emptyLine() {
+  const item = document.createElement('li');
+  item.className = 'empty';
+  item.textContent = 'No messages yet. Say hello!';
+  return item;
+}
+
+function append(item) {
+  el.messages.querySelector('.empty')?.remove();
+  const atBottom = isScrolledDown();
+  el.messages.append(item);
+  if (atBottom) el.messages.scrollTop = el.messages.scrollHeight;
+}
+
+function isScrolledDown() {
+  return el.messages.scrollHeight - el.messages.scrollTop - el.messages.clientHeight < 40;
+}
+
+/** A stable colour per user name. */
+function hue(name) {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) % 360;
+  return String(hash);
+}
+
+// --- Wiring -----------------------------------------------------------------------------------
+
+el.loginForm.addEventListener('submit', login);
+el.composer.addEventListener('submit', sendMessage);
+el.logout.addEventListener('click', logout);
+el.logoutAll.addEventListener('click', logoutEverywhere);
+el.relogin.addEventListener('click', () => {
+  const username = chat?.me?.username;
+  stopChat();
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (username) el.username.value = username;
+  showLogin();
+});
+
+if (!io) showUnavailable();
+else if (sessionStorage.getItem(TOKEN_KEY)) startChat();
+else showLogin();
