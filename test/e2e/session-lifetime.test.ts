@@ -232,76 +232,52 @@ for (const platform of PLATFORMS) {
   });
 
   describe(`Ticket bindings [${platform}]`, () => {
-    it('refuses a handshake from another user agent with ticket_binding_mismatch', async () => {
-      const started = await start({
-        imports: [
-          WsTicketModule.forRoot({ jwt: { secret: TEST_SECRET }, bind: { userAgent: true } }),
-        ],
-        providers: [ChatTestGateway],
+    type Headers = Record<string, string>;
+    const bindings: Array<{
+      name: string;
+      bind: { ip?: boolean; userAgent?: boolean; trustProxy?: boolean };
+      requested: Headers;
+      same: Headers;
+      other: Headers;
+    }> = [
+      {
+        name: 'refuses a handshake from another user agent with ticket_binding_mismatch',
+        bind: { userAgent: true },
+        requested: { 'user-agent': 'browser-a' },
+        same: { 'user-agent': 'browser-a' },
+        other: { 'user-agent': 'browser-b' },
+      },
+      {
+        name: 'binds to the forwarded client IP when trustProxy is set',
+        bind: { ip: true, trustProxy: true },
+        requested: { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' },
+        same: { 'x-forwarded-for': '203.0.113.7' },
+        other: { 'x-forwarded-for': '198.51.100.9' },
+      },
+    ];
+    for (const { name, bind, requested, same, other } of bindings) {
+      it(name, async () => {
+        const started = await start({
+          imports: [WsTicketModule.forRoot({ jwt: { secret: TEST_SECRET }, bind })],
+          providers: [ChatTestGateway],
+        });
+        try {
+          const token = signJwt({ sub: '1' });
+          const attempt = async (headers: Headers) =>
+            connect(`${started.url}/chat`, {
+              auth: { uuid: await ticketFor(started.url, token, undefined, requested) },
+              extraHeaders: headers,
+            });
+          const matching = await attempt(same);
+          assert.equal(matching.ok, true);
+          if (matching.ok) matching.socket.close();
+          const mismatched = await attempt(other);
+          assert.equal(!mismatched.ok && mismatched.code, 'ticket_binding_mismatch');
+        } finally {
+          await started.close();
+        }
       });
-      try {
-        const issue = async () => {
-          const response = await fetch(`${started.url}/auth/ws-ticket`, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${signJwt({ sub: '1' })}`,
-              'user-agent': 'browser-a',
-            },
-          });
-          return ((await response.json()) as { uuid: string }).uuid;
-        };
-        const same = await connect(`${started.url}/chat`, {
-          auth: { uuid: await issue() },
-          extraHeaders: { 'user-agent': 'browser-a' },
-        });
-        assert.equal(same.ok, true);
-        if (same.ok) same.socket.close();
-        const other = await connect(`${started.url}/chat`, {
-          auth: { uuid: await issue() },
-          extraHeaders: { 'user-agent': 'browser-b' },
-        });
-        assert.equal(!other.ok && other.code, 'ticket_binding_mismatch');
-      } finally {
-        await started.close();
-      }
-    });
-
-    it('binds to the forwarded client IP when trustProxy is set', async () => {
-      const started = await start({
-        imports: [
-          WsTicketModule.forRoot({
-            jwt: { secret: TEST_SECRET },
-            bind: { ip: true, trustProxy: true },
-          }),
-        ],
-        providers: [ChatTestGateway],
-      });
-      try {
-        const issue = async () => {
-          const response = await fetch(`${started.url}/auth/ws-ticket`, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${signJwt({ sub: '1' })}`,
-              'x-forwarded-for': '203.0.113.7, 10.0.0.1',
-            },
-          });
-          return ((await response.json()) as { uuid: string }).uuid;
-        };
-        const same = await connect(`${started.url}/chat`, {
-          auth: { uuid: await issue() },
-          extraHeaders: { 'x-forwarded-for': '203.0.113.7' },
-        });
-        assert.equal(same.ok, true);
-        if (same.ok) same.socket.close();
-        const moved = await connect(`${started.url}/chat`, {
-          auth: { uuid: await issue() },
-          extraHeaders: { 'x-forwarded-for': '198.51.100.9' },
-        });
-        assert.equal(!moved.ok && moved.code, 'ticket_binding_mismatch');
-      } finally {
-        await started.close();
-      }
-    });
+    }
 
     it('accepts the same peer address when bound to the IP without a proxy', async () => {
       const started = await start({

@@ -59,21 +59,27 @@ export async function startApp(
   return { app, url, close: () => app.close() };
 }
 
-/** POSTs to the ticket endpoint. */
+/** POSTs to the ticket endpoint, with any extra request headers. */
 export async function requestTicket(
   url: string,
   token: string | undefined,
   path = '/auth/ws-ticket',
+  headers: Record<string, string> = {},
 ): Promise<Response> {
   return fetch(`${url}${path}`, {
     method: 'POST',
-    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    headers: token === undefined ? headers : { ...headers, authorization: `Bearer ${token}` },
   });
 }
 
 /** Fetches a ticket and returns its uuid, failing loudly otherwise. */
-export async function ticketFor(url: string, token: string, path?: string): Promise<string> {
-  const response = await requestTicket(url, token, path);
+export async function ticketFor(
+  url: string,
+  token: string,
+  path?: string,
+  headers?: Record<string, string>,
+): Promise<string> {
+  const response = await requestTicket(url, token, path, headers);
   if (response.status !== 201) throw new Error(`ticket endpoint answered ${response.status}`);
   const body = (await response.json()) as { uuid: string };
   return body.uuid;
