@@ -57,9 +57,12 @@ export class WsTicketIoAdapter extends IoAdapter {
       this.service().registerConnections({
         disconnectUser: (userId, code) => {
           for (const namespace of namespaces) {
-            const room = namespace.in(wsTicketUserRoom(userId));
-            room.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-            room.disconnectSockets(true);
+            const room = wsTicketUserRoom(userId);
+            namespace.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+            // This instance's sockets at once, even while a cross-instance adapter's Redis is
+            // down (its disconnectSockets only publishes); the other instances' through it.
+            namespace.local.in(room).disconnectSockets(true);
+            namespace.in(room).disconnectSockets(true);
           }
         },
       }),

@@ -124,7 +124,9 @@ export interface WsTicketModuleOptions<TUser = unknown> {
   /**
    * Loads the user behind verified claims. Called when a ticket is issued (a refusal answers 401)
    * and again when it is consumed at connect time (a refusal is `user_rejected`), so a user
-   * deactivated in between cannot connect. Throwing counts as a refusal.
+   * deactivated in between cannot connect. Throwing counts as a refusal, except a
+   * `WsTicketError('store_unavailable')`: throw it when the user's backend is down, and the
+   * endpoint answers 503 and the handshake `store_unavailable`, both of which clients retry.
    * @default (claims) => claims
    */
   resolveUser?: WsTicketResolveUser<TUser>;

@@ -219,6 +219,11 @@ export class WsTicketService<TUser = unknown> {
     try {
       return (await this.resolveUserHook(claims)) ?? undefined;
     } catch (error) {
+      // A backend that is down is no refusal: clients retry store_unavailable (503), never
+      // user_rejected.
+      if (error instanceof WsTicketError && error.code === WsTicketErrorCode.STORE_UNAVAILABLE) {
+        throw error;
+      }
       this.logger.error(`resolveUser threw: ${(error as Error)?.message ?? String(error)}`);
       return undefined;
     }
