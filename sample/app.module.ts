@@ -1,12 +1,14 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { JwtModule, JwtService } from '@nestjs/jwt';
-import { WsTicketModule } from '../lib/index.js';
+import { RedisTicketStore, WsTicketError, WsTicketModule } from '../lib/index.js';
 import { AccountController } from './auth/account.controller.js';
 import { AuthController } from './auth/auth.controller.js';
 import { BearerGuard } from './auth/bearer.guard.js';
 import { ChatGateway } from './chat/chat.gateway.js';
 import type { SampleConfig } from './config.js';
 import { NotificationsGateway } from './notifications/notifications.gateway.js';
+import { RedisUserState } from './redis/redis-user-state.js';
+import { UserState, UserStateUnavailableError } from './users/user-state.js';
 import { UsersModule } from './users/users.module.js';
 import { UsersService } from './users/users.service.js';
 import { WebModule } from './web/web.module.js';
@@ -26,11 +28,18 @@ export class AppModule {
       signOptions: { algorithm: 'HS256', expiresIn: config.jwtTtl },
       verifyOptions: { algorithms: ['HS256'] },
     });
+    const { redisUrl } = config;
     return {
       module: AppModule,
       imports: [
         WebModule,
-        UsersModule.register(),
+        // With REDIS_URL, the active flag and session version live in Redis: every process sees
+        // a deactivation or a logout-all made on another.
+        UsersModule.register(
+          redisUrl
+            ? { provide: UserState, useFactory: () => new RedisUserState({ url: redisUrl }) }
+            : undefined,
+        ),
         jwt,
         WsTicketModule.forRootAsync({
           inject: [UsersService, JwtService],
@@ -38,7 +47,14 @@ export class AppModule {
             // Reuse the app's JwtService: the ticket endpoint accepts exactly the tokens login signs.
             jwt: { service: jwtService, algorithms: ['HS256'] },
             // Unknown, deactivated or logged-out (stale `sv`) users get no ticket and no socket.
-            resolveUser: (claims) => users.findBySession(claims),
+            // User state out of reach is not a refusal: 503 / store_unavailable, which clients retry.
+            resolveUser: (claims) =>
+              users.findBySession(claims).catch((error: unknown) => {
+                if (!(error instanceof UserStateUnavailableError)) throw error;
+                throw new WsTicketError('store_unavailable', { cause: error });
+              }),
+            // With REDIS_URL, tickets live in Redis: issued by one process, accepted once by any.
+            store: redisUrl ? new RedisTicketStore({ url: redisUrl }) : undefined,
             ttl: config.wsTicketTtl,
             allowedOrigins: config.allowedOrigins,
           }),

@@ -1,8 +1,10 @@
-import type { INestApplication, Type, WebSocketAdapter } from '@nestjs/common';
+import { type INestApplication, Logger, type Type, type WebSocketAdapter } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { WsTicketIoAdapter } from '../lib/index.js';
 import { AppModule } from './app.module.js';
-import type { SampleConfig } from './config.js';
+import { redactRedisUrl, type SampleConfig } from './config.js';
+import { RedisWsTicketIoAdapter } from './redis/redis-ws-ticket-io.adapter.js';
+import { WEB_ROUTES } from './web/web.routes.js';
 
 /** How the sample speaks WebSocket: Socket.IO gateways by default. */
 export interface SampleTransport {
@@ -10,7 +12,10 @@ export interface SampleTransport {
   adapter?: (app: INestApplication) => WebSocketAdapter;
 }
 
-/** Builds the sample app (not listening yet). */
+/**
+ * Builds the sample app (not listening yet). With `config.redisUrl`, tickets, user state and (for
+ * the default Socket.IO transport) broadcasts and kicks go through Redis.
+ */
 export async function createSampleApp(
   config: SampleConfig,
   transport: SampleTransport = {},
@@ -18,8 +23,30 @@ export async function createSampleApp(
   const app = await NestFactory.create(AppModule.register(config, transport.gateways), {
     logger: ['error', 'warn', 'log'],
   });
-  app.setGlobalPrefix('api');
-  app.useWebSocketAdapter(transport.adapter?.(app) ?? new WsTicketIoAdapter(app));
+  // Every route under /api, except the chat page at / (WebModule).
+  app.setGlobalPrefix('api', { exclude: WEB_ROUTES });
+  app.useWebSocketAdapter(transport.adapter?.(app) ?? socketIoAdapter(app, config));
   app.enableShutdownHooks();
+  logMode(config, transport);
   return app;
+}
+
+function socketIoAdapter(app: INestApplication, { redisUrl }: SampleConfig): WsTicketIoAdapter {
+  return redisUrl ? new RedisWsTicketIoAdapter(app, redisUrl) : new WsTicketIoAdapter(app);
+}
+
+function logMode({ redisUrl }: SampleConfig, transport: SampleTransport): void {
+  const logger = new Logger('Sample');
+  if (!redisUrl) {
+    logger.log(
+      'In-memory mode: tickets, users and sockets are local to this process (set REDIS_URL to run several).',
+    );
+    return;
+  }
+  const sockets = transport.adapter
+    ? 'WebSocket broadcasts and kicks stay local to this process'
+    : 'Socket.IO broadcasts and kicks reach every process';
+  logger.log(
+    `Redis mode (${redactRedisUrl(redisUrl)}): tickets and user state are shared; ${sockets}.`,
+  );
 }

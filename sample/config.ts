@@ -11,6 +11,11 @@ export interface SampleConfig {
   wsTicketTtl: number;
   /** Origins allowed to open sockets; undefined allows any. */
   allowedOrigins?: string[];
+  /**
+   * `REDIS_URL`: when set, tickets, user state and Socket.IO broadcasts live in this Redis, so that
+   * several sample processes behave as one app. Unset, everything stays in process memory.
+   */
+  redisUrl?: string;
 }
 
 const DEV_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
@@ -41,5 +46,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
           .map((origin) => origin.trim())
           .filter(Boolean)
       : undefined,
+    redisUrl: redisUrl(env),
   };
+}
+
+function redisUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.REDIS_URL?.trim();
+  if (!raw) return undefined;
+  // The URL may hold a password: it stays out of the message.
+  if (!['redis:', 'rediss:'].includes(safeUrl(raw)?.protocol ?? '')) {
+    throw new Error('REDIS_URL must be a redis:// or rediss:// URL');
+  }
+  return raw;
+}
+
+/**
+ * A Redis URL fit for a log line: scheme, host, port and database, never the user or password.
+ * `redis://user:secret@cache:6380/2` → `redis://cache:6380/2`.
+ */
+export function redactRedisUrl(url: string): string {
+  const parsed = safeUrl(url);
+  if (!parsed) return '(invalid URL)';
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+}
+
+function safeUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
 }

@@ -25,6 +25,8 @@ export function startSample(
       HOST: '127.0.0.1',
       NO_COLOR: '1',
       JWT_SECRET: 'sample-test-secret-0123456789abcdef',
+      // In-memory mode unless a test asks for Redis, whatever the developer's shell exports.
+      REDIS_URL: '',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
