@@ -1,4 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  createSecretKey,
+  type KeyObject,
+  randomUUID,
+} from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { TicketStore } from './stores/ticket-store.js';
@@ -154,7 +160,9 @@ export class WsTicketService<TUser = unknown> {
     if (!jwt.service && !jwt.secret && !jwt.publicKey) {
       throw new Error('WsTicketModule: set `jwt.secret`, `jwt.publicKey` or `jwt.service`.');
     }
-    this.jwt = jwt.service ?? new JwtService({ secret: jwt.secret, publicKey: jwt.publicKey });
+    this.jwt =
+      jwt.service ??
+      new JwtService({ secret: secretKey(jwt.secret), publicKey: publicKey(jwt.publicKey) });
     this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
     this.bind = options.bind ?? {};
     this.issueLimit =
@@ -480,6 +488,36 @@ function header(
 
 function firstForwarded(headers: WsTicketRequest['headers']): string | undefined {
   return header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() || undefined;
+}
+
+// jsonwebtoken tries every string or Buffer key as a PEM public key before it falls back to an HMAC
+// secret: an OpenSSL decoder run on each verify (about 0.5 ms, most of the ticket endpoint's CPU).
+// The keys become KeyObjects once, here, and keep the protection that fallback gave: a public key
+// pasted into `secret` must not turn into an HMAC secret anyone could sign with.
+function secretKey(secret: string | Buffer | undefined): KeyObject | undefined {
+  if (secret === undefined || secret.length === 0) return undefined;
+  let isPemKey = false;
+  try {
+    createPublicKey(secret);
+    isPemKey = true;
+  } catch {
+    // Not a key: an HMAC secret, as intended.
+  }
+  if (isPemKey) {
+    throw new Error(
+      'WsTicketModule: `jwt.secret` holds a PEM key, not an HMAC secret; use `jwt.publicKey`.',
+    );
+  }
+  return createSecretKey(typeof secret === 'string' ? Buffer.from(secret) : secret);
+}
+
+function publicKey(key: string | Buffer | undefined): KeyObject | undefined {
+  if (key === undefined || key.length === 0) return undefined;
+  try {
+    return createPublicKey(key);
+  } catch {
+    throw new Error('WsTicketModule: `jwt.publicKey` is not a PEM public key or certificate.');
+  }
 }
 
 function positive(value: number, name: string): number {

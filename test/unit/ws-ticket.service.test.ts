@@ -106,3 +106,34 @@ describe('WsTicketService with a minimal custom store', () => {
     assert.equal(((await tickets.consume(uuid)) as { sub: string }).sub, '1');
   });
 });
+
+describe('WsTicketService key handling', () => {
+  it('refuses a PEM public key passed as an HMAC secret (algorithm confusion)', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    assert.throws(() => new WsTicketService({ jwt: { secret: pem } }, new CountingStore()), /PEM/);
+  });
+
+  it('verifies RS256 tokens against a configured public key', async () => {
+    const { generateKeyPairSync, createSign } = await import('node:crypto');
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const tickets = new WsTicketService(
+      {
+        jwt: {
+          publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+          algorithms: ['RS256'],
+        },
+      },
+      new CountingStore(),
+    );
+    const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const head = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ sub: '1', exp: Math.floor(Date.now() / 1000) + 60 })}`;
+    const token = `${head}.${createSign('RSA-SHA256').update(head).sign(privateKey).toString('base64url')}`;
+    assert.equal((await tickets.verifyBearer(`Bearer ${token}`)).sub, '1');
+    await assert.rejects(
+      tickets.verifyBearer(`Bearer ${token.slice(0, -4)}AAAA`),
+      /bearer_invalid/,
+    );
+  });
+});
