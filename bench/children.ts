@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { ServerReady, ServerSpec } from './constants.js';
+
+const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
+
+/** A bench server running as a child process. */
+export interface ServerChild {
+  readonly spec: ServerSpec;
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Spawns `server.js` (with --expose-gc) with a spec and resolves once it printed its URL. */
+export async function startServer(
+  spec: ServerSpec,
+  nodeFlags: string[] = [],
+  timeoutMs = 20_000,
+): Promise<ServerChild> {
+  // A profile named after its variant, not just a pid.
+  const name = nodeFlags.includes('--cpu-prof')
+    ? [`--cpu-prof-name=${spec.variant}.cpuprofile`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', ...nodeFlags, ...name, SERVER, JSON.stringify(spec)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, NODE_ENV: 'production' },
+    },
+  );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (line.trim()) console.error(`  [${spec.variant}] ${line}`);
+    }
+  });
+
+  const ready = await new Promise<ServerReady>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => fail(new Error('did not print its URL in time')), timeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      lines.close();
+      reject(new Error(`bench server ${spec.variant}: ${error.message}`));
+    };
+    child.once('exit', (code) => fail(new Error(`exited with ${code} before listening`)));
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      lines.close();
+      try {
+        resolve(JSON.parse(line) as ServerReady);
+      } catch {
+        reject(new Error(`bench server ${spec.variant}: unexpected first line`));
+      }
+    });
+  });
+  // Anything the server prints later is not ours to parse; keep the pipe drained.
+  child.stdout?.resume();
+
+  return { spec, url: ready.url, pid: ready.pid, stop: () => stopChild(child) };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 8000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Stops every server child still running. */
+export async function stopAllServers(): Promise<void> {
+  await Promise.all([...running].map(stopChild));
+}

@@ -1,0 +1,48 @@
+/** Which server a bench child process runs. */
+export type Variant = 'bare' | 'jwt' | 'ticket-memory' | 'ticket-redis' | 'heap';
+
+/** What the bench passes to a server child (as JSON in argv[2]). */
+export interface ServerSpec {
+  variant: Variant;
+  /** `redis://…` for `ticket-redis`. */
+  redisUrl?: string;
+  /** Ticket lifetime, in seconds (the module's default when unset). */
+  ttl?: number;
+  /** MemoryTicketStore sweep interval, in milliseconds (`heap` only). */
+  sweepInterval?: number;
+}
+
+/** The first line a server child prints on stdout once it listens. */
+export interface ServerReady {
+  url: string;
+  pid: number;
+}
+
+/** HS256 secret shared by the bench client and every server. Bench only. */
+export const BENCH_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+
+/** The namespace every variant's gateway lives on. */
+export const NAMESPACE = '/chat';
+
+/**
+ * How many distinct users the bench spreads its tickets over, so that the module's default
+ * per-user issuance limit (60 a minute) is never what the bench measures.
+ */
+export const BENCH_USERS = 5000;
+
+/** Claims of bench user `i`. */
+export function benchClaims(i: number): { sub: string; name: string } {
+  return { sub: `bench-user-${i}`, name: `Bench User ${i}` };
+}
+
+/** What `GET /bench/stats` answers. */
+export interface ServerStats {
+  /** `process.cpuUsage()` user + system, in microseconds. */
+  cpu: number;
+  /** `process.memoryUsage().heapUsed`, in bytes. */
+  heapUsed: number;
+  /** Time spent in garbage collection pauses since the server started, milliseconds. */
+  gc?: number;
+  /** Tickets held by the memory store (`heap` variant only). */
+  tickets?: number;
+}

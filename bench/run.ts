@@ -1,0 +1,593 @@
+// `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
+// table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
+// smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles).
+import { createSecretKey } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { JwtService } from '@nestjs/jwt';
+import autocannon from 'autocannon';
+import { createClient } from 'redis';
+import {
+  hasRedisServer,
+  type RedisServerHandle,
+  startRedisServer,
+} from '../test/support/redis-server.js';
+import { type ServerChild, startServer, stopAllServers } from './children.js';
+import {
+  BenchTokens,
+  connectOnce,
+  fetchTicket,
+  fetchTickets,
+  pool,
+  refusedWith,
+  serverStats,
+  settle,
+  sleep,
+  whoami,
+} from './client.js';
+import { BENCH_SECRET, BENCH_USERS } from './constants.js';
+import { startCpuMeter } from './cpu-meter.js';
+import {
+  type BenchResults,
+  type ConnectRow,
+  type ConnectRun,
+  type HeapResult,
+  type IssueRow,
+  medianOf,
+  percentile,
+  type RedisTrips,
+  renderMarkdown,
+  spread,
+  type Target,
+  type VariantKey,
+  type VerifyCost,
+} from './report.js';
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const RUNS = Number(option('--runs') ?? 5);
+const QUICK = args.includes('--quick');
+const WRITE = !args.includes('--no-write');
+const CPU_PROF = args.includes('--cpu-prof');
+
+const CONCURRENCY = [1, 50] as const;
+/** Connections per timed run, by concurrency. */
+const CONNECTS: Record<number, number> = QUICK ? { 1: 60, 50: 300 } : { 1: 300, 50: 1000 };
+const WARMUP_ROUNDS = 1;
+const ISSUE_SECONDS = QUICK ? 1 : 2;
+/** Slices a run is cut into, the variants taking turns. */
+const SLICES = 4;
+const ISSUE_CONNECTIONS = 20;
+const HEAP = { tickets: QUICK ? 10_000 : 100_000, rounds: 3, ttl: 5, sweepInterval: 250 };
+const REDIS_CONSUMES = 200;
+/** Above this share of foreign CPU (percent), the results are flagged as disturbed. */
+const NOISY_PERCENT = 5;
+
+const ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+const PROFILES = join(ROOT, 'bench', 'profiles');
+
+type Servers = Record<VariantKey, ServerChild | undefined>;
+
+const log = (line: string) => console.error(line);
+
+function findRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('bench: package.json not found above the bench script');
+    dir = up;
+  }
+  return dir;
+}
+
+function rotate<T>(items: T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+function loud(message: string): void {
+  console.error(`\n\u001b[41m\u001b[97m ${message} \u001b[0m\n`);
+}
+
+async function sanity(servers: Servers, tokens: BenchTokens): Promise<void> {
+  const { a, b, c, d } = servers;
+  const jwt = tokens.next();
+  await connectOnce(a!.url);
+  if ((await refusedWith(b!.url)) === '') throw new Error('(b) accepted a handshake without JWT');
+  await connectOnce(b!.url, { token: jwt });
+  for (const server of [c, d]) {
+    if (!server) continue;
+    const code = await refusedWith(server.url, { uuid: '00000000-0000-4000-8000-000000000000' });
+    if (!code.includes('ticket_invalid')) throw new Error(`unexpected refusal: ${code}`);
+    const user = (await whoami(server.url, { uuid: await fetchTicket(server.url, jwt) })) as {
+      sub?: string;
+    };
+    if (!user?.sub?.startsWith('bench-user-')) {
+      throw new Error('the ticket did not resolve a bench user');
+    }
+  }
+}
+
+/**
+ * Connections per run of a row, a whole number of slices: the slower fetch-then-connect rows run
+ * half as many.
+ */
+function connectsOf(row: ConnectRow): number {
+  const count = CONNECTS[row.concurrency] / (row.mode === 'e2e' ? 2 : 1);
+  return Math.ceil(count / SLICES) * SLICES;
+}
+
+/**
+ * One run of a group of rows (same concurrency, same mode). The rows take turns in short slices,
+ * so that the machine's drift (a shared VM's CPU speed can wander by ±15% within seconds) reaches
+ * them alike; a row's figures are over all its slices. Before the clock starts: tickets are fetched,
+ * every server gets an untimed burst (an idle Node process shrinks its heap and lets its code age,
+ * and each server idles while the others run) and then a minor GC, as does the bench process.
+ */
+async function groupRun(
+  servers: Servers,
+  rows: ConnectRow[],
+  tokens: BenchTokens,
+  rep: number,
+): Promise<Map<ConnectRow, ConnectRun>> {
+  const plans = new Map<
+    ConnectRow,
+    {
+      server: ServerChild;
+      count: number;
+      burst: number;
+      tickets?: string[];
+      latencies: Float64Array;
+      elapsed: number;
+      cpu: number;
+    }
+  >();
+  for (const row of rows) {
+    const server = servers[row.key]!;
+    const count = connectsOf(row);
+    const burst = Math.ceil(count / 5);
+    const ticketed = (row.key === 'c' || row.key === 'd') && row.mode === 'handshake';
+    const tickets = ticketed ? await fetchTickets(server.url, tokens, burst + count) : undefined;
+    plans.set(row, {
+      server,
+      count,
+      burst,
+      tickets,
+      latencies: new Float64Array(burst + count),
+      elapsed: 0,
+      cpu: 0,
+    });
+  }
+  const connect = (row: ConnectRow, from: number, n: number) => {
+    const plan = plans.get(row)!;
+    return pool(n, row.concurrency, async (j) => {
+      const i = from + j;
+      const start = performance.now();
+      let auth: Record<string, string> | undefined;
+      if (row.mode === 'e2e') auth = { uuid: await fetchTicket(plan.server.url, tokens.next()) };
+      else if (plan.tickets) auth = { uuid: plan.tickets[i] };
+      else if (row.key === 'b') auth = { token: tokens.next() };
+      const handshake = await connectOnce(plan.server.url, auth);
+      plan.latencies[i] = row.mode === 'e2e' ? performance.now() - start : handshake;
+    });
+  };
+  for (const row of rows) await connect(row, 0, plans.get(row)!.burst);
+  for (const row of rows) {
+    const plan = plans.get(row)!;
+    await settle(plan.server.url);
+    plan.cpu = -(await serverStats(plan.server.url)).cpu;
+  }
+  for (let slice = 0; slice < SLICES; slice++) {
+    for (const row of rotate(rows, rep + slice)) {
+      const plan = plans.get(row)!;
+      const size = plan.count / SLICES;
+      const started = performance.now();
+      await connect(row, plan.burst + slice * size, size);
+      plan.elapsed += (performance.now() - started) / 1000;
+    }
+  }
+  await sleep(150); // let the last disconnects land before reading the servers' CPU time
+  const runs = new Map<ConnectRow, ConnectRun>();
+  for (const row of rows) {
+    const plan = plans.get(row)!;
+    plan.cpu += (await serverStats(plan.server.url)).cpu;
+    const timed = plan.latencies.subarray(plan.burst);
+    runs.set(row, {
+      rate: plan.count / plan.elapsed,
+      p50: percentile(timed, 0.5),
+      p99: percentile(timed, 0.99),
+      cpuPerConnect: plan.cpu / plan.count,
+    });
+  }
+  return runs;
+}
+
+async function connectPhase(servers: Servers, tokens: BenchTokens, redisSkip?: string) {
+  const defs: Array<Pick<ConnectRow, 'key' | 'label' | 'mode'>> = [
+    { key: 'a', label: '(a) bare gateway, plain IoAdapter', mode: 'handshake' },
+    { key: 'b', label: '(b) JWT in `auth`, namespace middleware', mode: 'handshake' },
+    { key: 'c', label: '(c) nestjs-ws-ticket, memory store', mode: 'handshake' },
+    { key: 'd', label: '(d) nestjs-ws-ticket, Redis store', mode: 'handshake' },
+    { key: 'c', label: '(c) nestjs-ws-ticket, memory store', mode: 'e2e' },
+    { key: 'd', label: '(d) nestjs-ws-ticket, Redis store', mode: 'e2e' },
+  ];
+  const rows: ConnectRow[] = CONCURRENCY.flatMap((concurrency) =>
+    defs.map((def) => ({
+      ...def,
+      concurrency,
+      runs: [],
+      skipped: servers[def.key] ? undefined : redisSkip,
+    })),
+  );
+  const active = rows.filter((r) => !r.skipped);
+  const groups = CONCURRENCY.flatMap((concurrency) =>
+    (['handshake', 'e2e'] as const).map((mode) =>
+      active.filter((r) => r.concurrency === concurrency && r.mode === mode),
+    ),
+  ).filter((group) => group.length > 0);
+  const name = (r: ConnectRow) => `${r.label.slice(0, 3)}${r.mode === 'e2e' ? '+fetch' : ''}`;
+
+  // Untimed runs first: V8 keeps optimizing both ends over the first thousands of connections.
+  for (let rep = -WARMUP_ROUNDS; rep < RUNS; rep++) {
+    const line: string[] = [];
+    for (const group of groups) {
+      const runs = await groupRun(servers, group, tokens, rep + WARMUP_ROUNDS);
+      for (const [row, run] of runs) {
+        if (rep >= 0) row.runs.push(run);
+        line.push(`${name(row)}@${row.concurrency} ${run.rate.toFixed(0)}/s`);
+      }
+    }
+    const label =
+      rep < 0 ? `warm-up ${rep + WARMUP_ROUNDS + 1}/${WARMUP_ROUNDS}` : `run ${rep + 1}/${RUNS}`;
+    log(`connections: ${label}: ${line.join(', ')}`);
+  }
+  return rows;
+}
+
+async function issuePhase(servers: Servers, tokens: BenchTokens, redisSkip?: string) {
+  const c = servers.c!;
+  const rows: Array<IssueRow & { url?: string }> = [
+    {
+      key: 'bare',
+      label: 'Bare JWT-guarded route (constant)',
+      url: `${c.url}/bench/bare`,
+      runs: [],
+    },
+    {
+      key: 'memory',
+      label: '`POST /auth/ws-ticket`, memory store',
+      url: `${c.url}/auth/ws-ticket`,
+      runs: [],
+    },
+    {
+      key: 'redis',
+      label: '`POST /auth/ws-ticket`, Redis store',
+      url: servers.d && `${servers.d.url}/auth/ws-ticket`,
+      runs: [],
+      skipped: servers.d ? undefined : redisSkip,
+    },
+  ];
+  const active = rows.filter((r) => r.url);
+  const shoot = async (url: string, duration: number) => {
+    const result = await autocannon({
+      url,
+      method: 'POST',
+      // Each request carries the next user's JWT (the same rotation for every route).
+      requests: [
+        {
+          setupRequest: (request) => ({
+            ...request,
+            headers: { ...request.headers, authorization: `Bearer ${tokens.next()}` },
+          }),
+        },
+      ],
+      connections: ISSUE_CONNECTIONS,
+      duration,
+    });
+    if (result.errors || result.timeouts || result.non2xx) {
+      throw new Error(
+        `issuance run against ${url}: ${result.errors} errors, ${result.timeouts} timeouts, ` +
+          `${result.non2xx} non-2xx (${JSON.stringify(result.statusCodeStats)})`,
+      );
+    }
+    return {
+      requests: result.requests.total,
+      seconds: result.duration,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+    };
+  };
+  log('issuance: warm-up');
+  for (const row of active) await shoot(row.url!, 1);
+  // Like the connection runs: the routes take turns in short slices, a run is all its slices.
+  for (let rep = 0; rep < RUNS; rep++) {
+    const slices = new Map(active.map((row) => [row, [] as Awaited<ReturnType<typeof shoot>>[]]));
+    for (const row of active) await settle(new URL(row.url!).origin);
+    for (let slice = 0; slice < SLICES; slice++) {
+      for (const row of rotate(active, rep + slice)) {
+        slices.get(row)!.push(await shoot(row.url!, ISSUE_SECONDS / SLICES));
+      }
+    }
+    const line: string[] = [];
+    for (const [row, runs] of slices) {
+      const requests = runs.reduce((sum, r) => sum + r.requests, 0);
+      const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
+      const run = {
+        rps: requests / seconds,
+        p50: spread(runs.map((r) => r.p50)).median,
+        p99: spread(runs.map((r) => r.p99)).median,
+      };
+      row.runs.push(run);
+      line.push(`${row.key} ${run.rps.toFixed(0)}/s`);
+    }
+    log(`issuance: run ${rep + 1}/${RUNS}: ${line.join(', ')}`);
+  }
+  return rows.map(({ url: _url, ...row }) => row);
+}
+
+/**
+ * What one HS256 `JwtService.verify` costs here, with the secret as a string (as most apps pass it)
+ * and as a KeyObject: jsonwebtoken tries a string or Buffer as a PEM public key first.
+ */
+function verifyCost(tokens: BenchTokens): VerifyCost {
+  const secret = BENCH_SECRET;
+  const measure = (service: JwtService) => {
+    const token = tokens.next();
+    for (let i = 0; i < 100; i++) service.verify(token, { algorithms: ['HS256'] });
+    const n = 500;
+    const started = performance.now();
+    for (let i = 0; i < n; i++) service.verify(token, { algorithms: ['HS256'] });
+    return ((performance.now() - started) * 1000) / n;
+  };
+  return {
+    stringSecret: measure(new JwtService({ secret })),
+    keyObject: measure(new JwtService({ secret: createSecretKey(Buffer.from(secret)) })),
+  };
+}
+
+async function redisPhase(
+  d: ServerChild | undefined,
+  redis: RedisServerHandle | undefined,
+  tokens: BenchTokens,
+  redisSkip?: string,
+): Promise<RedisTrips> {
+  if (!d || !redis) return { consumes: 0, commands: {}, perConsume: 0, skipped: redisSkip };
+  const tickets = await fetchTickets(d.url, tokens, REDIS_CONSUMES);
+  const client = createClient({ url: redis.url });
+  await client.connect();
+  try {
+    await client.sendCommand(['CONFIG', 'RESETSTAT']);
+    await pool(REDIS_CONSUMES, 10, async (i) => {
+      await connectOnce(d.url, { uuid: tickets[i] });
+    });
+    await sleep(100);
+    const info = await client.info('commandstats');
+    const commands: Record<string, number> = {};
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      const [, name, calls] = match;
+      if (name === 'info' || name.startsWith('config')) continue;
+      commands[name] = Number(calls);
+    }
+    const total = Object.values(commands).reduce((sum, n) => sum + n, 0);
+    log(`redis: ${JSON.stringify(commands)} for ${REDIS_CONSUMES} handshakes`);
+    return { consumes: REDIS_CONSUMES, commands, perConsume: total / REDIS_CONSUMES };
+  } finally {
+    await client.close();
+  }
+}
+
+async function heapPhase(flags: string[]): Promise<HeapResult> {
+  const { tickets, rounds, ttl, sweepInterval } = HEAP;
+  const server = await startServer({ variant: 'heap', ttl, sweepInterval }, flags);
+  const hook = (path: string) => serverStats(server.url, `/bench/heap/${path}`);
+  const expire = () => sleep(ttl * 1000 + 3 * sweepInterval);
+  try {
+    log('heap: warm-up');
+    for (let i = 0; i < 2; i++) {
+      await hook('issue?n=2000');
+      await expire();
+    }
+    const before = (await hook('gc')).heapUsed;
+    const result: HeapResult = { tickets, ttl, sweepInterval, before, rounds: [] };
+    for (let round = 0; round < rounds; round++) {
+      const started = performance.now();
+      await hook(`issue?n=${tickets}`);
+      const issuedIn = performance.now() - started;
+      const held = await hook('gc');
+      await expire();
+      const after = await hook('gc');
+      result.rounds.push({
+        held: held.heapUsed,
+        heldTickets: held.tickets ?? 0,
+        after: after.heapUsed,
+        afterTickets: after.tickets ?? 0,
+      });
+      log(
+        `heap: round ${round + 1}/${rounds}: ${tickets} issued in ${issuedIn.toFixed(0)} ms, ` +
+          `held ${held.tickets} → ${((held.heapUsed - before) / 2 ** 20).toFixed(1)} MB over ` +
+          `baseline; after expiry ${after.tickets} → ${((after.heapUsed - before) / 2 ** 20).toFixed(2)} MB`,
+      );
+    }
+    return result;
+  } finally {
+    await server.stop();
+  }
+}
+
+function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'>): Target[] {
+  const targets: Target[] = [];
+  const rowOf = (key: VariantKey, concurrency: number) =>
+    results.connect.find(
+      (r) => r.key === key && r.mode === 'handshake' && r.concurrency === concurrency,
+    )!;
+  // Three decimals: a ratio shown as 0.90× must not be a miss at 0.896.
+  const x = (n: number) => `${n.toFixed(3)}×`;
+  for (const concurrency of CONCURRENCY) {
+    const [a, b, c, d] = (['a', 'b', 'c', 'd'] as const).map((k) => rowOf(k, concurrency));
+    const rate = (r: ConnectRow) => medianOf(r.runs, (run) => run.rate);
+    const p99 = (r: ConnectRow) => medianOf(r.runs, (run) => run.p99);
+    const ratio = (r: ConnectRow, pick: (r: ConnectRow) => number | undefined) => {
+      const value = pick(r);
+      const baseline = pick(a);
+      return value === undefined || baseline === undefined ? undefined : value / baseline;
+    };
+    const cRate = ratio(c, rate)!;
+    targets.push({
+      name: `(c) connects/s ≥ 0.90× (a), concurrency ${concurrency}`,
+      value: x(cRate),
+      met: cRate >= 0.9,
+    });
+    const dRate = ratio(d, rate);
+    targets.push({
+      name: `(d) connects/s ≥ 0.80× (a), concurrency ${concurrency}`,
+      value: dRate === undefined ? `skipped: ${d.skipped}` : x(dRate),
+      met: dRate === undefined ? undefined : dRate >= 0.8,
+    });
+    const cP99 = ratio(c, p99)!;
+    targets.push({
+      name: `(c) p99 handshake ≤ 1.2× (a), concurrency ${concurrency}`,
+      value: `${p99(c)!.toFixed(2)} ms vs ${p99(a)!.toFixed(2)} ms (${x(cP99)})`,
+      met: cP99 <= 1.2,
+    });
+    targets.push({
+      name: `(c) connects/s ≥ (b), concurrency ${concurrency}`,
+      value: `${rate(c)!.toFixed(0)}/s vs ${rate(b)!.toFixed(0)}/s (${x(rate(c)! / rate(b)!)})`,
+      met: rate(c)! >= rate(b)!,
+    });
+  }
+  const bare = medianOf(results.issue.find((r) => r.key === 'bare')!.runs, (r) => r.rps)!;
+  for (const key of ['memory', 'redis'] as const) {
+    const row = results.issue.find((r) => r.key === key)!;
+    const rps = medianOf(row.runs, (r) => r.rps);
+    if (key === 'redis' && rps === undefined) continue;
+    targets.push({
+      name: `Issuance req/s ≥ 0.90× bare JWT route (${key} store)`,
+      value: rps === undefined ? 'not measured' : x(rps / bare),
+      met: rps === undefined ? undefined : rps / bare >= 0.9,
+    });
+  }
+  if (results.heap) {
+    const { before, rounds } = results.heap;
+    const delta = spread(rounds.map((r) => r.after - before)).median;
+    targets.push({
+      name: `Heap after ${results.heap.tickets.toLocaleString('en-US')} expired tickets within 5 MB of before`,
+      value: `${(delta / 2 ** 20).toFixed(2)} MB`,
+      met: Math.abs(delta) <= 5 * 2 ** 20 && rounds.every((r) => r.afterTickets === 0),
+    });
+  }
+  const trips = results.redis;
+  targets.push({
+    name: 'Redis round trips per consume = 1',
+    value: trips.skipped ? `skipped: ${trips.skipped}` : trips.perConsume.toFixed(2),
+    met: trips.skipped ? undefined : trips.perConsume === 1,
+  });
+  return targets;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const meter = startCpuMeter();
+  const flags = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
+  if (CPU_PROF) mkdirSync(PROFILES, { recursive: true });
+  let redis: RedisServerHandle | undefined;
+  let redisSkip: string | undefined;
+  const cleanup = async () => {
+    await stopAllServers();
+    await redis?.stop();
+    redis = undefined;
+  };
+  process.once('SIGINT', () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  let results: BenchResults;
+  try {
+    if (hasRedisServer()) {
+      redis = await startRedisServer();
+    } else {
+      redisSkip = 'redis-server not on PATH';
+      const message = 'redis-server is not installed: SKIPPING the Redis rows (d) of the bench';
+      if (process.env.WS_TICKET_REQUIRE_ALL === '1') throw new Error(message);
+      loud(message);
+    }
+    const [a, b, c, d] = await Promise.all([
+      startServer({ variant: 'bare' }, flags),
+      startServer({ variant: 'jwt' }, flags),
+      startServer({ variant: 'ticket-memory' }, flags),
+      redis ? startServer({ variant: 'ticket-redis', redisUrl: redis.url }, flags) : undefined,
+    ]);
+    const servers: Servers = { a, b, c, d };
+    log(
+      `servers: ${Object.values(servers)
+        .map((s) => s && `${s.spec.variant} ${s.url}`)
+        .filter(Boolean)
+        .join(', ')}`,
+    );
+    const tokens = new BenchTokens();
+    await sanity(servers, tokens);
+
+    const connect = await connectPhase(servers, tokens, redisSkip);
+    const issue = await issuePhase(servers, tokens, redisSkip);
+    const trips = await redisPhase(d, redis, tokens, redisSkip);
+    const verify = verifyCost(tokens);
+    await cleanup();
+    const heap = await heapPhase(flags);
+
+    const partial = { connect, issue, verify, heap, redis: trips, notes: [] as string[] };
+    results = {
+      ...partial,
+      settings: [
+        `${RUNS} timed runs per figure, after ${WARMUP_ROUNDS} warm-up run${WARMUP_ROUNDS === 1 ? '' : 's'}. In a run the ` +
+          `variants take turns in ${SLICES} short slices each (the order rotating), so that the ` +
+          "machine's drift reaches them alike; before the clock starts every server gets an " +
+          'untimed burst of a fifth as many connections, and a minor GC (as does the bench)',
+        `Connections per run: ${CONNECTS[1]} at concurrency 1, ${CONNECTS[50]} at concurrency 50 ` +
+          '(half as many for the fetch-ticket-then-connect rows)',
+        `Issuance: autocannon, ${ISSUE_CONNECTIONS} connections, ${ISSUE_SECONDS} s per run and ` +
+          `route (${SLICES} slices; latency: median of the slices' percentiles)`,
+        'Module defaults for (c)/(d) (ticket TTL 30 s, issuance limit 60 per user per minute, ' +
+          `sockets closed at the JWT's exp); HS256 JWTs of ${BENCH_USERS} users, used round ` +
+          'robin by every variant',
+        QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
+        CPU_PROF
+          ? '**Servers ran with --cpu-prof (slower): not for the record**'
+          : 'No profiler attached',
+      ],
+      targets: evaluate(partial),
+      seconds: 0,
+    };
+    if (redisSkip) results.notes.push(`Redis rows SKIPPED: ${redisSkip}.`);
+  } finally {
+    await cleanup();
+  }
+
+  const noise = meter.stop();
+  if (noise) {
+    const line =
+      `${noise.foreign.toFixed(1)}% of the machine's CPU time went to other processes during ` +
+      `the run (hypervisor steal ${noise.steal.toFixed(1)}%)`;
+    const disturbed = noise.foreign + noise.steal > NOISY_PERCENT;
+    results.settings.push(
+      disturbed ? `**Noisy machine: ${line}; rerun on a quiet machine**` : `Quiet machine: ${line}`,
+    );
+    if (disturbed) loud(`Noisy machine: ${line}. Figures are disturbed; rerun when it is quiet.`);
+  }
+  results.seconds = (performance.now() - started) / 1000;
+  const markdown = renderMarkdown(results);
+  console.log(markdown);
+  if (WRITE) {
+    const file = join(ROOT, 'bench', 'RESULTS.md');
+    writeFileSync(file, markdown);
+    log(`written to ${file}`);
+  }
+  if (CPU_PROF) log(`CPU profiles in ${PROFILES}`);
+  const missed = results.targets.filter((t) => t.met === false).length;
+  if (missed) log(`${missed} target(s) missed`);
+}
+
+await main();

@@ -1,0 +1,98 @@
+// A bench server child: `node server.js '<ServerSpec JSON>'`. Prints one JSON line (ServerReady)
+// on stdout once it listens on 127.0.0.1, and exits when told (SIGTERM/SIGINT) or when the bench
+// that spawned it goes away (IPC disconnect).
+import {
+  type DynamicModule,
+  type INestApplication,
+  Module,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createClient } from 'redis';
+import {
+  MemoryTicketStore,
+  RedisTicketStore,
+  type TicketStore,
+  WsTicketIoAdapter,
+  WsTicketModule,
+} from '../lib/index.js';
+import {
+  BareRouteController,
+  BearerJwtGuard,
+  BenchAdminController,
+  HeapController,
+} from './bench.controller.js';
+import { BENCH_SECRET, type ServerReady, type ServerSpec } from './constants.js';
+import { BareChatGateway, JwtChatGateway, TicketChatGateway } from './gateways.js';
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as ServerSpec;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+async function ticketModule(): Promise<DynamicModule> {
+  let store: TicketStore | undefined;
+  if (spec.variant === 'ticket-redis') {
+    if (!spec.redisUrl) throw new Error('ticket-redis needs redisUrl');
+    const client = createClient({ url: spec.redisUrl });
+    client.on('error', (error: Error) => console.error(`redis client: ${error.message}`));
+    await client.connect();
+    cleanups.push(() => client.close());
+    store = new RedisTicketStore({ client });
+  } else if (spec.variant === 'heap') {
+    store = new MemoryTicketStore({ sweepInterval: spec.sweepInterval });
+  }
+  return WsTicketModule.forRoot({
+    jwt: { secret: BENCH_SECRET },
+    ttl: spec.ttl,
+    store,
+    // The heap bench waits for everything the issuance left behind to expire: tickets after `ttl`,
+    // and the per-user issuance counters after their window, made as short.
+    issueLimit: spec.variant === 'heap' ? { window: spec.ttl } : undefined,
+  });
+}
+
+async function createApp(): Promise<INestApplication> {
+  const ticket = spec.variant.startsWith('ticket-') || spec.variant === 'heap';
+  const imports: DynamicModule[] = [
+    JwtModule.register({ secret: BENCH_SECRET, verifyOptions: { algorithms: ['HS256'] } }),
+  ];
+  const controllers: Type[] = [BenchAdminController, BareRouteController];
+  const providers: Provider[] = [BearerJwtGuard];
+  if (ticket) {
+    imports.push(await ticketModule());
+    providers.push(TicketChatGateway);
+    if (spec.variant === 'heap') controllers.push(HeapController);
+  } else {
+    providers.push(spec.variant === 'jwt' ? JwtChatGateway : BareChatGateway);
+  }
+
+  @Module({ imports, controllers, providers })
+  class BenchAppModule {}
+
+  const app = await NestFactory.create(BenchAppModule, { logger: ['error', 'warn'] });
+  app.useWebSocketAdapter(ticket ? new WsTicketIoAdapter(app) : new IoAdapter(app));
+  return app;
+}
+
+const app = await createApp();
+await app.listen(0, '127.0.0.1');
+const { port } = app.getHttpServer().address() as { port: number };
+const ready: ServerReady = { url: `http://127.0.0.1:${port}`, pid: process.pid };
+console.log(JSON.stringify(ready));
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const force = setTimeout(() => process.exit(1), 5000);
+  force.unref();
+  await app.close().catch(() => undefined);
+  for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+  // A normal exit, so that --cpu-prof writes its profile.
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.on('disconnect', stop);
