@@ -13,21 +13,17 @@ import {
 } from '../../lib/index.js';
 import { type StartedApp, startApp } from '../support/app.js';
 import { TEST_SECRET } from '../support/jwt.js';
-import {
-  type RedisServerHandle,
-  redisSkipReason,
-  startRedisServer,
-} from '../support/redis-server.js';
+import { type RedisServerHandle, redisSkipReason } from '../support/redis-server.js';
 import { ask } from '../support/sockets.js';
 import { RedisChatGateway, type WhoAmI } from './fixtures/chat.gateway.js';
 import { connectChat, issueTicket, issuing, requestTicketAs } from './support/http.js';
 import {
   CapturingLogger,
   eventually,
-  inspector,
   redisPid,
   startMonitor,
   ticketKey,
+  withRedisServer,
 } from './support/redis-tools.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
@@ -109,13 +105,9 @@ async function keyspace(redis: Inspector): Promise<{ keys: string[]; contents: s
 describe('Redis ticket store, end to end', { skip, timeout: 60_000 }, () => {
   let redis: RedisServerHandle;
   let inspect: Inspector;
-  before(async () => {
-    redis = await startRedisServer();
-    inspect = await inspector(redis.url);
-  });
-  after(async () => {
-    inspect?.destroy();
-    await redis?.stop();
+  withRedisServer((server, client) => {
+    redis = server;
+    inspect = client;
   });
 
   for (const setup of SETUPS) {

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import KeyvRedis, { createKeyv } from '@keyv/redis';
 import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { createClient } from 'redis';
 import { MemoryTicketStore, RedisTicketStore, ticketStoreFromCache } from '../../lib/index.js';
-import { inspector, startMonitor } from '../redis/support/redis-tools.js';
-import {
-  type RedisServerHandle,
-  redisSkipReason,
-  startRedisServer,
-} from '../support/redis-server.js';
+import { startMonitor, withRedisServer } from '../redis/support/redis-tools.js';
+import { type RedisServerHandle, redisSkipReason } from '../support/redis-server.js';
 
 /** A Keyv adapter of an unknown kind (say, SQL): no atomic get-and-delete. */
 class SqlStore {
@@ -75,13 +71,9 @@ describe('ticketStoreFromCache: which store', () => {
 describe('ticketStoreFromCache: on a real Redis', { skip: redisSkipReason() }, () => {
   let redis: RedisServerHandle;
   let inspect: ReturnType<typeof createClient>;
-  before(async () => {
-    redis = await startRedisServer();
-    inspect = await inspector(redis.url);
-  });
-  after(async () => {
-    inspect?.destroy();
-    await redis?.stop();
+  withRedisServer((server, client) => {
+    redis = server;
+    inspect = client;
   });
 
   it("shares the cache's own connection and takes with one GETDEL", async () => {

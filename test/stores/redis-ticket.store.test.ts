@@ -6,15 +6,11 @@ import { RedisTicketStore } from '../../lib/index.js';
 import {
   CapturingLogger,
   eventually,
-  inspector,
   startMonitor,
+  withRedisServer,
 } from '../redis/support/redis-tools.js';
 import { startTcpProxy, type TcpProxy } from '../redis/support/tcp-proxy.js';
-import {
-  type RedisServerHandle,
-  redisSkipReason,
-  startRedisServer,
-} from '../support/redis-server.js';
+import { type RedisServerHandle, redisSkipReason } from '../support/redis-server.js';
 import { ticketStoreContract } from './ticket-store.contract.js';
 
 const skip = redisSkipReason();
@@ -36,13 +32,9 @@ async function clientNames(redis: ReturnType<typeof createClient>): Promise<stri
 describe('RedisTicketStore', { skip }, () => {
   let redis: RedisServerHandle;
   let inspect: ReturnType<typeof createClient>;
-  before(async () => {
-    redis = await startRedisServer();
-    inspect = await inspector(redis.url);
-  });
-  after(async () => {
-    inspect?.destroy();
-    await redis?.stop();
+  withRedisServer((server, client) => {
+    redis = server;
+    inspect = client;
   });
 
   describe('the TicketStore contract, on a client handed in', () => {

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { after, before } from 'node:test';
 import type { LoggerService } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import { createClient } from 'redis';
+import { type RedisServerHandle, startRedisServer } from '../../support/redis-server.js';
 
 /** A node-redis client for the test's own inspection of Redis. The caller closes it. */
 export async function inspector(url: string): Promise<ReturnType<typeof createClient>> {
@@ -141,4 +143,24 @@ export class CapturingLogger implements LoggerService {
   count(pattern: RegExp): number {
     return this.lines.filter((line) => pattern.test(line)).length;
   }
+}
+
+/**
+ * Starts a redis-server and an inspecting client before the enclosing suite, hands both to `use`,
+ * and stops them after it.
+ */
+export function withRedisServer(
+  use: (redis: RedisServerHandle, inspect: ReturnType<typeof createClient>) => void,
+): void {
+  let redis: RedisServerHandle | undefined;
+  let inspect: ReturnType<typeof createClient> | undefined;
+  before(async () => {
+    redis = await startRedisServer();
+    inspect = await inspector(redis.url);
+    use(redis, inspect);
+  });
+  after(async () => {
+    inspect?.destroy();
+    await redis?.stop();
+  });
 }
