@@ -6,19 +6,12 @@ import { WsTicketModule } from '../../lib/index.js';
 import { ChatTestGateway, NotificationsTestGateway } from '../fixtures/gateways.js';
 import { CountingStore, DownStore } from '../fixtures/stores.js';
 import { TestUsers } from '../fixtures/users.js';
-import {
-  PLATFORMS,
-  type StartedApp,
-  type StartOptions,
-  startApp,
-  ticketFor,
-} from '../support/app.js';
+import { PLATFORMS, type StartedApp, startApp, startOn, ticketFor } from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connect, connected } from '../support/sockets.js';
 
 for (const platform of PLATFORMS) {
-  const start = (metadata: Parameters<typeof startApp>[0], options: StartOptions = {}) =>
-    startApp(metadata, { ...options, platform });
+  const start = startOn(platform);
 
   class CapturingLogger implements LoggerService {
     lines: string[] = [];

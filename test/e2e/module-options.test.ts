@@ -5,19 +5,12 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { JwtModule, JwtService } from '@nestjs/jwt';
 import { WsTicketModule, WsTicketService } from '../../lib/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
-import {
-  PLATFORMS,
-  requestTicket,
-  type StartOptions,
-  startApp,
-  ticketFor,
-} from '../support/app.js';
+import { PLATFORMS, requestTicket, startOn, ticketFor } from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connected } from '../support/sockets.js';
 
 for (const platform of PLATFORMS) {
-  const start = (metadata: Parameters<typeof startApp>[0], options: StartOptions = {}) =>
-    startApp(metadata, { ...options, platform });
+  const start = startOn(platform);
 
   describe(`Module configuration [${platform}]`, () => {
     it('forRootAsync reads its options from ConfigService', async () => {

@@ -5,20 +5,12 @@ import { WsTicketModule, WsTicketService } from '../../lib/index.js';
 import { ChatTestGateway, NotificationsTestGateway } from '../fixtures/gateways.js';
 import { RecoveryTestGateway } from '../fixtures/recovery.gateway.js';
 import { TestUsers } from '../fixtures/users.js';
-import {
-  PLATFORMS,
-  requestTicket,
-  type StartedApp,
-  type StartOptions,
-  startApp,
-  ticketFor,
-} from '../support/app.js';
+import { PLATFORMS, requestTicket, type StartedApp, startOn, ticketFor } from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connect, connected, next, outcome } from '../support/sockets.js';
 
 for (const platform of PLATFORMS) {
-  const start = (metadata: Parameters<typeof startApp>[0], options: StartOptions = {}) =>
-    startApp(metadata, { ...options, platform });
+  const start = startOn(platform);
 
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

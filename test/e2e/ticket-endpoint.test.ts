@@ -2,18 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WsTicketModule } from '../../lib/index.js';
 import { TestUsers } from '../fixtures/users.js';
-import {
-  PLATFORMS,
-  requestTicket,
-  type StartedApp,
-  type StartOptions,
-  startApp,
-} from '../support/app.js';
+import { PLATFORMS, requestTicket, type StartedApp, startOn } from '../support/app.js';
 import { signJwt, TEST_SECRET, tamper } from '../support/jwt.js';
 
 for (const platform of PLATFORMS) {
-  const start = (metadata: Parameters<typeof startApp>[0], options: StartOptions = {}) =>
-    startApp(metadata, { ...options, platform });
+  const start = startOn(platform);
 
   const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -59,6 +59,12 @@ export async function startApp(
   return { app, url, close: () => app.close() };
 }
 
+/** `startApp` bound to one HTTP platform, for suites repeated over {@link PLATFORMS}. */
+export function startOn(platform: Platform) {
+  return (metadata: ModuleMetadata, options: StartOptions = {}) =>
+    startApp(metadata, { ...options, platform });
+}
+
 /** POSTs to the ticket endpoint, with any extra request headers. */
 export async function requestTicket(
   url: string,
