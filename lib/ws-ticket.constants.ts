@@ -10,6 +10,8 @@ export const DEFAULT_JWT_ALGORITHMS = ['HS256'] as const;
 export const DEFAULT_KEY_PREFIX = 'ws-ticket:';
 /** Default upper bound on one store operation, in milliseconds. */
 export const DEFAULT_STORE_TIMEOUT = 2000;
+/** Default upper bound on one `resolveUser` or `allowedOrigins` call, in milliseconds. */
+export const DEFAULT_CALLBACK_TIMEOUT = 5000;
 /** Longest bearer token the endpoint will look at, in characters. */
 export const MAX_BEARER_LENGTH = 8192;
 

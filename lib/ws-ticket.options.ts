@@ -32,11 +32,19 @@ export interface WsTicketClaims {
 
 /**
  * Turns the identity stored with a ticket into the user the connection will carry.
- * Return `null` or `undefined` to refuse (inactive, deleted or banned users).
+ * Return `undefined`, `null` or `false` to refuse (inactive, deleted or banned users), so that a
+ * natural `(claims) => !banned.has(claims.sub)` refuses too. Any other value is the user.
  */
 export type WsTicketResolveUser<TUser = unknown> = (
   claims: WsTicketClaims,
-) => TUser | null | undefined | Promise<TUser | null | undefined>;
+) => TUser | null | undefined | false | Promise<TUser | null | undefined | false>;
+
+/**
+ * Reads the user's id from verified claims: the key of the per-user room, of revocation and of the
+ * issuance limit. A non-empty string or a finite number (turned into a string) is an id; anything
+ * else means the token names no user, and the ticket endpoint refuses it (401 `bearer_invalid`).
+ */
+export type WsTicketUserIdOf = (claims: WsTicketClaims) => string | number | undefined;
 
 /** How the ticket endpoint verifies `Authorization: Bearer` tokens. */
 export interface WsTicketJwtOptions {
@@ -49,13 +57,14 @@ export interface WsTicketJwtOptions {
   publicKey?: string | Buffer;
   /**
    * An existing `JwtService` (for example the app's own, from `JwtModule`) to verify with instead of
-   * building one from `secret` / `publicKey`. `algorithms`, `issuer`, `audience` and
-   * `clockTolerance` below still apply to every verification.
+   * building one from `secret` / `publicKey`. It keeps its own `verifyOptions`: of `algorithms`,
+   * `issuer`, `audience` and `clockTolerance` below, only those you set are passed, and they win.
    */
   service?: JwtService;
   /**
    * Accepted signature algorithms. `none` is never accepted.
-   * @default ['HS256']
+   * @default ['HS256'] with `secret` / `publicKey`; with `service`, the service's own
+   *   `verifyOptions.algorithms` (jsonwebtoken's key-type default when it has none)
    */
   algorithms?: WsTicketJwtAlgorithm[];
   /** Required `iss` claim (one of, when a list). Not checked when unset. */
@@ -124,12 +133,27 @@ export interface WsTicketModuleOptions<TUser = unknown> {
   /**
    * Loads the user behind verified claims. Called when a ticket is issued (a refusal answers 401)
    * and again when it is consumed at connect time (a refusal is `user_rejected`), so a user
-   * deactivated in between cannot connect. Throwing counts as a refusal, except a
-   * `WsTicketError('store_unavailable')`: throw it when the user's backend is down, and the
-   * endpoint answers 503 and the handshake `store_unavailable`, both of which clients retry.
+   * deactivated in between cannot connect. `undefined`, `null` and `false` refuse. Throwing counts
+   * as a refusal, except a `WsTicketError('store_unavailable')`: throw it when the user's backend is
+   * down, and the endpoint answers 503 and the handshake `store_unavailable`, both of which clients
+   * retry. A call slower than `callbackTimeout` is answered the same way.
    * @default (claims) => claims
    */
   resolveUser?: WsTicketResolveUser<TUser>;
+  /**
+   * Reads the user id from verified claims (see {@link WsTicketUserIdOf}). Tokens that name no user
+   * are refused at the ticket endpoint with 401 `bearer_invalid`.
+   * @default the `sub` claim, when it is a non-empty string or a finite number
+   */
+  getUserId?: WsTicketUserIdOf;
+  /**
+   * Upper bound on one call of `resolveUser` or of an `allowedOrigins` function, in milliseconds.
+   * A slower call is abandoned: the ticket endpoint answers 503 and the handshake
+   * `store_unavailable` (both retried by clients), so no request waits on the app's backend longer
+   * than this.
+   * @default 5000
+   */
+  callbackTimeout?: number;
   /**
    * Ticket lifetime, in seconds. Keep it short: a ticket only has to survive the round trip
    * between fetching it and opening the socket.

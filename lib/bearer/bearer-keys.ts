@@ -1,0 +1,34 @@
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+
+// jsonwebtoken tries every string or Buffer key as a PEM public key before it falls back to an HMAC
+// secret: an OpenSSL decoder run on each verify (about 0.5 ms, most of the ticket endpoint's CPU).
+// The keys become KeyObjects once, here, and keep the protection that fallback gave: a public key
+// pasted into `secret` must not turn into an HMAC secret anyone could sign with.
+
+/** The HMAC secret as a KeyObject; a PEM key given as a secret is refused. */
+export function secretKey(secret: string | Buffer | undefined): KeyObject | undefined {
+  if (secret === undefined || secret.length === 0) return undefined;
+  let isPemKey = false;
+  try {
+    createPublicKey(secret);
+    isPemKey = true;
+  } catch {
+    // Not a key: an HMAC secret, as intended.
+  }
+  if (isPemKey) {
+    throw new Error(
+      'WsTicketModule: `jwt.secret` holds a PEM key, not an HMAC secret; use `jwt.publicKey`.',
+    );
+  }
+  return createSecretKey(typeof secret === 'string' ? Buffer.from(secret) : secret);
+}
+
+/** The public key (PEM key or certificate) as a KeyObject. */
+export function publicKey(key: string | Buffer | undefined): KeyObject | undefined {
+  if (key === undefined || key.length === 0) return undefined;
+  try {
+    return createPublicKey(key);
+  } catch {
+    throw new Error('WsTicketModule: `jwt.publicKey` is not a PEM public key or certificate.');
+  }
+}

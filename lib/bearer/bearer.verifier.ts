@@ -1,0 +1,99 @@
+import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
+import { DEFAULT_JWT_ALGORITHMS, MAX_BEARER_LENGTH } from '../ws-ticket.constants.js';
+import type { WsTicketClaims, WsTicketJwtOptions, WsTicketUserIdOf } from '../ws-ticket.options.js';
+import { WsTicketBearerError } from './bearer.errors.js';
+import { publicKey, secretKey } from './bearer-keys.js';
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/**
+ * The default {@link WsTicketUserIdOf}: the `sub` claim, when it is a non-empty string or a finite
+ * number (`1` and `"1"` are the same user).
+ */
+export function userIdFromSub(claims: WsTicketClaims): string | undefined {
+  const sub: unknown = claims.sub;
+  if (typeof sub === 'string') return sub === '' ? undefined : sub;
+  return typeof sub === 'number' && Number.isFinite(sub) ? String(sub) : undefined;
+}
+
+/**
+ * Verifies `Authorization: Bearer` tokens for the ticket endpoint: the header's shape, the
+ * signature and registered claims (through `@nestjs/jwt`), a required `exp`, and a usable user id.
+ */
+export class WsTicketBearerVerifier {
+  private readonly jwt: JwtService;
+  /** Only what the app set: an app's own `JwtService` keeps its `verifyOptions` for the rest. */
+  private readonly verifyOptions: JwtVerifyOptions;
+
+  constructor(
+    private readonly options: WsTicketJwtOptions,
+    private readonly userIdOf: WsTicketUserIdOf,
+  ) {
+    const algorithms = options.algorithms ?? (options.service ? undefined : DEFAULT_JWT_ALGORITHMS);
+    if (
+      algorithms !== undefined &&
+      (algorithms.length === 0 || algorithms.some((a) => String(a).toLowerCase() === 'none'))
+    ) {
+      throw new Error(
+        'WsTicketModule: `jwt.algorithms` must list at least one algorithm, never "none".',
+      );
+    }
+    if (!options.service && !options.secret && !options.publicKey) {
+      throw new Error('WsTicketModule: set `jwt.secret`, `jwt.publicKey` or `jwt.service`.');
+    }
+    this.jwt =
+      options.service ??
+      new JwtService({
+        secret: secretKey(options.secret),
+        publicKey: publicKey(options.publicKey),
+      });
+    // @nestjs/jwt spreads these over its own verifyOptions: an `undefined` would erase them.
+    this.verifyOptions = definedOnly({
+      algorithms: algorithms === undefined ? undefined : [...algorithms],
+      issuer: options.issuer,
+      audience: options.audience,
+      clockTolerance: options.clockTolerance,
+    }) as JwtVerifyOptions;
+  }
+
+  /**
+   * Verifies an `Authorization` header value and returns the verified claims.
+   * @throws WsTicketBearerError `bearer_missing` or `bearer_invalid`
+   */
+  async verify(authorization: unknown): Promise<WsTicketClaims> {
+    if (typeof authorization !== 'string' || authorization.length === 0) {
+      throw new WsTicketBearerError('bearer_missing', 'Bearer token required.');
+    }
+    const match = authorization.length <= MAX_BEARER_LENGTH ? BEARER.exec(authorization) : null;
+    if (!match) throw new WsTicketBearerError('bearer_invalid', 'Malformed bearer token.');
+    let claims: WsTicketClaims;
+    try {
+      claims = await this.jwt.verifyAsync<WsTicketClaims>(match[1], { ...this.verifyOptions });
+    } catch (error) {
+      const expired = (error as Error)?.name === 'TokenExpiredError';
+      throw new WsTicketBearerError(
+        'bearer_invalid',
+        expired ? 'The bearer token has expired.' : 'The bearer token is invalid.',
+      );
+    }
+    if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
+      throw new WsTicketBearerError('bearer_invalid', 'The bearer token is invalid.');
+    }
+    if (typeof claims.exp !== 'number' && !this.options.allowMissingExp) {
+      throw new WsTicketBearerError('bearer_invalid', 'The bearer token has no expiry.');
+    }
+    if (this.userIdOf(claims) === undefined) {
+      throw new WsTicketBearerError(
+        'bearer_invalid',
+        'The bearer token names no user (no usable subject).',
+      );
+    }
+    return claims;
+  }
+}
+
+function definedOnly<T extends Record<string, unknown>>(object: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(object).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+}

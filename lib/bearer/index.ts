@@ -1,0 +1,2 @@
+export * from './bearer.errors.js';
+export * from './bearer.verifier.js';
