@@ -30,6 +30,7 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
   private readonly entries = new Map<string, Entry>();
   private readonly owners = new Map<string, Set<string>>();
   private readonly counters = new Map<string, Counter>();
+  private readonly generations = new Map<string, Counter>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: MemoryTicketStoreOptions = {}) {
@@ -84,15 +85,40 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     return { count: counter.count, resetIn: counter.resetAt - now };
   }
 
-  /** Drops every expired ticket and counter now. Runs on a timer while anything is held. */
+  override async readGeneration(key: string, ttl: number): Promise<number> {
+    const now = Date.now();
+    const generation = this.generations.get(key);
+    if (!generation || generation.resetAt <= now) return 0;
+    generation.resetAt = Math.max(generation.resetAt, now + ttl);
+    return generation.count;
+  }
+
+  override async bumpGeneration(key: string, ttl: number): Promise<number> {
+    const now = Date.now();
+    let generation = this.generations.get(key);
+    if (!generation || generation.resetAt <= now) {
+      generation = { count: 0, resetAt: now + ttl };
+      this.generations.set(key, generation);
+    }
+    generation.count++;
+    generation.resetAt = Math.max(generation.resetAt, now + ttl);
+    this.startTimer();
+    return generation.count;
+  }
+
+  /** Drops every expired ticket, counter and generation now. Runs on a timer while any is held. */
   sweep(now = Date.now()): void {
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt <= now) this.delete(key, entry);
     }
-    for (const [key, counter] of this.counters) {
-      if (counter.resetAt <= now) this.counters.delete(key);
+    for (const counters of [this.counters, this.generations]) {
+      for (const [key, counter] of counters) {
+        if (counter.resetAt <= now) counters.delete(key);
+      }
     }
-    if (this.entries.size === 0 && this.counters.size === 0) this.stopTimer();
+    if (this.entries.size === 0 && this.counters.size === 0 && this.generations.size === 0) {
+      this.stopTimer();
+    }
   }
 
   onApplicationShutdown(): void {
@@ -100,6 +126,7 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     this.entries.clear();
     this.owners.clear();
     this.counters.clear();
+    this.generations.clear();
   }
 
   private delete(key: string, entry: Entry): void {

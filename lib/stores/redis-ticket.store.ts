@@ -72,6 +72,23 @@ if ttl < 0 then
 end
 return { count, ttl }`;
 
+/** KEYS[1] generation; ARGV ttl (ms). Returns the generation (0 when unset), extending its life. */
+const READ_GENERATION = `
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return tonumber(value)`;
+
+/** KEYS[1] generation; ARGV ttl (ms). Returns the new generation. */
+const BUMP_GENERATION = `
+local value = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return value`;
+
 /** The members of the store's own node-redis client used beyond {@link RedisTicketClient}. */
 interface OwnedRedisClient extends RedisTicketClient {
   readonly isOpen: boolean;
@@ -85,8 +102,9 @@ interface OwnedRedisClient extends RedisTicketClient {
  * Ticket store on Redis (≥ 6.2), shared by every app instance. `put` is `SET key value PX ttl`;
  * `take` is a single `GETDEL`: one atomic round trip, so one ticket is accepted once across all
  * instances however many handshakes race for it. A user's tickets are also listed in a set (for
- * `revokeOwner`), and issuance counters are `INCR` with an expiry; every command touches one key,
- * so Redis Cluster works too.
+ * `revokeOwner`), issuance counters are `INCR` with an expiry, and each user's revocation
+ * generation is a counter that outlives the tickets and handshakes it guards; every command touches
+ * one key, so Redis Cluster works too.
  *
  * While Redis is unreachable every operation fails at once (the service answers
  * `store_unavailable` / HTTP 503) rather than waiting in the client's offline queue: a `GETDEL`
@@ -105,6 +123,8 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
   /** State of the store's own connection, for logging each outage once; unset before it is tried. */
   private connected: boolean | undefined;
   private closed = false;
+  /** The app's client function's answer while it is pending. */
+  private resolving: Promise<RedisTicketClient> | undefined;
 
   constructor(options: RedisTicketStoreOptions) {
     super();
@@ -167,6 +187,16 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     return { count, resetIn: Math.max(0, resetIn) };
   }
 
+  /** One single-key script: `GET`, and a longer life when it exists. */
+  override async readGeneration(key: string, ttl: number): Promise<number> {
+    return this.generation(READ_GENERATION, key, ttl);
+  }
+
+  /** One single-key script: `INCR`, and a life of at least `ttl`. */
+  override async bumpGeneration(key: string, ttl: number): Promise<number> {
+    return this.generation(BUMP_GENERATION, key, ttl);
+  }
+
   /** Closes the connection the store opened (`url`); a client handed in is left to the app. */
   async close(): Promise<void> {
     this.closed = true;
@@ -180,6 +210,14 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     await this.close();
   }
 
+  private async generation(script: string, key: string, ttl: number): Promise<number> {
+    const client = await this.client();
+    const px = String(Math.max(1, Math.ceil(ttl)));
+    const value = Number(await client.eval(script, { keys: [key], arguments: [px] }));
+    if (!Number.isInteger(value)) throw new Error('Unexpected reply to a generation script');
+    return value;
+  }
+
   private async client(): Promise<RedisTicketClient> {
     if (this.closed) throw new Error('RedisTicketStore is closed');
     const { client } = this.options;
@@ -187,12 +225,28 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
       client === undefined
         ? await this.open()
         : typeof client === 'function'
-          ? await client()
+          ? await this.resolveClient(client)
           : client;
     // A reconnecting node-redis client queues commands and sends them once Redis is back, long
     // after the caller timed out: fail now instead.
     if (resolved.isReady === false) throw new Error('Redis is not connected');
     return resolved;
+  }
+
+  /**
+   * One call of the app's client function at a time: operations that start together (issuance
+   * reads a counter and a generation at once) must not make a lazily connecting client (as
+   * `KeyvRedis#getClient()`) connect twice.
+   */
+  private resolveClient(
+    client: () => RedisTicketClient | Promise<RedisTicketClient>,
+  ): Promise<RedisTicketClient> {
+    this.resolving ??= Promise.resolve()
+      .then(client)
+      .finally(() => {
+        this.resolving = undefined;
+      });
+    return this.resolving;
   }
 
   private open(): Promise<OwnedRedisClient> {

@@ -41,4 +41,21 @@ export abstract class TicketStore {
   increment(_key: string, _window: number): Promise<TicketStoreCounter> {
     return Promise.reject(new Error(`${this.constructor.name} does not support increment()`));
   }
+
+  /**
+   * Reads the revocation generation `key` (0 when it does not exist) and, when it exists, makes it
+   * live at least `ttl` more milliseconds. Read when a ticket is issued and again when a socket is
+   * admitted: a difference means the user was revoked in between, on any instance.
+   */
+  readGeneration(_key: string, _ttl: number): Promise<number> {
+    return Promise.reject(new Error(`${this.constructor.name} does not support readGeneration()`));
+  }
+
+  /**
+   * Atomically adds one to the revocation generation `key` and makes it live at least `ttl` more
+   * milliseconds. Resolves the new value.
+   */
+  bumpGeneration(_key: string, _ttl: number): Promise<number> {
+    return Promise.reject(new Error(`${this.constructor.name} does not support bumpGeneration()`));
+  }
 }
