@@ -1,4 +1,6 @@
+export * from './bearer/index.js';
 export * from './client/index.js';
+export type { WsTicketSession, WsTicketSessionStamp } from './session/index.js';
 export * from './stores/index.js';
 export * from './ws-ticket.constants.js';
 export * from './ws-ticket.controller.js';

@@ -1,8 +1,10 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
-import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
+import type { Server, ServerOptions, Socket } from 'socket.io';
+import { queryOf } from './internal/http.js';
+import { UserConnections } from './session/user-connections.js';
+import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
-import type { WsTicketSession } from './ws-ticket.service.js';
 import { WsTicketService } from './ws-ticket.service.js';
 import {
   scheduleSessionEnd,
@@ -12,12 +14,15 @@ import {
 } from './ws-ticket-session.js';
 
 type NextFunction = (err?: Error) => void;
+/** The physical connection under a Socket.IO socket (shared by multiplexed namespaces). */
+type Connection = Socket['conn'];
 
 /**
  * Socket.IO adapter that authenticates every handshake, in every namespace, before `connection`
  * fires (Nest runs no guard on `handleConnection`). The ticket is read from `handshake.auth[param]`,
- * else from the query; on success `socket.data.user` holds the resolved user. Refusals reach the
- * client as `connect_error` with `err.message` = code and `err.data = { code }`.
+ * else from the query (a repeated query parameter is `ticket_malformed`); on success
+ * `socket.data.user` holds the resolved user. Refusals reach the client as `connect_error` with
+ * `err.message` = code and `err.data = { code }`; a connection refused ten times is closed.
  *
  * Authenticated sockets join a per-user room, which `WsTicketService.disconnectUser()` empties, and
  * are closed when their session ends (`closeOnSessionEnd`). Connection-state recovery is forced
@@ -30,6 +35,10 @@ type NextFunction = (err?: Error) => void;
 export class WsTicketIoAdapter extends IoAdapter {
   private tickets: WsTicketService | undefined;
   private readonly unregister = new WeakMap<object, () => void>();
+  /** Authenticated connections by user, for those that left every namespace but stay open. */
+  private readonly connections = new UserConnections<Connection>();
+  /** A socket's session between its handshake and its `connection` event. */
+  private readonly admitting = new WeakMap<Socket, WsTicketSession>();
 
   constructor(protected readonly app: INestApplicationContext) {
     super(app);
@@ -42,29 +51,19 @@ export class WsTicketIoAdapter extends IoAdapter {
       ? { ...options, connectionStateRecovery: { ...recovery, skipMiddlewares: false } }
       : options;
     const server: Server = super.createIOServer(port, safeOptions);
-    const namespaces = new Set<Namespace>();
-    const attach = (namespace: Namespace) => {
-      namespaces.add(namespace);
+    // server.use() only reaches "/", and gateway namespaces are created later through server.of():
+    // cover the root now and every namespace (dynamic children included) as it appears. No list of
+    // our own: Socket.IO's registry (server._nsps) forgets cleaned-up child namespaces.
+    const attach = (namespace: Server['sockets']) => {
       namespace.use((socket, next) => this.handshake(socket, next));
       namespace.on('connection', (socket: Socket) => this.track(socket));
     };
-    // server.use() only reaches "/", and gateway namespaces are created later through server.of():
-    // cover the root now and every namespace (dynamic children included) as it appears.
     attach(server.sockets);
     server.on('new_namespace', attach);
     this.unregister.set(
       server,
       this.service().registerConnections({
-        disconnectUser: (userId, code) => {
-          for (const namespace of namespaces) {
-            const room = wsTicketUserRoom(userId);
-            namespace.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-            // This instance's sockets at once, even while a cross-instance adapter's Redis is
-            // down (its disconnectSockets only publishes); the other instances' through it.
-            namespace.local.in(room).disconnectSockets(true);
-            namespace.in(room).disconnectSockets(true);
-          }
-        },
+        disconnectUser: (userId, code) => this.disconnectUser(server, userId, code),
       }),
     );
     return server;
@@ -80,35 +79,71 @@ export class WsTicketIoAdapter extends IoAdapter {
    * `super` first. Namespaces multiplexed over one connection share one ticket consumption.
    */
   protected authenticate(socket: Socket): Promise<WsTicketSession> {
-    return this.service().consumeForConnection(socket.conn, socket.handshake);
+    // engine.io's query parser keeps the last of repeated keys: read the URL as sent instead.
+    const handshake = { ...socket.handshake, query: queryOf(socket.handshake.url) };
+    return this.service().consumeForConnection(socket.conn, handshake);
   }
 
   private handshake(socket: Socket, next: NextFunction): void {
-    this.authenticate(socket).then(
-      (session) => {
-        const data = socket.data as Partial<WsTicketSocketData>;
-        // A recovered socket comes back with its old data and rooms: it must stay the same user.
-        if (socket.recovered && data.userId !== session.userId) {
-          return next(new WsTicketError(WsTicketErrorCode.USER_REJECTED));
-        }
-        data.user = session.user;
-        data.userId = session.userId;
-        data.sessionExpiresAt = session.sessionExpiresAt;
-        if (session.userId !== undefined) socket.join(wsTicketUserRoom(session.userId));
-        next();
+    this.admit(socket).then(
+      () => next(),
+      (error: Error) => {
+        next(error);
+        // After the refusal packet is written (Socket.IO sends it on the next tick).
+        if (this.service().countRefusal(socket.conn)) setImmediate(() => socket.conn.close());
       },
-      (error: Error) => next(error),
     );
   }
 
+  private async admit(socket: Socket): Promise<void> {
+    const session = await this.authenticate(socket);
+    const data = socket.data as Partial<WsTicketSocketData>;
+    // A recovered socket comes back with its old data and rooms: it must stay the same user.
+    if (socket.recovered && data.userId !== session.userId) {
+      throw new WsTicketError(WsTicketErrorCode.USER_REJECTED);
+    }
+    data.user = session.user;
+    data.userId = session.userId;
+    data.sessionExpiresAt = session.sessionExpiresAt;
+    socket.join(wsTicketUserRoom(session.userId));
+    this.connections.add(session.userId, socket.conn);
+    // In the room now: a revocation from here on reaches it, one from before is caught here.
+    await this.service().confirmSession(session);
+    this.admitting.set(socket, session);
+  }
+
   private track(socket: Socket): void {
-    const endsAt = (socket.data as Partial<WsTicketSocketData>).sessionExpiresAt;
+    const session = this.admitting.get(socket);
+    this.admitting.delete(socket);
+    // Socket.IO connects a tick after the middleware passed: a revocation in that tick missed it.
+    if (session && this.service().isSessionRevoked(session)) {
+      this.expel(socket, WsTicketErrorCode.USER_REVOKED);
+      return;
+    }
+    const endsAt = session?.sessionExpiresAt;
     if (typeof endsAt !== 'number' || !this.service().closeOnSessionEnd) return;
-    const cancel = scheduleSessionEnd(endsAt, () => {
-      socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code: WsTicketErrorCode.SESSION_EXPIRED });
-      socket.disconnect(true);
-    });
+    const cancel = scheduleSessionEnd(endsAt, () =>
+      this.expel(socket, WsTicketErrorCode.SESSION_EXPIRED),
+    );
     socket.once('disconnect', cancel);
+  }
+
+  private expel(socket: Socket, code: WsTicketErrorCode): void {
+    socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+    socket.disconnect(true);
+  }
+
+  private disconnectUser(server: Server, userId: string, code: WsTicketErrorCode): void {
+    const room = wsTicketUserRoom(userId);
+    for (const namespace of server._nsps.values()) {
+      namespace.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+      // This instance's sockets at once, even while a cross-instance adapter's Redis is down (its
+      // disconnectSockets only publishes); the other instances' through it.
+      namespace.local.in(room).disconnectSockets(true);
+      namespace.in(room).disconnectSockets(true);
+    }
+    // Connections of the user that left every namespace (in no room) but could come back.
+    for (const connection of this.connections.of(userId)) connection.close();
   }
 
   private service(): WsTicketService {

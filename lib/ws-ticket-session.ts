@@ -5,7 +5,7 @@
 export interface WsTicketSocketData<TUser = unknown> {
   /** The resolved user, also given by `@WsUser()`. */
   user: TUser;
-  /** The `sub` claim; on Socket.IO the socket is in room `ws-ticket:user:<userId>`. */
+  /** The user's id (`getUserId`); on Socket.IO the socket is in room `ws-ticket:user:<userId>`. */
   userId?: string;
   /** When the session behind the connection ends, epoch milliseconds. */
   sessionExpiresAt?: number;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { type INestApplicationContext, Logger } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { EMPTY, type Observable } from 'rxjs';
@@ -10,13 +10,11 @@ import type {
   WebSocket,
   WebSocketServer,
 } from 'ws';
-import { WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
+import { queryOf } from './internal/http.js';
+import { UserConnections } from './session/user-connections.js';
+import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
-import {
-  type WsTicketHandshake,
-  WsTicketService,
-  type WsTicketSession,
-} from './ws-ticket.service.js';
+import { type WsTicketHandshake, WsTicketService } from './ws-ticket.service.js';
 import { scheduleSessionEnd, type WsTicketSocketData } from './ws-ticket-session.js';
 
 /**
@@ -31,7 +29,7 @@ export const WS_TICKET_PROTOCOL_PREFIX = `${WS_TICKET_PROTOCOL}.`;
 
 /**
  * HTTP status answering a refused upgrade, by refusal code: 401 for ticket problems, 403 for
- * origin or binding refusals, 503 when the store is down. Any other code is answered 401.
+ * origin or binding refusals and for a user revoked during the upgrade, 503 when the store is down. Any other code is answered 401.
  */
 export const WS_TICKET_REFUSAL_STATUS = {
   ticket_missing: 401,
@@ -41,6 +39,7 @@ export const WS_TICKET_REFUSAL_STATUS = {
   session_expired: 401,
   origin_forbidden: 403,
   ticket_binding_mismatch: 403,
+  user_revoked: 403,
   store_unavailable: 503,
 } as const satisfies Partial<Record<WsTicketErrorCode, 401 | 403 | 503>>;
 
@@ -125,11 +124,10 @@ const JSON_REFUSAL_HEADERS = {
  */
 export class WsTicketWsAdapter extends WsAdapter {
   private tickets: WsTicketService | undefined;
-  private readonly refusalLogger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Sessions of upgrades that passed `verifyClient`, until their `connection` event. */
   private readonly accepted = new WeakMap<IncomingMessage, WsTicketSession>();
   /** Open sockets by user id, across every gateway of this adapter; emptied as sockets close. */
-  private readonly sockets = new Map<string, Set<WebSocket>>();
+  private readonly sockets = new UserConnections<WebSocket>();
   private unregister: (() => void) | undefined;
 
   constructor(
@@ -206,6 +204,17 @@ export class WsTicketWsAdapter extends WsAdapter {
   }
 
   /**
+   * Authenticates an upgrade, then makes the last revocation check (another instance may have
+   * revoked the user while `resolveUser` ran); this process's revocations are checked again when
+   * the socket is attached.
+   */
+  private async admit(request: IncomingMessage): Promise<WsTicketSession> {
+    const session = await this.authenticate(request);
+    await this.service().confirmSession(session);
+    return session;
+  }
+
+  /**
    * Gives an accepted socket its per-connection state: `data`, its place among its user's sockets
    * (for `disconnectUser`) and its session-end timer, both dropped when it closes. Override to hang
    * more on it; call `super` first.
@@ -213,17 +222,11 @@ export class WsTicketWsAdapter extends WsAdapter {
   protected attach(client: WebSocket, session: WsTicketSession, _request: IncomingMessage): void {
     const { user, userId, sessionExpiresAt } = session;
     (client as WsTicketWebSocket).data = { user, userId, sessionExpiresAt };
-    if (userId !== undefined) {
-      let own = this.sockets.get(userId);
-      if (!own) {
-        own = new Set();
-        this.sockets.set(userId, own);
-      }
-      own.add(client);
-      client.once('close', () => {
-        own.delete(client);
-        if (own.size === 0) this.sockets.delete(userId);
-      });
+    this.sockets.add(userId, client);
+    // Findable by disconnectUser from here on; a revocation since the upgrade began closes it now.
+    if (this.service().isSessionRevoked(session)) {
+      this.closeWith(client, WsTicketErrorCode.USER_REVOKED);
+      return;
     }
     if (typeof sessionExpiresAt === 'number' && this.service().closeOnSessionEnd) {
       const cancel = scheduleSessionEnd(sessionExpiresAt, () =>
@@ -250,9 +253,7 @@ export class WsTicketWsAdapter extends WsAdapter {
     if (protocolTickets.length > 0 && !offeredProtocols(request).includes(WS_TICKET_PROTOCOL)) {
       // Without the marker the server could echo no protocol but the ticket entry itself, and the
       // client would drop the connection after the ticket was spent: refuse before consuming.
-      this.refusalLogger.warn(
-        `WebSocket ticket refused: ${WsTicketErrorCode.TICKET_MALFORMED} (ticket subprotocol without "${WS_TICKET_PROTOCOL}")`,
-      );
+      this.service().logRefusal(WsTicketErrorCode.TICKET_MALFORMED);
       throw new WsTicketError(WsTicketErrorCode.TICKET_MALFORMED);
     }
     return {
@@ -270,7 +271,7 @@ export class WsTicketWsAdapter extends WsAdapter {
 
   /** Closes every open socket of the user on this adapter; other users' sockets are untouched. */
   private disconnectUser(userId: string, code: WsTicketErrorCode): void {
-    for (const client of this.sockets.get(userId) ?? []) this.closeWith(client, code);
+    for (const client of this.sockets.of(userId)) this.closeWith(client, code);
   }
 
   private closeWith(client: WebSocket, code: WsTicketErrorCode): void {
@@ -285,7 +286,7 @@ export class WsTicketWsAdapter extends WsAdapter {
         callback(false, code, message, headers);
         return;
       }
-      this.authenticate(info.req).then(
+      this.admit(info.req).then(
         (session) => {
           this.accepted.set(info.req, session);
           callback(true);
@@ -305,9 +306,7 @@ export class WsTicketWsAdapter extends WsAdapter {
       );
       return;
     }
-    this.refusalLogger.error(
-      `WebSocket upgrade authentication failed: ${(error as Error)?.message ?? String(error)}`,
-    );
+    this.service().logFailure('WebSocket upgrade authentication failed', error);
     callback(false, 500);
   }
 
@@ -357,17 +356,6 @@ function selectProtocol(
   if (real.size === 0) return protocols.has(WS_TICKET_PROTOCOL) ? WS_TICKET_PROTOCOL : false;
   if (own) return own(real, request);
   return real.values().next().value ?? false;
-}
-
-/** The URL query as Socket.IO shapes it: a repeated key becomes an array. */
-function queryOf(url: string | undefined): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = Object.create(null);
-  const params = new URL(url ?? '/', 'ws://localhost').searchParams;
-  for (const key of new Set(params.keys())) {
-    const values = params.getAll(key);
-    query[key] = values.length === 1 ? values[0] : values;
-  }
-  return query;
 }
 
 function runOwnVerifyClient(

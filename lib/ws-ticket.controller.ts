@@ -4,17 +4,15 @@ import {
   HttpException,
   HttpStatus,
   Inject,
-  Logger,
   Post,
   Req,
   Res,
   type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
+import { WsTicketBearerError } from './bearer/bearer.errors.js';
 import { WsTicketError } from './ws-ticket.errors.js';
 import {
-  WsTicketBearerError,
   type WsTicketRequest,
   type WsTicketResponse,
   WsTicketService,
@@ -32,8 +30,6 @@ export function createWsTicketController(path: string): Type<unknown> {
    */
   @Controller(path)
   class WsTicketController {
-    private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
-
     constructor(
       @Inject(WsTicketService) private readonly tickets: WsTicketService,
       @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
@@ -57,7 +53,7 @@ export function createWsTicketController(path: string): Type<unknown> {
         return await this.tickets.issue(claims, request);
       } catch (error) {
         if (error instanceof WsTicketBearerError) {
-          this.logger.warn(`Ticket request refused: ${error.code}`);
+          this.tickets.logRefusal(error.code, 'Ticket request refused');
           http.setHeader(response, 'WWW-Authenticate', wwwAuthenticate(error));
           throw new HttpException(
             {

@@ -1,6 +1,7 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
+import { queryOf } from './internal/http.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
 
@@ -22,14 +23,18 @@ export class WsTicketGuard implements CanActivate {
     // A raw WebSocket behind Nest's plain WsAdapter has no handshake to read a ticket from:
     // only WsTicketWsAdapter authenticates those.
     if (!client.handshake) this.throwRefusal(new WsTicketError(WsTicketErrorCode.TICKET_MISSING));
+    const connection = client.conn ?? client;
     try {
-      const session = await this.tickets.consumeForConnection(
-        client.conn ?? client,
-        client.handshake,
-      );
+      const session = await this.tickets.consumeForConnection(connection, {
+        ...client.handshake,
+        query: queryOf(client.handshake.url),
+      });
+      await this.tickets.confirmSession(session);
       client.data = { ...client.data, user: session.user, userId: session.userId };
       return true;
     } catch (error) {
+      // A connection that keeps sending refused tickets is closed, as by the adapter.
+      if (this.tickets.countRefusal(connection)) client.disconnect?.(true);
       this.throwRefusal(error);
     }
   }

@@ -1,20 +1,20 @@
-import {
-  createHash,
-  createPublicKey,
-  createSecretKey,
-  type KeyObject,
-  randomUUID,
-} from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
+import { type BearerRefusal, WsTicketBearerError } from './bearer/bearer.errors.js';
+import { userIdFromSub, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
+import { type HeaderBag, header } from './internal/http.js';
+import { withTimeout } from './internal/with-timeout.js';
+import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
+import { RefusalLog } from './session/refusal-log.js';
+import { LocalRevocations } from './session/revocations.js';
+import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { TicketStore } from './stores/ticket-store.js';
 import {
-  DEFAULT_JWT_ALGORITHMS,
+  DEFAULT_CALLBACK_TIMEOUT,
   DEFAULT_KEY_PREFIX,
   DEFAULT_STORE_TIMEOUT,
   DEFAULT_TICKET_PARAM,
   DEFAULT_TICKET_TTL,
-  MAX_BEARER_LENGTH,
   TICKET_FORMAT,
   WS_TICKET_LOGGER_CONTEXT,
 } from './ws-ticket.constants.js';
@@ -24,7 +24,6 @@ import type {
   WsTicketBindOptions,
   WsTicketClaims,
   WsTicketIssueLimit,
-  WsTicketJwtAlgorithm,
   WsTicketModuleOptions,
   WsTicketResolveUser,
 } from './ws-ticket.options.js';
@@ -41,30 +40,20 @@ export interface WsTicketResponse {
 export interface WsTicketHandshake {
   /** Socket.IO `auth` payload. */
   auth?: Record<string, unknown>;
-  /** Parsed query string. */
+  /** Parsed query string; a repeated key is an array. */
   query?: Record<string, unknown>;
   /** Request headers (lowercase names). */
-  headers?: Record<string, string | string[] | undefined>;
+  headers?: HeaderBag;
   /** Peer IP address. */
   address?: string;
 }
 
 /** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
 export interface WsTicketRequest {
-  headers?: Record<string, string | string[] | undefined>;
+  headers?: HeaderBag;
   /** The client IP as the HTTP framework sees it (honours Express' `trust proxy`). */
   ip?: string;
   socket?: { remoteAddress?: string };
-}
-
-/** A consumed ticket: who connected, and until when their session lasts. */
-export interface WsTicketSession<TUser = unknown> {
-  /** What `resolveUser` returned. */
-  user: TUser;
-  /** The `sub` claim: the key of the per-user room and of revocation. */
-  userId: string | undefined;
-  /** When the bearer JWT behind the ticket expires, epoch milliseconds. */
-  sessionExpiresAt: number | undefined;
 }
 
 /**
@@ -75,43 +64,31 @@ export interface WsTicketConnectionRegistry {
   disconnectUser(userId: string, code: WsTicketErrorCode): void | Promise<void>;
 }
 
-/** Why a bearer token was refused at the ticket endpoint. */
-export type BearerRefusal = 'bearer_missing' | 'bearer_invalid' | 'user_rejected';
-
-/** A refused bearer token. The controller turns it into a 401 with `WWW-Authenticate`. */
-export class WsTicketBearerError extends Error {
-  override readonly name = 'WsTicketBearerError';
-  constructor(
-    readonly code: BearerRefusal,
-    readonly description: string,
-  ) {
-    super(code);
-  }
-}
-
-interface SharedConsumption<TUser> {
-  session: Promise<WsTicketSession<TUser>>;
-  /** Epoch milliseconds after which the ticket may no longer be shared. */
-  until: number;
-}
-
 interface TicketRecord {
   /** Identity handed back to `resolveUser`. */
   claims: WsTicketClaims;
   /** Expiry, epoch milliseconds (stores may expire lazily; this is checked too). */
   expiresAt: number;
+  /** The user's revocation generation at issuance (absent in records of older versions: 0). */
+  gen?: number;
   /** SHA-256 of the requesting IP, when bound. */
   ip?: string;
   /** SHA-256 of the requesting User-Agent, when bound. */
   ua?: string;
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** An app callback did not answer within `callbackTimeout`. */
+class CallbackTimeout extends Error {
+  constructor(readonly callback: string) {
+    super(`${callback} timed out`);
+  }
+}
+
 const PARAM_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
- * Issues and consumes tickets. Inject it into your own controller (with `controller: false`) to
- * issue tickets behind your own guards.
+ * Issues and consumes tickets, and revokes users. Inject it into your own controller (with
+ * `controller: false`) to issue tickets behind your own guards.
  */
 @Injectable()
 export class WsTicketService<TUser = unknown> {
@@ -119,28 +96,37 @@ export class WsTicketService<TUser = unknown> {
   readonly ttl: number;
   /** Handshake `auth` key / query parameter carrying the ticket. */
   readonly param: string;
+  /** Whether sockets are closed when their session ends. */
+  readonly closeOnSessionEnd: boolean;
 
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
+  /** Refusals and failures, logged without flooding. */
+  private readonly refusals = new RefusalLog(this.logger);
+  private readonly bearer: WsTicketBearerVerifier;
   private readonly resolveUserHook: WsTicketResolveUser<TUser>;
   private readonly keyPrefix: string;
   private readonly storeTimeout: number;
-  private readonly jwt: JwtService;
-  private readonly algorithms: WsTicketJwtAlgorithm[];
-  /** In-flight or settled consumptions per physical connection, keyed by ticket. */
-  private readonly shared = new WeakMap<object, Map<string, SharedConsumption<TUser>>>();
+  private readonly callbackTimeout: number;
+  /** Life of a revocation generation after its last use, ms: longer than a ticket and a handshake. */
+  private readonly generationTtl: number;
+  private readonly connections: ConnectionSessions<TUser>;
+  private readonly localRevocations: LocalRevocations;
   private readonly registries = new Set<WsTicketConnectionRegistry>();
   private readonly issueLimit: Required<WsTicketIssueLimit> | undefined;
+  /** Whether the store keeps revocation generations (else revocation is process-local). */
+  private readonly sharedRevocation: boolean;
   private readonly bind: WsTicketBindOptions;
-  /** Whether sockets are closed when their session ends. */
-  readonly closeOnSessionEnd: boolean;
 
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) private readonly options: WsTicketModuleOptions<TUser>,
     private readonly store: TicketStore,
   ) {
-    const jwt = options.jwt ?? {};
     this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl');
     this.storeTimeout = positive(options.storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout');
+    this.callbackTimeout = positive(
+      options.callbackTimeout ?? DEFAULT_CALLBACK_TIMEOUT,
+      'callbackTimeout',
+    );
     this.param = options.param ?? DEFAULT_TICKET_PARAM;
     if (!PARAM_FORMAT.test(this.param)) {
       throw new Error('WsTicketModule: `param` must be 1-64 letters, digits, "_" or "-".');
@@ -148,21 +134,7 @@ export class WsTicketService<TUser = unknown> {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.resolveUserHook =
       options.resolveUser ?? ((claims: WsTicketClaims) => claims as unknown as TUser);
-    this.algorithms = [...(jwt.algorithms ?? DEFAULT_JWT_ALGORITHMS)];
-    if (
-      this.algorithms.length === 0 ||
-      this.algorithms.some((a) => String(a).toLowerCase() === 'none')
-    ) {
-      throw new Error(
-        'WsTicketModule: `jwt.algorithms` must list at least one algorithm, never "none".',
-      );
-    }
-    if (!jwt.service && !jwt.secret && !jwt.publicKey) {
-      throw new Error('WsTicketModule: set `jwt.secret`, `jwt.publicKey` or `jwt.service`.');
-    }
-    this.jwt =
-      jwt.service ??
-      new JwtService({ secret: secretKey(jwt.secret), publicKey: publicKey(jwt.publicKey) });
+    this.bearer = new WsTicketBearerVerifier(options.jwt ?? {}, (claims) => this.userIdOf(claims));
     this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
     this.bind = options.bind ?? {};
     this.issueLimit =
@@ -172,116 +144,133 @@ export class WsTicketService<TUser = unknown> {
             limit: positive(options.issueLimit?.limit ?? 60, 'issueLimit.limit'),
             window: positive(options.issueLimit?.window ?? 60, 'issueLimit.window'),
           };
-    if (this.issueLimit && store.increment === TicketStore.prototype.increment) {
-      throw new Error(
-        `WsTicketModule: ${store.constructor.name} has no increment(), which the issuance limit ` +
-          'needs: implement it, or set `issueLimit: false`.',
-      );
-    }
+    this.sharedRevocation = checkStoreMethods(store, this.issueLimit !== undefined, this.logger);
     const origins = options.allowedOrigins;
     if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
       throw new Error('WsTicketModule: `allowedOrigins` must be a list of origins or a function.');
     }
+    // A handshake takes at most: origin check + take + resolveUser + generation read.
+    const longestHandshake = 2 * this.callbackTimeout + 2 * this.storeTimeout;
+    this.generationTtl = this.ttl * 1000 + longestHandshake + CONNECTION_LIMITS.shareWindow + 1000;
+    this.localRevocations = new LocalRevocations(this.generationTtl);
+    // Shared no longer than the ticket itself lives: later, the ticket is as dead as any other.
+    const limits = {
+      ...CONNECTION_LIMITS,
+      shareWindow: Math.min(CONNECTION_LIMITS.shareWindow, this.ttl * 1000),
+    };
+    this.connections = new ConnectionSessions<TUser>(limits, (session) =>
+      this.isSessionRevoked(session),
+    );
   }
 
   /**
-   * Verifies an `Authorization` header value and returns the verified claims.
+   * Verifies an `Authorization` header value and returns the verified claims, which always name a
+   * user (`getUserId`).
    * @throws WsTicketBearerError `bearer_missing` or `bearer_invalid`
    */
-  async verifyBearer(authorization: unknown): Promise<WsTicketClaims> {
-    if (typeof authorization !== 'string' || authorization.length === 0) {
-      throw new WsTicketBearerError('bearer_missing', 'Bearer token required.');
-    }
-    const match = authorization.length <= MAX_BEARER_LENGTH ? BEARER.exec(authorization) : null;
-    if (!match) throw new WsTicketBearerError('bearer_invalid', 'Malformed bearer token.');
-    const { issuer, audience, clockTolerance, allowMissingExp } = this.options.jwt ?? {};
-    let claims: WsTicketClaims;
-    try {
-      claims = await this.jwt.verifyAsync<WsTicketClaims>(match[1], {
-        algorithms: this.algorithms,
-        issuer: issuer as string | [string, ...string[]] | undefined,
-        audience: audience as string | [string, ...string[]] | undefined,
-        clockTolerance,
-      });
-    } catch (error) {
-      const expired = (error as Error)?.name === 'TokenExpiredError';
-      throw new WsTicketBearerError(
-        'bearer_invalid',
-        expired ? 'The bearer token has expired.' : 'The bearer token is invalid.',
-      );
-    }
-    if (typeof claims !== 'object' || claims === null) {
-      throw new WsTicketBearerError('bearer_invalid', 'The bearer token is invalid.');
-    }
-    if (typeof claims.exp !== 'number' && !allowMissingExp) {
-      throw new WsTicketBearerError('bearer_invalid', 'The bearer token has no expiry.');
-    }
-    return claims;
+  verifyBearer(authorization: unknown): Promise<WsTicketClaims> {
+    return this.bearer.verify(authorization);
   }
 
   /**
-   * Runs `resolveUser` on claims. Resolves `undefined` when the user is refused; a throwing hook
-   * counts as a refusal (and is logged without its arguments).
+   * Runs `resolveUser` on claims, within `callbackTimeout`. Resolves `undefined` when the user is
+   * refused (`undefined`, `null` or `false`); a throwing hook counts as a refusal (and is logged
+   * without its arguments).
+   * @throws WsTicketError `store_unavailable` when the hook timed out or threw it
    */
   async resolveUser(claims: WsTicketClaims): Promise<TUser | undefined> {
+    let user: TUser | null | undefined | false;
     try {
-      return (await this.resolveUserHook(claims)) ?? undefined;
+      user = await this.callback('resolveUser', () => this.resolveUserHook(claims));
     } catch (error) {
       // A backend that is down is no refusal: clients retry store_unavailable (503), never
       // user_rejected.
       if (error instanceof WsTicketError && error.code === WsTicketErrorCode.STORE_UNAVAILABLE) {
         throw error;
       }
-      this.logger.error(`resolveUser threw: ${(error as Error)?.message ?? String(error)}`);
+      this.logFailure('resolveUser threw', error);
       return undefined;
     }
+    return user === undefined || user === null || user === false ? undefined : user;
   }
 
   /**
    * Issues a ticket for an identity. `claims` is what `resolveUser` receives when the ticket is
-   * consumed: the verified JWT claims, or any JSON-serializable object carrying the user's id in
-   * `sub` (rooms, revocation and the issuance limit key on it) and, optionally, the session's end
-   * in `exp` (seconds). `request` is needed for `bind`.
+   * consumed: the verified JWT claims, or any JSON-serializable object naming the user (`getUserId`,
+   * by default `sub`; rooms, revocation and the issuance limit key on it) and, optionally, the
+   * session's end in `exp` (seconds). `request` is needed for `bind`.
+   * @throws WsTicketBearerError `bearer_invalid` when the claims name no user
    * @throws WsTicketError `rate_limited` (with `retryAfter`) or `store_unavailable`
    */
   async issue(claims: WsTicketClaims, request?: WsTicketRequest): Promise<WsTicketResponse> {
-    const userId = userIdOf(claims);
-    if (this.issueLimit && userId !== undefined)
-      await this.checkIssueLimit(userId, this.issueLimit);
+    const userId = this.userIdOf(claims);
+    if (userId === undefined) {
+      throw new WsTicketBearerError('bearer_invalid', 'The identity names no user.');
+    }
+    const [generation] = await Promise.all([
+      this.readGeneration(userId),
+      this.issueLimit ? this.checkIssueLimit(userId, this.issueLimit) : undefined,
+    ]);
     const uuid = randomUUID();
-    const record: TicketRecord = { claims, expiresAt: Date.now() + this.ttl * 1000 };
+    const record: TicketRecord = {
+      claims,
+      expiresAt: Date.now() + this.ttl * 1000,
+      gen: generation,
+    };
     if (this.bind.ip) record.ip = sha256(this.requestIp(request) ?? '');
     if (this.bind.userAgent) record.ua = sha256(header(request?.headers, 'user-agent') ?? '');
-    const owner = userId === undefined ? undefined : this.ownerOf(userId);
     await this.withStore(() =>
-      this.store.put(this.keyOf(uuid), JSON.stringify(record), this.ttl * 1000, owner),
+      this.store.put(
+        this.keyOf(uuid),
+        JSON.stringify(record),
+        this.ttl * 1000,
+        this.ownerOf(userId),
+      ),
     );
     return { uuid, expiresIn: this.ttl };
   }
 
   /**
-   * Makes every ticket already issued to the user unusable (they are deleted from the store).
-   * Resolves how many live tickets were revoked.
+   * Makes everything the user holds now unusable for opening sockets, on every instance: tickets
+   * already issued are deleted, handshakes in flight and shared consumptions are refused
+   * (`user_revoked`). Open sockets stay: {@link disconnectUser} closes them. Resolves how many live
+   * tickets were deleted.
    * @throws WsTicketError `store_unavailable`
    */
-  revokeUserTickets(userId: string): Promise<number> {
-    return this.withStore(() => this.store.revokeOwner(this.ownerOf(userId)));
+  async revokeUserTickets(userId: string): Promise<number> {
+    this.localRevocations.revoke(userId);
+    const [deleted] = await Promise.all([
+      this.withStore(() => this.store.revokeOwner(this.ownerOf(userId))),
+      this.bumpGeneration(userId),
+    ]);
+    return deleted;
   }
 
   /**
-   * Closes every open socket of the user. Socket.IO: in every namespace and (through a Socket.IO
-   * adapter such as `@socket.io/redis-adapter`) on every instance; each receives `unauthorized`
-   * `{ code }` and is disconnected by the server. Raw WebSocket (`WsTicketWsAdapter`): the sockets of
-   * this process, closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason.
-   * Other users' sockets are untouched.
+   * Closes every open socket of the user and refuses every handshake of theirs in flight, with a
+   * ticket issued before this call (`user_revoked`). Socket.IO: in every namespace and (through a
+   * Socket.IO adapter such as `@socket.io/redis-adapter`) on every instance; each socket receives
+   * `unauthorized` `{ code }` and is disconnected by the server, and a connection authenticated as
+   * the user but in no namespace any more is closed too. Raw WebSocket (`WsTicketWsAdapter`): the
+   * sockets of this process, closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason.
+   * Other users' sockets are untouched. The sockets of this process are closed even when the store
+   * cannot record the revocation; the call then rejects with `store_unavailable`.
+   * @throws WsTicketError `store_unavailable`
    */
   async disconnectUser(
     userId: string,
     code: WsTicketErrorCode = WsTicketErrorCode.USER_REVOKED,
   ): Promise<void> {
+    this.localRevocations.revoke(userId);
+    // The generation first: an instance that admits a socket after this reads the new one.
+    const recorded = await this.bumpGeneration(userId).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     await Promise.all(
       [...this.registries].map((registry) => registry.disconnectUser(userId, code)),
     );
+    if (recorded !== undefined) throw recorded;
   }
 
   /**
@@ -294,21 +283,24 @@ export class WsTicketService<TUser = unknown> {
   }
 
   /**
-   * Checks a handshake's `Origin` header against `allowedOrigins`.
-   * @throws WsTicketError `origin_forbidden`
+   * Checks a handshake's `Origin` header against `allowedOrigins` (a function within
+   * `callbackTimeout`).
+   * @throws WsTicketError `origin_forbidden`, or `store_unavailable` when the function timed out
    */
   async checkOrigin(handshake: WsTicketHandshake): Promise<void> {
     const allowed = this.options.allowedOrigins;
     if (allowed === undefined) return;
     const origin = header(handshake.headers, 'origin');
+    if (typeof allowed !== 'function') {
+      if (origin === undefined || allowed.includes(origin)) return;
+      throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
+    }
     let ok = false;
     try {
-      ok =
-        typeof allowed === 'function'
-          ? (await allowed(origin)) === true
-          : origin === undefined || allowed.includes(origin);
+      ok = (await this.callback('allowedOrigins', () => allowed(origin))) === true;
     } catch (error) {
-      this.logger.error(`allowedOrigins threw: ${(error as Error)?.message ?? String(error)}`);
+      if (error instanceof WsTicketError) throw error;
+      this.logFailure('allowedOrigins threw', error);
     }
     if (!ok) throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
   }
@@ -338,26 +330,22 @@ export class WsTicketService<TUser = unknown> {
 
   /**
    * Like {@link consume}, with what the adapters need to keep the connection in line with the
-   * session: the user id (for rooms and revocation) and the session's end.
+   * session: the user id (for rooms and revocation), the session's end and its revocation stamp.
+   * An adapter calls {@link confirmSession} once the socket is findable by `disconnectUser`.
    */
-  async consumeSession(
+  consumeSession(
     ticket: unknown,
     handshake: WsTicketHandshake = {},
   ): Promise<WsTicketSession<TUser>> {
-    try {
-      return await this.consumeOrThrow(ticket, handshake);
-    } catch (error) {
-      if (error instanceof WsTicketError)
-        this.logger.warn(`WebSocket ticket refused: ${error.code}`);
-      throw error;
-    }
+    return this.logged(this.consumeOrThrow(ticket, handshake));
   }
 
   /**
    * Consumes the ticket of a handshake once per physical connection: Socket.IO clients multiplex
    * several namespaces over one connection and send the same ticket in each namespace's handshake,
-   * concurrently. Every handshake on `connection` with the same ticket shares one consumption
-   * (and its result or refusal); a different ticket is consumed on its own.
+   * concurrently. Handshakes on `connection` with the same well-formed ticket share one
+   * consumption while it is in flight and for a few seconds after it succeeded; nothing is kept for
+   * a refused or malformed ticket, and the connection's state has a small fixed bound.
    * @param connection an object that lives exactly as long as the physical connection
    *   (`socket.conn` for Socket.IO)
    */
@@ -366,27 +354,66 @@ export class WsTicketService<TUser = unknown> {
     handshake: WsTicketHandshake,
   ): Promise<WsTicketSession<TUser>> {
     const ticket = this.ticketFrom(handshake);
-    if (typeof ticket !== 'string') return this.consumeSession(ticket, handshake);
-    let byTicket = this.shared.get(connection);
-    if (!byTicket) {
-      byTicket = new Map();
-      this.shared.set(connection, byTicket);
-    }
-    const shared = byTicket.get(ticket);
-    if (shared) {
-      // Sharing covers the ticket's own lifetime only: later, the ticket is as dead as any other.
-      if (shared.until > Date.now()) return shared.session;
+    if (typeof ticket !== 'string' || !TICKET_FORMAT.test(ticket)) {
       return this.consumeSession(ticket, handshake);
     }
-    const session = this.consumeSession(ticket, handshake);
-    byTicket.set(ticket, { session, until: Date.now() + this.ttl * 1000 });
-    return session;
+    return this.logged(
+      this.connections.share(connection, ticket, () => this.consumeOrThrow(ticket, handshake)),
+    );
+  }
+
+  /**
+   * Counts a refused handshake on a physical connection. Returns `true` once the connection was
+   * refused too often (10 times): the caller closes it.
+   */
+  countRefusal(connection: object): boolean {
+    return this.connections.refused(connection);
+  }
+
+  /**
+   * The last check before a socket is admitted, made once it is where `disconnectUser` finds it
+   * (its user's room): refuses it when its user was revoked since its ticket was issued, here or on
+   * another instance (the store's revocation generation).
+   * @throws WsTicketError `user_revoked` or `store_unavailable`
+   */
+  async confirmSession(session: WsTicketSession<TUser>): Promise<void> {
+    const confirm = async () => {
+      this.assertNotRevoked(session);
+      const generation = await this.readGeneration(session.userId);
+      if (generation !== session.stamp.generation) {
+        throw new WsTicketError(WsTicketErrorCode.USER_REVOKED);
+      }
+      this.assertNotRevoked(session);
+    };
+    return this.logged(confirm());
+  }
+
+  /** True when this process revoked the session's user after the session started. */
+  isSessionRevoked(session: WsTicketSession<TUser>): boolean {
+    return this.localRevocations.revokedSince(session.userId, session.stamp.startedAt);
+  }
+
+  /**
+   * Logs a refusal through the module's refusal log: the first of each code per minute at once,
+   * the rest as one summary line. For custom transports; the module's own paths already do.
+   */
+  logRefusal(code: WsTicketErrorCode | BearerRefusal, what = 'WebSocket ticket refused'): void {
+    this.refusals.record(`${what}: ${code}`);
+  }
+
+  /**
+   * Logs a failure (`what` is a fixed text, the error's message is added to its first line) through
+   * the same throttled log. Never pass request data in `what`.
+   */
+  logFailure(what: string, error: unknown): void {
+    this.refusals.record(what, (error as Error)?.message ?? String(error));
   }
 
   private async consumeOrThrow(
     ticket: unknown,
     handshake: WsTicketHandshake,
   ): Promise<WsTicketSession<TUser>> {
+    const startedAt = performance.now();
     await this.checkOrigin(handshake);
     if (ticket === undefined || ticket === null || ticket === '') {
       throw new WsTicketError(WsTicketErrorCode.TICKET_MISSING);
@@ -397,7 +424,8 @@ export class WsTicketService<TUser = unknown> {
     const raw = await this.withStore(() => this.store.take(this.keyOf(ticket)));
     const record = raw === undefined ? undefined : parseRecord(raw);
     const now = Date.now();
-    if (!record || record.expiresAt <= now) {
+    const userId = record && this.userIdOf(record.claims);
+    if (!record || record.expiresAt <= now || userId === undefined) {
       throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
     }
     if (
@@ -412,20 +440,68 @@ export class WsTicketService<TUser = unknown> {
     if (this.closeOnSessionEnd && sessionExpiresAt !== undefined && sessionExpiresAt <= now) {
       throw new WsTicketError(WsTicketErrorCode.SESSION_EXPIRED);
     }
+    const stamp = { startedAt, generation: typeof record.gen === 'number' ? record.gen : 0 };
+    const session = { userId, sessionExpiresAt, stamp };
+    this.assertNotRevoked(session);
     const user = await this.resolveUser(record.claims);
     if (user === undefined) throw new WsTicketError(WsTicketErrorCode.USER_REJECTED);
-    return { user, userId: userIdOf(record.claims), sessionExpiresAt };
+    // A revocation that landed while resolveUser ran (its answer may predate it).
+    this.assertNotRevoked(session);
+    return { user, ...session };
+  }
+
+  private assertNotRevoked(session: Pick<WsTicketSession, 'userId' | 'stamp'>): void {
+    if (this.localRevocations.revokedSince(session.userId, session.stamp.startedAt)) {
+      throw new WsTicketError(WsTicketErrorCode.USER_REVOKED);
+    }
+  }
+
+  /** Logs a refusal (never its input) and passes it on. */
+  private async logged<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof WsTicketError) this.logRefusal(error.code);
+      throw error;
+    }
   }
 
   private async checkIssueLimit(userId: string, { limit, window }: Required<WsTicketIssueLimit>) {
     const key = `${this.keyPrefix}rate:${sha256(userId)}`;
     const { count, resetIn } = await this.withStore(() => this.store.increment(key, window * 1000));
     if (count > limit) {
-      this.logger.warn(`Ticket request refused: ${WsTicketErrorCode.RATE_LIMITED}`);
+      this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused');
       throw new WsTicketError(WsTicketErrorCode.RATE_LIMITED, {
         retryAfter: Math.max(1, Math.ceil(resetIn / 1000)),
       });
     }
+  }
+
+  /** The user's revocation generation in the store (always 0 with a store that keeps none). */
+  private async readGeneration(userId: string): Promise<number> {
+    if (!this.sharedRevocation) return 0;
+    return this.withStore(() =>
+      this.store.readGeneration(this.generationKeyOf(userId), this.generationTtl),
+    );
+  }
+
+  private async bumpGeneration(userId: string): Promise<number> {
+    if (!this.sharedRevocation) return 0;
+    return this.withStore(() =>
+      this.store.bumpGeneration(this.generationKeyOf(userId), this.generationTtl),
+    );
+  }
+
+  /** The user id `getUserId` reads from claims, or `undefined` when they name no usable one. */
+  private userIdOf(claims: WsTicketClaims): string | undefined {
+    let id: unknown;
+    try {
+      id = (this.options.getUserId ?? userIdFromSub)(claims);
+    } catch {
+      return undefined;
+    }
+    if (typeof id === 'string') return id === '' ? undefined : id;
+    return typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
   }
 
   private requestIp(request: WsTicketRequest | undefined): string | undefined {
@@ -448,23 +524,34 @@ export class WsTicketService<TUser = unknown> {
     return `${this.keyPrefix}user:${sha256(userId)}`;
   }
 
+  private generationKeyOf(userId: string): string {
+    return `${this.keyPrefix}revoked:${sha256(userId)}`;
+  }
+
   private keyOf(ticket: string): string {
     return this.keyPrefix + sha256(ticket);
   }
 
+  /** Runs an app callback within `callbackTimeout`; a timeout is `store_unavailable`. */
+  private async callback<T>(name: string, call: () => T | PromiseLike<T>): Promise<T> {
+    try {
+      return await withTimeout(call, this.callbackTimeout, () => new CallbackTimeout(name));
+    } catch (error) {
+      if (!(error instanceof CallbackTimeout)) throw error;
+      this.refusals.record(
+        `${name} did not answer within ${this.callbackTimeout} ms (answered store_unavailable)`,
+      );
+      throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
+    }
+  }
+
   /** Runs a store operation within `storeTimeout`; any failure becomes `store_unavailable`. */
   private async withStore<T>(operation: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timed out')), this.storeTimeout);
-    });
     try {
-      return await Promise.race([operation(), timeout]);
+      return await withTimeout(operation, this.storeTimeout, () => new Error('timed out'));
     } catch (error) {
-      this.logger.warn(`Ticket store failed: ${(error as Error)?.message ?? String(error)}`);
+      this.logFailure('Ticket store failed', error);
       throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
@@ -473,51 +560,8 @@ function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-function userIdOf(claims: WsTicketClaims): string | undefined {
-  const sub = claims.sub;
-  return typeof sub === 'string' || typeof sub === 'number' ? String(sub) : undefined;
-}
-
-function header(
-  headers: Record<string, string | string[] | undefined> | undefined,
-  name: string,
-): string | undefined {
-  const value = headers?.[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function firstForwarded(headers: WsTicketRequest['headers']): string | undefined {
+function firstForwarded(headers: HeaderBag | undefined): string | undefined {
   return header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() || undefined;
-}
-
-// jsonwebtoken tries every string or Buffer key as a PEM public key before it falls back to an HMAC
-// secret: an OpenSSL decoder run on each verify (about 0.5 ms, most of the ticket endpoint's CPU).
-// The keys become KeyObjects once, here, and keep the protection that fallback gave: a public key
-// pasted into `secret` must not turn into an HMAC secret anyone could sign with.
-function secretKey(secret: string | Buffer | undefined): KeyObject | undefined {
-  if (secret === undefined || secret.length === 0) return undefined;
-  let isPemKey = false;
-  try {
-    createPublicKey(secret);
-    isPemKey = true;
-  } catch {
-    // Not a key: an HMAC secret, as intended.
-  }
-  if (isPemKey) {
-    throw new Error(
-      'WsTicketModule: `jwt.secret` holds a PEM key, not an HMAC secret; use `jwt.publicKey`.',
-    );
-  }
-  return createSecretKey(typeof secret === 'string' ? Buffer.from(secret) : secret);
-}
-
-function publicKey(key: string | Buffer | undefined): KeyObject | undefined {
-  if (key === undefined || key.length === 0) return undefined;
-  try {
-    return createPublicKey(key);
-  } catch {
-    throw new Error('WsTicketModule: `jwt.publicKey` is not a PEM public key or certificate.');
-  }
 }
 
 function positive(value: number, name: string): number {
@@ -525,6 +569,30 @@ function positive(value: number, name: string): number {
     throw new Error(`WsTicketModule: \`${name}\` must be a positive number.`);
   }
   return value;
+}
+
+/**
+ * A store that lacks what the issuance limit needs fails the boot, naming the fix. One without
+ * revocation generations still works, with revocation local to this process: said once, at boot.
+ * Returns whether the store keeps generations.
+ */
+function checkStoreMethods(store: TicketStore, issueLimit: boolean, logger: Logger): boolean {
+  if (issueLimit && store.increment === TicketStore.prototype.increment) {
+    throw new Error(
+      `WsTicketModule: ${store.constructor.name} has no increment(), which the issuance limit ` +
+        'needs: implement it, or set `issueLimit: false`.',
+    );
+  }
+  const shared = (['readGeneration', 'bumpGeneration'] as const).every(
+    (name) => store[name] !== TicketStore.prototype[name],
+  );
+  if (!shared) {
+    logger.warn(
+      `${store.constructor.name} has no readGeneration()/bumpGeneration(): revocation reaches ` +
+        'this process only. Implement both (see TicketStore) when several instances share it.',
+    );
+  }
+  return shared;
 }
 
 function parseRecord(raw: string): TicketRecord | undefined {
