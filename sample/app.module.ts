@@ -1,4 +1,5 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { JwtModule, JwtService } from '@nestjs/jwt';
 import { RedisTicketStore, WsTicketError, WsTicketModule } from '../lib/index.js';
 import { AccountController } from './auth/account.controller.js';
@@ -6,6 +7,7 @@ import { AuthController } from './auth/auth.controller.js';
 import { BearerGuard } from './auth/bearer.guard.js';
 import { ChatGateway } from './chat/chat.gateway.js';
 import type { SampleConfig } from './config.js';
+import { RequestErrorsFilter } from './http/request-errors.filter.js';
 import { NotificationsGateway } from './notifications/notifications.gateway.js';
 import { RedisUserState } from './redis/redis-user-state.js';
 import { UserState, UserStateUnavailableError } from './users/user-state.js';
@@ -61,7 +63,12 @@ export class AppModule {
         }),
       ],
       controllers: [AuthController, AccountController],
-      providers: [BearerGuard, ...gateways],
+      providers: [
+        BearerGuard,
+        // Requests the app cannot read get fixed answers, never their own bytes back.
+        { provide: APP_FILTER, useClass: RequestErrorsFilter },
+        ...gateways,
+      ],
     };
   }
 }

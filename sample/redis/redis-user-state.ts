@@ -1,9 +1,11 @@
-import type { OnApplicationShutdown } from '@nestjs/common';
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { UserState, UserStateUnavailableError } from '../users/user-state.js';
 import {
   closeSampleRedisClient,
   createSampleRedisClient,
+  describeRedisError,
   type SampleRedisClient,
+  withRedisTimeout,
 } from './redis-client.js';
 
 /** Options of {@link RedisUserState}. */
@@ -11,8 +13,8 @@ export interface RedisUserStateOptions {
   /** `redis://` or `rediss://` URL. */
   url: string;
   /**
-   * Upper bound on one Redis command, in milliseconds: a Redis that accepts connections but does
-   * not answer fails the request (503) instead of hanging it.
+   * Upper bound on one Redis call, in milliseconds: a Redis that keeps the connection open but does
+   * not answer (paused, overloaded) fails the request (503) after this instead of hanging it.
    * @default 2000
    */
   timeout?: number;
@@ -25,15 +27,21 @@ export interface RedisUserStateOptions {
  * `sample:user:<id>` with `inactive` (`1` once deactivated) and `sv` (session version, `HINCRBY`,
  * so concurrent logouts on two processes both count). Opens its own connection and closes it on
  * shutdown. While Redis is unreachable every call fails at once with
- * {@link UserStateUnavailableError}.
+ * {@link UserStateUnavailableError}; while it does not answer, after `timeout`.
  */
 export class RedisUserState extends UserState implements OnApplicationShutdown {
+  private readonly logger = new Logger('SampleUserState');
   private readonly client: SampleRedisClient;
   private readonly keyPrefix: string;
+  private readonly timeout: number;
 
   constructor({ url, timeout = 2000, keyPrefix = 'sample:user:' }: RedisUserStateOptions) {
     super();
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      throw new Error('RedisUserState: `timeout` must be a positive number of milliseconds.');
+    }
     this.keyPrefix = keyPrefix;
+    this.timeout = timeout;
     this.client = createSampleRedisClient(url, {
       name: 'sample-user-state',
       failFast: { timeout },
@@ -66,8 +74,9 @@ export class RedisUserState extends UserState implements OnApplicationShutdown {
 
   private async run<T>(command: () => Promise<T>): Promise<T> {
     try {
-      return await command();
+      return await withRedisTimeout(command, this.timeout);
     } catch (error) {
+      this.logger.warn(`User state unavailable: ${describeRedisError(error)}`);
       throw new UserStateUnavailableError({ cause: error });
     }
   }
