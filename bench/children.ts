@@ -10,7 +10,17 @@ export interface ServerChild {
   readonly spec: ServerSpec;
   readonly url: string;
   readonly pid: number;
+  /** Settles when the process has exited, for whatever reason (a crash included). */
+  readonly exited: Promise<ServerExit>;
+  /** Whether the process is still running. */
+  alive(): boolean;
   stop(): Promise<void>;
+}
+
+/** How a server child ended. */
+export interface ServerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 const running = new Set<ChildProcess>();
@@ -34,7 +44,12 @@ export async function startServer(
     },
   );
   running.add(child);
-  child.once('exit', () => running.delete(child));
+  const exited = new Promise<ServerExit>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
   child.stderr?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) {
       if (line.trim()) console.error(`  [${spec.variant}] ${line}`);
@@ -63,7 +78,14 @@ export async function startServer(
   // Anything the server prints later is not ours to parse; keep the pipe drained.
   child.stdout?.resume();
 
-  return { spec, url: ready.url, pid: ready.pid, stop: () => stopChild(child) };
+  return {
+    spec,
+    url: ready.url,
+    pid: ready.pid,
+    exited,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    stop: () => stopChild(child),
+  };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

@@ -10,6 +10,8 @@ export interface ServerSpec {
   ttl?: number;
   /** MemoryTicketStore sweep interval, in milliseconds (`heap` only). */
   sweepInterval?: number;
+  /** Mounts the heap hooks (`/bench/heap/*`, forced full GCs) on a ticket variant too. */
+  heapHooks?: boolean;
 }
 
 /** The first line a server child prints on stdout once it listens. */

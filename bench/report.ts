@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import type { FloodOutcome } from './flood.js';
 
 /** Median of several runs, with the spread. */
 export interface Spread {
@@ -84,6 +85,46 @@ export interface RedisTrips {
   skipped?: string;
 }
 
+/** One shape of the unauthenticated flood, against a fresh server child. */
+export interface FloodRow {
+  shape: 'junk' | 'uuid';
+  /** What the attacker sends, for the table. */
+  label: string;
+  /** Refused handshakes the shape aims for. */
+  planned: number;
+  /** Connections the attacker keeps open at once, one handshake in flight on each. */
+  lanes: number;
+  /** Heap (after forced full GCs) before the flood, bytes. */
+  before?: number;
+  /** … after it, the attacker's transports that the server did not close still open. */
+  open?: number;
+  /** … after the attacker closed them. */
+  closed?: number;
+  /** The attacker's transports open at the `open` reading. */
+  openTransports?: number;
+  outcome?: FloodOutcome;
+  /** Set when the shape could not be measured (the server died, a hook failed …). */
+  error?: string;
+}
+
+export interface FloodResult {
+  /** The server child's `--max-old-space-size`, MB. */
+  maxOldSpaceMb: number;
+  /** Per shape, milliseconds. */
+  timeLimit: number;
+  /** The size of a junk ticket, characters. */
+  junkBytes: number;
+  rows: FloodRow[];
+}
+
+/** The heap growth a flood may leave behind, bytes. */
+export const FLOOD_TARGET = 2 * 2 ** 20;
+
+/** The flood's growth of a row: after (open) − before, the attacker still connected. */
+export function floodDelta(row: FloodRow): number | undefined {
+  return row.before === undefined || row.open === undefined ? undefined : row.open - row.before;
+}
+
 /** One HS256 `JwtService.verify` in the bench process, microseconds. */
 export interface VerifyCost {
   stringSecret: number;
@@ -105,6 +146,7 @@ export interface BenchResults {
   verify: VerifyCost;
   heap?: HeapResult;
   redis: RedisTrips;
+  flood?: FloodResult;
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -142,6 +184,17 @@ export function machine(): string[] {
   ];
 }
 
+function targetTable(targets: Target[]): string {
+  return table(
+    ['Target', 'Measured', 'Result'],
+    targets.map((t) => [
+      t.name,
+      t.value,
+      t.met === undefined ? 'SKIPPED' : t.met ? 'met' : '**MISSED**',
+    ]),
+  );
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const out: string[] = [];
   out.push('# nestjs-ws-ticket benchmark results', '');
@@ -155,18 +208,7 @@ export function renderMarkdown(results: BenchResults): string {
   out.push('## Machine', '', ...machine().map((line) => `- ${line}`), '');
   out.push('## Settings', '', ...results.settings.map((line) => `- ${line}`), '');
 
-  out.push('## Targets', '');
-  out.push(
-    table(
-      ['Target', 'Measured', 'Result'],
-      results.targets.map((t) => [
-        t.name,
-        t.value,
-        t.met === undefined ? 'SKIPPED' : t.met ? 'met' : '**MISSED**',
-      ]),
-    ),
-    '',
-  );
+  out.push('## Targets', '', targetTable(results.targets), '');
 
   out.push('## 1. Connection rate and handshake latency', '');
   out.push(
@@ -349,7 +391,103 @@ export function renderMarkdown(results: BenchResults): string {
     );
   }
 
+  out.push('## 5. Unauthenticated flood', '');
+  out.push(...(results.flood ? floodSection(results.flood) : ['SKIPPED', '']));
+
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');
+  return out.join('\n');
+}
+
+const signedMb = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mb(Math.abs(bytes))} MB`;
+
+/** The body of the flood section: what was done, the table, the details of every shape. */
+export function floodSection(flood: FloodResult): string[] {
+  const out: string[] = [];
+  out.push(
+    'How much server heap an attacker without a ticket leaves behind. Each shape runs against a ' +
+      'fresh memory-store server child (`WsTicketIoAdapter`, the gateway on `/chat`, module ' +
+      `defaults, \`--expose-gc\`, \`--max-old-space-size=${flood.maxOldSpaceMb}\`). The attacker ` +
+      'runs in the bench process and speaks raw Engine.IO over `ws` ' +
+      '(`/socket.io/?EIO=4&transport=websocket`): after the open packet it sends namespace ' +
+      'CONNECT packets (`40/chat,{"uuid":…}`) and waits for each refusal (`44/chat,…`) before ' +
+      'the next, answers pings, and opens a new transport whenever the server closes one, until ' +
+      `the handshakes were refused or ${flood.timeLimit / 1000} s passed. The heap is read after ` +
+      'forced full GCs: before the flood (after a small warm-up flood of the same shape, its ' +
+      "transports closed), after it with the attacker's transports still open, and after the " +
+      'attacker closed them. Rate: refused handshakes per second of flood.',
+    '',
+    `Target: the heap after the flood, the attacker still connected, within ` +
+      `${mb(FLOOD_TARGET).replace(/\.00$/, '')} MB of the heap before it (Δ = after (open) − before; ` +
+      'after (closed) − before in parentheses).',
+    '',
+  );
+  const heap = (bytes?: number) => (bytes === undefined ? '—' : `${mb(bytes)} MB`);
+  out.push(
+    table(
+      ['Shape', 'Handshakes', 'Heap before', 'After (open)', 'After (closed)', 'Δ', 'Rate'],
+      flood.rows.map((r) => {
+        const o = r.outcome;
+        const delta = floodDelta(r);
+        const closed =
+          r.before === undefined || r.closed === undefined
+            ? ''
+            : ` (${signedMb(r.closed - r.before)})`;
+        const status = r.error ?? (o && o.status !== 'complete' ? o.status : undefined);
+        return [
+          r.label,
+          `${(o?.refused ?? 0).toLocaleString('en-US')} of ${r.planned.toLocaleString('en-US')}` +
+            (status ? ` — **${status}**` : ''),
+          heap(r.before),
+          heap(r.open),
+          heap(r.closed),
+          delta === undefined ? '—' : `**${signedMb(delta)}**${closed}`,
+          o && o.elapsed > 0
+            ? `${f0(o.refused / (o.elapsed / 1000))}/s (${(o.elapsed / 1000).toFixed(1)} s)`
+            : '—',
+        ];
+      }),
+    ),
+    '',
+  );
+  for (const r of flood.rows) {
+    const o = r.outcome;
+    const parts: string[] = [];
+    if (o) {
+      const codes = Object.entries(o.codes)
+        .map(([code, n]) => `${code} × ${n.toLocaleString('en-US')}`)
+        .join(', ');
+      parts.push(
+        `${r.lanes} connection${r.lanes === 1 ? '' : 's'} at a time, one handshake in flight on each`,
+        `${o.opened} transport${o.opened === 1 ? '' : 's'} opened, ${o.closedByServer} closed by ` +
+          `the server, ${r.openTransports ?? '?'} still open at the "after (open)" reading`,
+        `refusals: ${codes || 'none'}`,
+      );
+      if (o.unanswered) parts.push(`${o.unanswered} sent but never answered`);
+      if (o.accepted) parts.push(`**${o.accepted} handshakes ACCEPTED**`);
+      if (o.reason && o.status !== 'server died') parts.push(o.reason);
+    }
+    if (r.error) parts.push(`**${r.error}**`);
+    out.push(`- ${r.label}: ${parts.join('; ')}.`);
+  }
+  out.push('');
+  return out;
+}
+
+/** The report of a `--only flood` run: the machine, the settings, the flood's targets and table. */
+export function renderFloodOnly(
+  flood: FloodResult,
+  settings: string[],
+  targets: Target[],
+  seconds: number,
+): string {
+  const out: string[] = [];
+  out.push('# nestjs-ws-ticket benchmark: unauthenticated flood only', '');
+  out.push('`node dist/bench/run.js --only flood` (not for bench/RESULTS.md).', '');
+  out.push('## Machine', '', ...machine().map((line) => `- ${line}`), '');
+  out.push('## Settings', '', ...settings.map((line) => `- ${line}`), '');
+  out.push('## Targets', '', targetTable(targets), '');
+  out.push('## Unauthenticated flood', '', ...floodSection(flood));
+  out.push(`Bench wall time: ${seconds.toFixed(0)} s.`, '');
   return out.join('\n');
 }

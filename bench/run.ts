@@ -1,7 +1,9 @@
 // `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
 // table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
-// smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles).
-import { createSecretKey } from 'node:crypto';
+// smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles),
+// --only flood (the unauthenticated-flood row alone, printed, never written), --flood-max-old-space
+// MB (the flood server child's old-space cap, default 1024).
+import { createSecretKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,15 +31,21 @@ import {
 } from './client.js';
 import { BENCH_SECRET, BENCH_USERS } from './constants.js';
 import { startCpuMeter } from './cpu-meter.js';
+import { connectFrame, type FloodHandle, type FloodPlan, flood } from './flood.js';
 import {
   type BenchResults,
   type ConnectRow,
   type ConnectRun,
+  FLOOD_TARGET,
+  type FloodResult,
+  type FloodRow,
+  floodDelta,
   type HeapResult,
   type IssueRow,
   medianOf,
   percentile,
   type RedisTrips,
+  renderFloodOnly,
   renderMarkdown,
   spread,
   type Target,
@@ -54,6 +62,10 @@ const RUNS = Number(option('--runs') ?? 5);
 const QUICK = args.includes('--quick');
 const WRITE = !args.includes('--no-write');
 const CPU_PROF = args.includes('--cpu-prof');
+const ONLY = option('--only');
+if (ONLY !== undefined && ONLY !== 'flood') {
+  throw new Error(`--only ${ONLY}: the only phase that runs alone is "flood"`);
+}
 
 const CONCURRENCY = [1, 50] as const;
 /** Connections per timed run, by concurrency. */
@@ -65,6 +77,20 @@ const SLICES = 4;
 const ISSUE_CONNECTIONS = 20;
 const HEAP = { tickets: QUICK ? 10_000 : 100_000, rounds: 3, ttl: 5, sweepInterval: 250 };
 const REDIS_CONSUMES = 200;
+/**
+ * The unauthenticated flood. The server child's old space is capped, so that a leak kills it (the
+ * row then says "server died") rather than the machine: the code before the fix keeps every string
+ * ticket of a transport, ~0.9 MB per junk handshake.
+ */
+const FLOOD = {
+  junk: QUICK ? 100 : 600,
+  junkBytes: 900 * 1024,
+  uuid: QUICK ? 2000 : 20_000,
+  uuidLanes: 4,
+  warmup: { junk: 10, junkBytes: 1024, uuid: 200 },
+  timeLimit: 120_000,
+  maxOldSpaceMb: Number(option('--flood-max-old-space') ?? 1024),
+};
 /** Above this share of foreign CPU (percent), the results are flagged as disturbed. */
 const NOISY_PERCENT = 5;
 
@@ -419,6 +445,128 @@ async function heapPhase(flags: string[]): Promise<HeapResult> {
   }
 }
 
+/** The junk ticket of handshake `i`: ~`bytes` characters, each one different (a Map keeps all). */
+function junkTicket(i: number, bytes: number): string {
+  const head = `junk-${i}-`;
+  return head + 'x'.repeat(Math.max(0, bytes - head.length));
+}
+
+/**
+ * One flood shape against a fresh ticket-memory server child: a small warm-up flood of the same
+ * shape (closed), the heap, the flood, the heap with the attacker still connected, the heap after
+ * it closed its transports. A server that dies on the way makes the row say so.
+ */
+async function floodShape(row: FloodRow, flags: string[]): Promise<FloodRow> {
+  const ticket = (i: number, junkBytes: number) =>
+    row.shape === 'junk' ? junkTicket(i, junkBytes) : randomUUID();
+  const plan = (total: number, junkBytes: number, timeLimit: number): FloodPlan => ({
+    total,
+    lanes: row.lanes,
+    frame: (i) => connectFrame(ticket(i, junkBytes)),
+    timeLimit,
+  });
+  const warm = FLOOD.warmup;
+  const warmupPlan = plan(row.shape === 'junk' ? warm.junk : warm.uuid, warm.junkBytes, 20_000);
+  const floodPlan = plan(row.planned, FLOOD.junkBytes, FLOOD.timeLimit);
+  const expected = row.shape === 'junk' ? 'ticket_malformed' : 'ticket_invalid';
+  const server = await startServer({ variant: 'ticket-memory', heapHooks: true }, [
+    ...flags,
+    `--max-old-space-size=${FLOOD.maxOldSpaceMb}`,
+  ]);
+  const gc = async () => (await serverStats(server.url, '/bench/heap/gc')).heapUsed;
+  const died = async (error: unknown) => {
+    if (server.alive()) await Promise.race([server.exited, sleep(1000)]);
+    if (server.alive()) return error instanceof Error ? error.message : String(error);
+    const { code, signal } = await server.exited;
+    return `server died (${signal ?? `exit code ${code}`})`;
+  };
+  let attack: FloodHandle | undefined;
+  try {
+    const warmup = await flood(server, warmupPlan);
+    await warmup.close();
+    const w = warmup.outcome;
+    if (w.status !== 'complete' || w.accepted || !w.codes[expected]) {
+      throw new Error(
+        `flood warm-up (${row.shape}): ${w.status}${w.reason ? ` (${w.reason})` : ''}, ` +
+          `${w.accepted} accepted, refusals ${JSON.stringify(w.codes)}`,
+      );
+    }
+    await sleep(200);
+    row.before = await gc();
+    attack = await flood(server, floodPlan);
+    const o = attack.outcome;
+    row.outcome = o;
+    row.openTransports = attack.open();
+    log(
+      `flood ${row.shape}: ${o.status}${o.reason ? ` (${o.reason})` : ''}: ${o.refused} refused ` +
+        `in ${(o.elapsed / 1000).toFixed(1)} s, ${o.opened} transports (${o.closedByServer} ` +
+        `closed by the server, ${row.openTransports} open), refusals ${JSON.stringify(o.codes)}`,
+    );
+    if (o.status === 'server died') throw new Error(o.reason);
+    row.open = await gc();
+    await attack.close();
+    await sleep(300); // let the server see the closes
+    row.closed = await gc();
+    log(
+      `flood ${row.shape}: heap before ${(row.before / 2 ** 20).toFixed(1)} MB, open ` +
+        `${(row.open / 2 ** 20).toFixed(1)} MB, closed ${(row.closed / 2 ** 20).toFixed(1)} MB`,
+    );
+  } catch (error) {
+    row.error = await died(error);
+    log(`flood ${row.shape}: ${row.error}`);
+  } finally {
+    await attack?.close();
+    await server.stop();
+  }
+  return row;
+}
+
+async function floodPhase(flags: string[]): Promise<FloodResult> {
+  const rows: FloodRow[] = [
+    {
+      shape: 'junk',
+      label: `Junk: ${(FLOOD.junkBytes / 1024).toFixed(0)} KB string tickets`,
+      planned: FLOOD.junk,
+      lanes: 1,
+    },
+    {
+      shape: 'uuid',
+      label: 'Unknown v4 UUID tickets',
+      planned: FLOOD.uuid,
+      lanes: FLOOD.uuidLanes,
+    },
+  ];
+  for (const row of rows) await floodShape(row, flags);
+  return {
+    maxOldSpaceMb: FLOOD.maxOldSpaceMb,
+    timeLimit: FLOOD.timeLimit,
+    junkBytes: FLOOD.junkBytes,
+    rows,
+  };
+}
+
+function floodTargets(result: FloodResult): Target[] {
+  return result.rows.map((row) => {
+    const delta = floodDelta(row);
+    const o = row.outcome;
+    const flaws = [
+      o && o.status !== 'complete' ? o.status : '',
+      o?.accepted ? `${o.accepted} handshakes ACCEPTED` : '',
+    ].filter(Boolean);
+    const value =
+      delta === undefined
+        ? (row.error ?? o?.status ?? 'not measured')
+        : `${(delta / 2 ** 20).toFixed(2)} MB${flaws.length ? ` (${flaws.join(', ')})` : ''}`;
+    return {
+      name:
+        `Heap after ${row.planned.toLocaleString('en-US')} refused handshakes (${row.label}), ` +
+        `attacker connected, within ${FLOOD_TARGET / 2 ** 20} MB of before`,
+      value,
+      met: delta !== undefined && !flaws.length && !row.error && Math.abs(delta) <= FLOOD_TARGET,
+    };
+  });
+}
+
 function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'>): Target[] {
   const targets: Target[] = [];
   const rowOf = (key: VariantKey, concurrency: number) =>
@@ -486,7 +634,42 @@ function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'
     value: trips.skipped ? `skipped: ${trips.skipped}` : trips.perConsume.toFixed(2),
     met: trips.skipped ? undefined : trips.perConsume === 1,
   });
+  if (results.flood) targets.push(...floodTargets(results.flood));
   return targets;
+}
+
+function floodSetting(): string {
+  return (
+    `Unauthenticated flood: ${FLOOD.junk} junk handshakes (one at a time) and ` +
+    `${FLOOD.uuid.toLocaleString('en-US')} unknown-UUID handshakes (${FLOOD.uuidLanes} in flight), ` +
+    `each shape against a fresh server child capped at --max-old-space-size=` +
+    `${FLOOD.maxOldSpaceMb}, at most ${FLOOD.timeLimit / 1000} s a shape`
+  );
+}
+
+/** `--only flood`: the flood row alone, printed (never written to bench/RESULTS.md). */
+async function floodOnly(flags: string[]): Promise<void> {
+  const started = performance.now();
+  process.once('SIGINT', () => {
+    void stopAllServers().finally(() => process.exit(130));
+  });
+  let result: FloodResult;
+  try {
+    result = await floodPhase(flags);
+  } finally {
+    await stopAllServers();
+  }
+  const settings = [
+    floodSetting(),
+    QUICK ? '**--quick run: small counts, not for the record**' : 'Full counts',
+    CPU_PROF
+      ? '**Servers ran with --cpu-prof (slower): not for the record**'
+      : 'No profiler attached',
+  ];
+  const targets = floodTargets(result);
+  console.log(renderFloodOnly(result, settings, targets, (performance.now() - started) / 1000));
+  const missed = targets.filter((t) => t.met === false).length;
+  if (missed) log(`${missed} target(s) missed`);
 }
 
 async function main(): Promise<void> {
@@ -537,8 +720,17 @@ async function main(): Promise<void> {
     const verify = verifyCost(tokens);
     await cleanup();
     const heap = await heapPhase(flags);
+    const floods = await floodPhase(flags);
 
-    const partial = { connect, issue, verify, heap, redis: trips, notes: [] as string[] };
+    const partial = {
+      connect,
+      issue,
+      verify,
+      heap,
+      redis: trips,
+      flood: floods,
+      notes: [] as string[],
+    };
     results = {
       ...partial,
       settings: [
@@ -553,6 +745,7 @@ async function main(): Promise<void> {
         'Module defaults for (c)/(d) (ticket TTL 30 s, issuance limit 60 per user per minute, ' +
           `sockets closed at the JWT's exp); HS256 JWTs of ${BENCH_USERS} users, used round ` +
           'robin by every variant',
+        floodSetting(),
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
@@ -590,4 +783,10 @@ async function main(): Promise<void> {
   if (missed) log(`${missed} target(s) missed`);
 }
 
-await main();
+const profileFlags = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
+if (ONLY === 'flood') {
+  if (CPU_PROF) mkdirSync(PROFILES, { recursive: true });
+  await floodOnly(profileFlags);
+} else {
+  await main();
+}

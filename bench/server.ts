@@ -63,7 +63,7 @@ async function createApp(): Promise<INestApplication> {
   if (ticket) {
     imports.push(await ticketModule());
     providers.push(TicketChatGateway);
-    if (spec.variant === 'heap') controllers.push(HeapController);
+    if (spec.variant === 'heap' || spec.heapHooks) controllers.push(HeapController);
   } else {
     providers.push(spec.variant === 'jwt' ? JwtChatGateway : BareChatGateway);
   }
