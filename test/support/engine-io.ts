@@ -13,6 +13,8 @@ export type RawConnectAnswer =
 export class RawEngineIo {
   readonly packets: string[] = [];
   closed = false;
+  /** The engine.io session id from the open packet. */
+  sid = '';
   private readonly waiters: Array<() => void> = [];
 
   private constructor(readonly socket: WebSocket) {
@@ -36,7 +38,8 @@ export class RawEngineIo {
   static async open(url: string, query = ''): Promise<RawEngineIo> {
     const target = `${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket${query}`;
     const raw = new RawEngineIo(new WebSocket(target));
-    await raw.until((packet) => packet.startsWith('0'));
+    const open = await raw.until((packet) => packet.startsWith('0'));
+    raw.sid = String((JSON.parse(open?.slice(1) ?? '{}') as { sid?: string }).sid);
     return raw;
   }
 
