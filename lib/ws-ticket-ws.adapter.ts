@@ -14,7 +14,8 @@ import { queryOf } from './internal/http.js';
 import { UserConnections } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
-import { type WsTicketHandshake, WsTicketService } from './ws-ticket.service.js';
+import { WsTicketService } from './ws-ticket.service.js';
+import type { WsTicketHandshake } from './ws-ticket.types.js';
 import { scheduleSessionEnd, type WsTicketSocketData } from './ws-ticket-session.js';
 
 /**

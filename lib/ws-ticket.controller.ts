@@ -12,11 +12,8 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import { WsTicketBearerError } from './bearer/bearer.errors.js';
 import { WsTicketError } from './ws-ticket.errors.js';
-import {
-  type WsTicketRequest,
-  type WsTicketResponse,
-  WsTicketService,
-} from './ws-ticket.service.js';
+import { WsTicketService } from './ws-ticket.service.js';
+import type { WsTicketRequest, WsTicketResponse } from './ws-ticket.types.js';
 
 /**
  * Builds the ticket endpoint controller for a route. A class is made per module registration so that

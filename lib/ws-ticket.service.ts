@@ -1,13 +1,17 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type BearerRefusal, WsTicketBearerError } from './bearer/bearer.errors.js';
-import { userIdFromSub, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
-import { type HeaderBag, header } from './internal/http.js';
+import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
+import { header } from './internal/http.js';
 import { withTimeout } from './internal/with-timeout.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
 import { RefusalLog } from './session/refusal-log.js';
-import { LocalRevocations } from './session/revocations.js';
+import { Revocation } from './session/revocation.js';
+import { TicketBinding } from './session/ticket-binding.js';
+import { parseRecord, type TicketRecord } from './session/ticket-record.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
+import { BoundedTicketStore } from './stores/bounded-ticket-store.js';
+// A value import: Nest reads the constructor's parameter types to inject the store.
 import { TicketStore } from './stores/ticket-store.js';
 import {
   DEFAULT_CALLBACK_TIMEOUT,
@@ -21,61 +25,17 @@ import {
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
 import type {
-  WsTicketBindOptions,
   WsTicketClaims,
   WsTicketIssueLimit,
   WsTicketModuleOptions,
   WsTicketResolveUser,
 } from './ws-ticket.options.js';
-
-/** What the ticket endpoint returns. */
-export interface WsTicketResponse {
-  /** The ticket: a random v4 UUID, valid once. */
-  uuid: string;
-  /** Seconds until the ticket expires. */
-  expiresIn: number;
-}
-
-/** The parts of a Socket.IO handshake (or a raw upgrade) the service reads. */
-export interface WsTicketHandshake {
-  /** Socket.IO `auth` payload. */
-  auth?: Record<string, unknown>;
-  /** Parsed query string; a repeated key is an array. */
-  query?: Record<string, unknown>;
-  /** Request headers (lowercase names). */
-  headers?: HeaderBag;
-  /** Peer IP address. */
-  address?: string;
-}
-
-/** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
-export interface WsTicketRequest {
-  headers?: HeaderBag;
-  /** The client IP as the HTTP framework sees it (honours Express' `trust proxy`). */
-  ip?: string;
-  socket?: { remoteAddress?: string };
-}
-
-/**
- * Something that holds open connections and can close a user's: each adapter registers one.
- * @see WsTicketService.disconnectUser
- */
-export interface WsTicketConnectionRegistry {
-  disconnectUser(userId: string, code: WsTicketErrorCode): void | Promise<void>;
-}
-
-interface TicketRecord {
-  /** Identity handed back to `resolveUser`. */
-  claims: WsTicketClaims;
-  /** Expiry, epoch milliseconds (stores may expire lazily; this is checked too). */
-  expiresAt: number;
-  /** The user's revocation generation at issuance (absent in records of older versions: 0). */
-  gen?: number;
-  /** SHA-256 of the requesting IP, when bound. */
-  ip?: string;
-  /** SHA-256 of the requesting User-Agent, when bound. */
-  ua?: string;
-}
+import type {
+  WsTicketConnectionRegistry,
+  WsTicketHandshake,
+  WsTicketRequest,
+  WsTicketResponse,
+} from './ws-ticket.types.js';
 
 /** An app callback did not answer within `callbackTimeout`. */
 class CallbackTimeout extends Error {
@@ -104,25 +64,22 @@ export class WsTicketService<TUser = unknown> {
   private readonly refusals = new RefusalLog(this.logger);
   private readonly bearer: WsTicketBearerVerifier;
   private readonly resolveUserHook: WsTicketResolveUser<TUser>;
-  private readonly keyPrefix: string;
-  private readonly storeTimeout: number;
+  /** The user id the claims name (`getUserId`), or `undefined`. */
+  private readonly userIdOf: (claims: WsTicketClaims) => string | undefined;
   private readonly callbackTimeout: number;
-  /** Life of a revocation generation after its last use, ms: longer than a ticket and a handshake. */
-  private readonly generationTtl: number;
+  private readonly tickets: BoundedTicketStore;
+  private readonly revocation: Revocation;
   private readonly connections: ConnectionSessions<TUser>;
-  private readonly localRevocations: LocalRevocations;
   private readonly registries = new Set<WsTicketConnectionRegistry>();
   private readonly issueLimit: Required<WsTicketIssueLimit> | undefined;
-  /** Whether the store keeps revocation generations (else revocation is process-local). */
-  private readonly sharedRevocation: boolean;
-  private readonly bind: WsTicketBindOptions;
+  private readonly binding: TicketBinding;
 
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) private readonly options: WsTicketModuleOptions<TUser>,
-    private readonly store: TicketStore,
+    store: TicketStore,
   ) {
     this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl');
-    this.storeTimeout = positive(options.storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout');
+    const storeTimeout = positive(options.storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout');
     this.callbackTimeout = positive(
       options.callbackTimeout ?? DEFAULT_CALLBACK_TIMEOUT,
       'callbackTimeout',
@@ -131,12 +88,12 @@ export class WsTicketService<TUser = unknown> {
     if (!PARAM_FORMAT.test(this.param)) {
       throw new Error('WsTicketModule: `param` must be 1-64 letters, digits, "_" or "-".');
     }
-    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.resolveUserHook =
       options.resolveUser ?? ((claims: WsTicketClaims) => claims as unknown as TUser);
-    this.bearer = new WsTicketBearerVerifier(options.jwt ?? {}, (claims) => this.userIdOf(claims));
+    this.userIdOf = userIdReader(options.getUserId);
+    this.bearer = new WsTicketBearerVerifier(options.jwt ?? {}, this.userIdOf);
     this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
-    this.bind = options.bind ?? {};
+    this.binding = new TicketBinding(options.bind ?? {});
     this.issueLimit =
       options.issueLimit === false
         ? undefined
@@ -144,22 +101,32 @@ export class WsTicketService<TUser = unknown> {
             limit: positive(options.issueLimit?.limit ?? 60, 'issueLimit.limit'),
             window: positive(options.issueLimit?.window ?? 60, 'issueLimit.window'),
           };
-    this.sharedRevocation = checkStoreMethods(store, this.issueLimit !== undefined, this.logger);
     const origins = options.allowedOrigins;
     if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
       throw new Error('WsTicketModule: `allowedOrigins` must be a list of origins or a function.');
     }
-    // A handshake takes at most: origin check + take + resolveUser + generation read.
-    const longestHandshake = 2 * this.callbackTimeout + 2 * this.storeTimeout;
-    this.generationTtl = this.ttl * 1000 + longestHandshake + CONNECTION_LIMITS.shareWindow + 1000;
-    this.localRevocations = new LocalRevocations(this.generationTtl);
     // Shared no longer than the ticket itself lives: later, the ticket is as dead as any other.
     const limits = {
       ...CONNECTION_LIMITS,
       shareWindow: Math.min(CONNECTION_LIMITS.shareWindow, this.ttl * 1000),
     };
+    // What a revocation must outlive: a ticket's life, the longest handshake (origin check, take,
+    // resolveUser, generation read) and the sharing of its consumption.
+    const horizon =
+      this.ttl * 1000 + 2 * this.callbackTimeout + 2 * storeTimeout + limits.shareWindow + 1000;
+    this.tickets = new BoundedTicketStore(
+      store,
+      {
+        keyPrefix: options.keyPrefix ?? DEFAULT_KEY_PREFIX,
+        timeout: storeTimeout,
+        generationTtl: horizon,
+      },
+      (error) => this.logFailure('Ticket store failed', error),
+    );
+    this.tickets.check(this.issueLimit !== undefined, this.logger);
+    this.revocation = new Revocation(this.tickets, horizon);
     this.connections = new ConnectionSessions<TUser>(limits, (session) =>
-      this.isSessionRevoked(session),
+      this.revocation.isRevoked(session),
     );
   }
 
@@ -208,7 +175,7 @@ export class WsTicketService<TUser = unknown> {
       throw new WsTicketBearerError('bearer_invalid', 'The identity names no user.');
     }
     const [generation] = await Promise.all([
-      this.readGeneration(userId),
+      this.revocation.generation(userId),
       this.issueLimit ? this.checkIssueLimit(userId, this.issueLimit) : undefined,
     ]);
     const uuid = randomUUID();
@@ -216,17 +183,12 @@ export class WsTicketService<TUser = unknown> {
       claims,
       expiresAt: Date.now() + this.ttl * 1000,
       gen: generation,
+      ...this.binding.stamp({
+        headers: request?.headers,
+        address: request?.ip ?? request?.socket?.remoteAddress,
+      }),
     };
-    if (this.bind.ip) record.ip = sha256(this.requestIp(request) ?? '');
-    if (this.bind.userAgent) record.ua = sha256(header(request?.headers, 'user-agent') ?? '');
-    await this.withStore(() =>
-      this.store.put(
-        this.keyOf(uuid),
-        JSON.stringify(record),
-        this.ttl * 1000,
-        this.ownerOf(userId),
-      ),
-    );
+    await this.tickets.put(uuid, JSON.stringify(record), this.ttl * 1000, userId);
     return { uuid, expiresIn: this.ttl };
   }
 
@@ -238,10 +200,9 @@ export class WsTicketService<TUser = unknown> {
    * @throws WsTicketError `store_unavailable`
    */
   async revokeUserTickets(userId: string): Promise<number> {
-    this.localRevocations.revoke(userId);
     const [deleted] = await Promise.all([
-      this.withStore(() => this.store.revokeOwner(this.ownerOf(userId))),
-      this.bumpGeneration(userId),
+      this.tickets.revokeOwner(userId),
+      this.revocation.revoke(userId),
     ]);
     return deleted;
   }
@@ -261,9 +222,8 @@ export class WsTicketService<TUser = unknown> {
     userId: string,
     code: WsTicketErrorCode = WsTicketErrorCode.USER_REVOKED,
   ): Promise<void> {
-    this.localRevocations.revoke(userId);
     // The generation first: an instance that admits a socket after this reads the new one.
-    const recorded = await this.bumpGeneration(userId).then(
+    const recorded = await this.revocation.revoke(userId).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -376,21 +336,13 @@ export class WsTicketService<TUser = unknown> {
    * another instance (the store's revocation generation).
    * @throws WsTicketError `user_revoked` or `store_unavailable`
    */
-  async confirmSession(session: WsTicketSession<TUser>): Promise<void> {
-    const confirm = async () => {
-      this.assertNotRevoked(session);
-      const generation = await this.readGeneration(session.userId);
-      if (generation !== session.stamp.generation) {
-        throw new WsTicketError(WsTicketErrorCode.USER_REVOKED);
-      }
-      this.assertNotRevoked(session);
-    };
-    return this.logged(confirm());
+  confirmSession(session: WsTicketSession<TUser>): Promise<void> {
+    return this.logged(this.revocation.confirm(session));
   }
 
   /** True when this process revoked the session's user after the session started. */
   isSessionRevoked(session: WsTicketSession<TUser>): boolean {
-    return this.localRevocations.revokedSince(session.userId, session.stamp.startedAt);
+    return this.revocation.isRevoked(session);
   }
 
   /**
@@ -421,18 +373,14 @@ export class WsTicketService<TUser = unknown> {
     if (typeof ticket !== 'string' || !TICKET_FORMAT.test(ticket)) {
       throw new WsTicketError(WsTicketErrorCode.TICKET_MALFORMED);
     }
-    const raw = await this.withStore(() => this.store.take(this.keyOf(ticket)));
+    const raw = await this.tickets.take(ticket);
     const record = raw === undefined ? undefined : parseRecord(raw);
     const now = Date.now();
     const userId = record && this.userIdOf(record.claims);
     if (!record || record.expiresAt <= now || userId === undefined) {
       throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
     }
-    if (
-      (record.ip !== undefined && record.ip !== sha256(this.handshakeIp(handshake) ?? '')) ||
-      (record.ua !== undefined &&
-        record.ua !== sha256(header(handshake.headers, 'user-agent') ?? ''))
-    ) {
+    if (!this.binding.matches(record, handshake)) {
       throw new WsTicketError(WsTicketErrorCode.TICKET_BINDING_MISMATCH);
     }
     const sessionExpiresAt =
@@ -442,18 +390,12 @@ export class WsTicketService<TUser = unknown> {
     }
     const stamp = { startedAt, generation: typeof record.gen === 'number' ? record.gen : 0 };
     const session = { userId, sessionExpiresAt, stamp };
-    this.assertNotRevoked(session);
+    this.revocation.assertNotRevoked(session);
     const user = await this.resolveUser(record.claims);
     if (user === undefined) throw new WsTicketError(WsTicketErrorCode.USER_REJECTED);
     // A revocation that landed while resolveUser ran (its answer may predate it).
-    this.assertNotRevoked(session);
+    this.revocation.assertNotRevoked(session);
     return { user, ...session };
-  }
-
-  private assertNotRevoked(session: Pick<WsTicketSession, 'userId' | 'stamp'>): void {
-    if (this.localRevocations.revokedSince(session.userId, session.stamp.startedAt)) {
-      throw new WsTicketError(WsTicketErrorCode.USER_REVOKED);
-    }
   }
 
   /** Logs a refusal (never its input) and passes it on. */
@@ -467,69 +409,13 @@ export class WsTicketService<TUser = unknown> {
   }
 
   private async checkIssueLimit(userId: string, { limit, window }: Required<WsTicketIssueLimit>) {
-    const key = `${this.keyPrefix}rate:${sha256(userId)}`;
-    const { count, resetIn } = await this.withStore(() => this.store.increment(key, window * 1000));
+    const { count, resetIn } = await this.tickets.increment(userId, window * 1000);
     if (count > limit) {
       this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused');
       throw new WsTicketError(WsTicketErrorCode.RATE_LIMITED, {
         retryAfter: Math.max(1, Math.ceil(resetIn / 1000)),
       });
     }
-  }
-
-  /** The user's revocation generation in the store (always 0 with a store that keeps none). */
-  private async readGeneration(userId: string): Promise<number> {
-    if (!this.sharedRevocation) return 0;
-    return this.withStore(() =>
-      this.store.readGeneration(this.generationKeyOf(userId), this.generationTtl),
-    );
-  }
-
-  private async bumpGeneration(userId: string): Promise<number> {
-    if (!this.sharedRevocation) return 0;
-    return this.withStore(() =>
-      this.store.bumpGeneration(this.generationKeyOf(userId), this.generationTtl),
-    );
-  }
-
-  /** The user id `getUserId` reads from claims, or `undefined` when they name no usable one. */
-  private userIdOf(claims: WsTicketClaims): string | undefined {
-    let id: unknown;
-    try {
-      id = (this.options.getUserId ?? userIdFromSub)(claims);
-    } catch {
-      return undefined;
-    }
-    if (typeof id === 'string') return id === '' ? undefined : id;
-    return typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
-  }
-
-  private requestIp(request: WsTicketRequest | undefined): string | undefined {
-    if (this.bind.trustProxy) {
-      const forwarded = firstForwarded(request?.headers);
-      if (forwarded) return forwarded;
-    }
-    return request?.ip ?? request?.socket?.remoteAddress;
-  }
-
-  private handshakeIp(handshake: WsTicketHandshake): string | undefined {
-    if (this.bind.trustProxy) {
-      const forwarded = firstForwarded(handshake.headers);
-      if (forwarded) return forwarded;
-    }
-    return handshake.address;
-  }
-
-  private ownerOf(userId: string): string {
-    return `${this.keyPrefix}user:${sha256(userId)}`;
-  }
-
-  private generationKeyOf(userId: string): string {
-    return `${this.keyPrefix}revoked:${sha256(userId)}`;
-  }
-
-  private keyOf(ticket: string): string {
-    return this.keyPrefix + sha256(ticket);
   }
 
   /** Runs an app callback within `callbackTimeout`; a timeout is `store_unavailable`. */
@@ -544,24 +430,6 @@ export class WsTicketService<TUser = unknown> {
       throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
     }
   }
-
-  /** Runs a store operation within `storeTimeout`; any failure becomes `store_unavailable`. */
-  private async withStore<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await withTimeout(operation, this.storeTimeout, () => new Error('timed out'));
-    } catch (error) {
-      this.logFailure('Ticket store failed', error);
-      throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
-    }
-  }
-}
-
-function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
-}
-
-function firstForwarded(headers: HeaderBag | undefined): string | undefined {
-  return header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() || undefined;
 }
 
 function positive(value: number, name: string): number {
@@ -569,44 +437,4 @@ function positive(value: number, name: string): number {
     throw new Error(`WsTicketModule: \`${name}\` must be a positive number.`);
   }
   return value;
-}
-
-/**
- * A store that lacks what the issuance limit needs fails the boot, naming the fix. One without
- * revocation generations still works, with revocation local to this process: said once, at boot.
- * Returns whether the store keeps generations.
- */
-function checkStoreMethods(store: TicketStore, issueLimit: boolean, logger: Logger): boolean {
-  if (issueLimit && store.increment === TicketStore.prototype.increment) {
-    throw new Error(
-      `WsTicketModule: ${store.constructor.name} has no increment(), which the issuance limit ` +
-        'needs: implement it, or set `issueLimit: false`.',
-    );
-  }
-  const shared = (['readGeneration', 'bumpGeneration'] as const).every(
-    (name) => store[name] !== TicketStore.prototype[name],
-  );
-  if (!shared) {
-    logger.warn(
-      `${store.constructor.name} has no readGeneration()/bumpGeneration(): revocation reaches ` +
-        'this process only. Implement both (see TicketStore) when several instances share it.',
-    );
-  }
-  return shared;
-}
-
-function parseRecord(raw: string): TicketRecord | undefined {
-  try {
-    const record = JSON.parse(raw) as Partial<TicketRecord>;
-    if (
-      typeof record?.expiresAt !== 'number' ||
-      typeof record.claims !== 'object' ||
-      record.claims === null
-    ) {
-      return undefined;
-    }
-    return record as TicketRecord;
-  } catch {
-    return undefined;
-  }
 }

@@ -17,6 +17,25 @@ export function userIdFromSub(claims: WsTicketClaims): string | undefined {
 }
 
 /**
+ * Wraps the app's `getUserId` (default: {@link userIdFromSub}) so that it always answers a
+ * non-empty string or `undefined`: numbers become strings, anything else (or a throw) is no id.
+ */
+export function userIdReader(
+  getUserId: WsTicketUserIdOf = userIdFromSub,
+): (claims: WsTicketClaims) => string | undefined {
+  return (claims) => {
+    let id: unknown;
+    try {
+      id = getUserId(claims);
+    } catch {
+      return undefined;
+    }
+    if (typeof id === 'string') return id === '' ? undefined : id;
+    return typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
+  };
+}
+
+/**
  * Verifies `Authorization: Bearer` tokens for the ticket endpoint: the header's shape, the
  * signature and registered claims (through `@nestjs/jwt`), a required `exp`, and a usable user id.
  */
@@ -27,7 +46,7 @@ export class WsTicketBearerVerifier {
 
   constructor(
     private readonly options: WsTicketJwtOptions,
-    private readonly userIdOf: WsTicketUserIdOf,
+    private readonly userIdOf: (claims: WsTicketClaims) => string | undefined,
   ) {
     const algorithms = options.algorithms ?? (options.service ? undefined : DEFAULT_JWT_ALGORITHMS);
     if (

@@ -112,7 +112,7 @@ describe('Revocation leaves no way back in (Socket.IO, memory store)', () => {
   it('keeps its revocation memory to recent revocations only', async () => {
     const { internals } = internalsOf(started.app);
     for (let i = 0; i < 50; i++) await service.revokeUserTickets(`someone-${i}`);
-    assert.ok(internals.localRevocations.size <= 51 + 1);
+    assert.ok(internals.revocation.local.size <= 51 + 1);
   });
 });
 

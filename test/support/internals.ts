@@ -1,13 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
 import type { Server } from 'socket.io';
 import { WsTicketIoAdapter, WsTicketService } from '../../lib/index.js';
-import type { ConnectionSessions, LocalRevocations, RefusalLog } from '../../lib/session/index.js';
+import type { ConnectionSessions, RefusalLog, Revocation } from '../../lib/session/index.js';
 
 /** The bounded structures inside a WsTicketService, for tests that assert their sizes. */
 export interface ServiceInternals {
   connections: ConnectionSessions<unknown>;
   refusals: RefusalLog;
-  localRevocations: LocalRevocations;
+  revocation: Revocation;
 }
 
 /** The app's WsTicketService and its bounded internal structures. */

@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { withTimeout } from '../internal/with-timeout.js';
+import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
+import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
+
+/** How {@link BoundedTicketStore} names keys and bounds waits. */
+export interface BoundedTicketStoreOptions {
+  /** Prefix of every key. */
+  keyPrefix: string;
+  /** Upper bound on one store operation, milliseconds. */
+  timeout: number;
+  /** Life of a revocation generation after its last use, milliseconds. */
+  generationTtl: number;
+}
+
+/**
+ * The service's only way to the {@link TicketStore}: names every key (prefix + SHA-256, so neither a
+ * ticket nor a user id is ever stored as such), bounds every operation by the store timeout, and
+ * turns any failure into `store_unavailable` after reporting it to `onFailure`.
+ */
+export class BoundedTicketStore {
+  /** Whether the store keeps revocation generations (otherwise they read as 0). */
+  readonly sharesRevocations: boolean;
+
+  constructor(
+    private readonly store: TicketStore,
+    private readonly options: BoundedTicketStoreOptions,
+    private readonly onFailure: (error: unknown) => void,
+  ) {
+    this.sharesRevocations = (['readGeneration', 'bumpGeneration'] as const).every(
+      (name) => store[name] !== TicketStore.prototype[name],
+    );
+  }
+
+  /** Whether the store counts (what the issuance limit needs). */
+  get counts(): boolean {
+    return this.store.increment !== TicketStore.prototype.increment;
+  }
+
+  /** The store's class name, for messages. */
+  get name(): string {
+    return this.store.constructor.name;
+  }
+
+  /**
+   * Fails the boot when the issuance limit needs counting the store lacks, naming the fix. A store
+   * without revocation generations still works, with revocation local to this process: said once.
+   */
+  check(issueLimit: boolean, logger: { warn(message: string): void }): void {
+    if (issueLimit && !this.counts) {
+      throw new Error(
+        `WsTicketModule: ${this.name} has no increment(), which the issuance limit ` +
+          'needs: implement it, or set `issueLimit: false`.',
+      );
+    }
+    if (!this.sharesRevocations) {
+      logger.warn(
+        `${this.name} has no readGeneration()/bumpGeneration(): revocation reaches ` +
+          'this process only. Implement both (see TicketStore) when several instances share it.',
+      );
+    }
+  }
+
+  put(ticket: string, value: string, ttl: number, userId: string): Promise<void> {
+    return this.run(() =>
+      this.store.put(this.ticketKey(ticket), value, ttl, this.ownerKey(userId)),
+    );
+  }
+
+  take(ticket: string): Promise<string | undefined> {
+    return this.run(() => this.store.take(this.ticketKey(ticket)));
+  }
+
+  /** Deletes the user's live tickets; resolves how many there were. */
+  revokeOwner(userId: string): Promise<number> {
+    return this.run(() => this.store.revokeOwner(this.ownerKey(userId)));
+  }
+
+  /** Counts one issuance of the user in the current window. */
+  increment(userId: string, window: number): Promise<TicketStoreCounter> {
+    return this.run(() => this.store.increment(this.userKey('rate', userId), window));
+  }
+
+  /** The user's revocation generation (0 with a store that keeps none). */
+  async readGeneration(userId: string): Promise<number> {
+    if (!this.sharesRevocations) return 0;
+    const key = this.userKey('revoked', userId);
+    return this.run(() => this.store.readGeneration(key, this.options.generationTtl));
+  }
+
+  /** Moves the user's revocation generation on. */
+  async bumpGeneration(userId: string): Promise<number> {
+    if (!this.sharesRevocations) return 0;
+    const key = this.userKey('revoked', userId);
+    return this.run(() => this.store.bumpGeneration(key, this.options.generationTtl));
+  }
+
+  private ticketKey(ticket: string): string {
+    return this.options.keyPrefix + sha256(ticket);
+  }
+
+  private ownerKey(userId: string): string {
+    return this.userKey('user', userId);
+  }
+
+  private userKey(kind: 'user' | 'rate' | 'revoked', userId: string): string {
+    return `${this.options.keyPrefix}${kind}:${sha256(userId)}`;
+  }
+
+  private async run<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(operation, this.options.timeout, () => new Error('timed out'));
+    } catch (error) {
+      this.onFailure(error);
+      throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
+    }
+  }
+}
+
+/** Hex SHA-256. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}

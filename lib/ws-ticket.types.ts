@@ -1,0 +1,38 @@
+import type { HeaderBag } from './internal/http.js';
+import type { WsTicketErrorCode } from './ws-ticket.errors.js';
+
+/** What the ticket endpoint returns. */
+export interface WsTicketResponse {
+  /** The ticket: a random v4 UUID, valid once. */
+  uuid: string;
+  /** Seconds until the ticket expires. */
+  expiresIn: number;
+}
+
+/** The parts of a Socket.IO handshake (or a raw upgrade) the service reads. */
+export interface WsTicketHandshake {
+  /** Socket.IO `auth` payload. */
+  auth?: Record<string, unknown>;
+  /** Parsed query string; a repeated key is an array. */
+  query?: Record<string, unknown>;
+  /** Request headers (lowercase names). */
+  headers?: HeaderBag;
+  /** Peer IP address. */
+  address?: string;
+}
+
+/** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
+export interface WsTicketRequest {
+  headers?: HeaderBag;
+  /** The client IP as the HTTP framework sees it (honours Express' `trust proxy`). */
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
+/**
+ * Something that holds open connections and can close a user's: each adapter registers one.
+ * @see WsTicketService.disconnectUser
+ */
+export interface WsTicketConnectionRegistry {
+  disconnectUser(userId: string, code: WsTicketErrorCode): void | Promise<void>;
+}
