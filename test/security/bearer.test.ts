@@ -7,7 +7,7 @@ import { PLATFORMS, requestTicket, type StartedApp, startOn, ticketFor } from '.
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connect, connected, next } from '../support/sockets.js';
 
-/** Bounds every wait of a test (socket events have no bound of their own). */
+/** Bounds every wait of a test (fetch and socket helpers have no bound of their own). */
 const BOUNDED = { timeout: 15_000 };
 
 const ISSUER = 'https://idp.test';
@@ -43,13 +43,17 @@ for (const platform of PLATFORMS) {
     });
     after(() => started.close());
 
-    it('issues a ticket for a token with the issuer and audience the JwtModule requires', async () => {
-      const response = await requestTicket(
-        started.url,
-        signJwt({ sub: '1', iss: ISSUER, aud: AUDIENCE }),
-      );
-      assert.equal(response.status, 201);
-    });
+    it(
+      'issues a ticket for a token with the issuer and audience the JwtModule requires',
+      BOUNDED,
+      async () => {
+        const response = await requestTicket(
+          started.url,
+          signJwt({ sub: '1', iss: ISSUER, aud: AUDIENCE }),
+        );
+        assert.equal(response.status, 201);
+      },
+    );
 
     const refused: Array<[string, Record<string, unknown>]> = [
       ['a wrong issuer', { iss: 'https://evil.test', aud: AUDIENCE }],
@@ -58,7 +62,7 @@ for (const platform of PLATFORMS) {
       ['no audience', { iss: ISSUER }],
     ];
     for (const [label, claims] of refused) {
-      it(`answers 401 bearer_invalid to a token with ${label}`, async () => {
+      it(`answers 401 bearer_invalid to a token with ${label}`, BOUNDED, async () => {
         const response = await requestTicket(started.url, signJwt({ sub: '1', ...claims }));
         assert.equal(response.status, 401);
         assert.equal(await codeOf(response), 'bearer_invalid');
@@ -76,7 +80,7 @@ for (const platform of PLATFORMS) {
     });
     after(() => started.close());
 
-    it('issues a ticket for a token with the issuer the module names', async () => {
+    it('issues a ticket for a token with the issuer the module names', BOUNDED, async () => {
       const response = await requestTicket(
         started.url,
         signJwt({ sub: '1', iss: 'https://module.test', aud: AUDIENCE }),
@@ -84,23 +88,31 @@ for (const platform of PLATFORMS) {
       assert.equal(response.status, 201);
     });
 
-    it("answers 401 bearer_invalid to a token with only the JwtService's issuer", async () => {
-      const response = await requestTicket(
-        started.url,
-        signJwt({ sub: '1', iss: ISSUER, aud: AUDIENCE }),
-      );
-      assert.equal(response.status, 401);
-      assert.equal(await codeOf(response), 'bearer_invalid');
-    });
+    it(
+      "answers 401 bearer_invalid to a token with only the JwtService's issuer",
+      BOUNDED,
+      async () => {
+        const response = await requestTicket(
+          started.url,
+          signJwt({ sub: '1', iss: ISSUER, aud: AUDIENCE }),
+        );
+        assert.equal(response.status, 401);
+        assert.equal(await codeOf(response), 'bearer_invalid');
+      },
+    );
 
-    it("still requires the JwtService's audience when the module sets only the issuer", async () => {
-      const response = await requestTicket(
-        started.url,
-        signJwt({ sub: '1', iss: 'https://module.test', aud: 'other-api' }),
-      );
-      assert.equal(response.status, 401);
-      assert.equal(await codeOf(response), 'bearer_invalid');
-    });
+    it(
+      "still requires the JwtService's audience when the module sets only the issuer",
+      BOUNDED,
+      async () => {
+        const response = await requestTicket(
+          started.url,
+          signJwt({ sub: '1', iss: 'https://module.test', aud: 'other-api' }),
+        );
+        assert.equal(response.status, 401);
+        assert.equal(await codeOf(response), 'bearer_invalid');
+      },
+    );
   });
 
   describe(`Tokens without a usable subject [${platform}]`, () => {
@@ -123,24 +135,28 @@ for (const platform of PLATFORMS) {
       ['sub true', { sub: true }],
     ];
     for (const [label, claims] of unusable) {
-      it(`answers 401 bearer_invalid saying the token names no user to a token with ${label}`, async () => {
-        const response = await requestTicket(started.url, signJwt(claims));
-        assert.equal(response.status, 401);
-        const body = (await response.json()) as { code: string; message: string };
-        assert.equal(body.code, 'bearer_invalid');
-        assert.match(body.message, /names no user/);
-        const challenge = response.headers.get('www-authenticate') ?? '';
-        assert.match(challenge, /error="invalid_token"/);
-        assert.match(challenge, /error_description="[^"]*names no user[^"]*"/);
-      });
+      it(
+        `answers 401 bearer_invalid saying the token names no user to a token with ${label}`,
+        BOUNDED,
+        async () => {
+          const response = await requestTicket(started.url, signJwt(claims));
+          assert.equal(response.status, 401);
+          const body = (await response.json()) as { code: string; message: string };
+          assert.equal(body.code, 'bearer_invalid');
+          assert.match(body.message, /names no user/);
+          const challenge = response.headers.get('www-authenticate') ?? '';
+          assert.match(challenge, /error="invalid_token"/);
+          assert.match(challenge, /error_description="[^"]*names no user[^"]*"/);
+        },
+      );
     }
 
-    it('issues a ticket for a numeric sub', async () => {
+    it('issues a ticket for a numeric sub', BOUNDED, async () => {
       const response = await requestTicket(started.url, signJwt({ sub: 42 }));
       assert.equal(response.status, 201);
     });
 
-    it('counts sub 1 and sub "1" as one user for the issuance limit', async () => {
+    it('counts sub 1 and sub "1" as one user for the issuance limit', BOUNDED, async () => {
       const numeric = signJwt({ sub: 1 });
       assert.equal((await requestTicket(started.url, numeric)).status, 201);
       assert.equal((await requestTicket(started.url, numeric)).status, 201);
@@ -166,7 +182,7 @@ for (const platform of PLATFORMS) {
     });
     after(() => started.close());
 
-    it('issues a ticket for a token that carries uid and no sub', async () => {
+    it('issues a ticket for a token that carries uid and no sub', BOUNDED, async () => {
       const response = await requestTicket(started.url, signJwt({ uid: 'u-1' }));
       assert.equal(response.status, 201);
     });
@@ -209,12 +225,16 @@ for (const platform of PLATFORMS) {
     });
     after(() => started.close());
 
-    it('answers 401 user_rejected to a banned user (resolveUser returned false)', async () => {
-      banned.add('mallory');
-      const response = await requestTicket(started.url, signJwt({ sub: 'mallory' }));
-      assert.equal(response.status, 401);
-      assert.equal(await codeOf(response), 'user_rejected');
-    });
+    it(
+      'answers 401 user_rejected to a banned user (resolveUser returned false)',
+      BOUNDED,
+      async () => {
+        banned.add('mallory');
+        const response = await requestTicket(started.url, signJwt({ sub: 'mallory' }));
+        assert.equal(response.status, 401);
+        assert.equal(await codeOf(response), 'user_rejected');
+      },
+    );
 
     it(
       'refuses a ticket issued before the ban with user_rejected at the handshake',
@@ -231,7 +251,7 @@ for (const platform of PLATFORMS) {
       ['null', null],
       ['undefined', undefined],
     ] as const) {
-      it(`answers 401 user_rejected when resolveUser returns ${label}`, async () => {
+      it(`answers 401 user_rejected when resolveUser returns ${label}`, BOUNDED, async () => {
         answers.set(`issue-${label}`, value);
         const response = await requestTicket(started.url, signJwt({ sub: `issue-${label}` }));
         assert.equal(response.status, 401);

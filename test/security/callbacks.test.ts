@@ -16,7 +16,7 @@ import {
   startWsApp,
 } from '../ws/fixtures/ws-app.js';
 
-/** Bounds every wait of a test (socket events have no bound of their own). */
+/** Bounds every wait of a test (fetch and socket helpers have no bound of their own). */
 const BOUNDED = { timeout: 15_000 };
 
 /** Far below the 5 s bound of the requests: a hung hook is answered long before a client gives up. */
@@ -76,13 +76,17 @@ for (const platform of PLATFORMS) {
     afterEach(() => hooks.reset());
     after(() => started.close());
 
-    it('answers 503 store_unavailable with Retry-After when resolveUser never settles', async () => {
-      hooks.user = 'hang';
-      const response = await requestTicketAs(url);
-      assert.equal(response.status, 503);
-      assert.ok(response.headers.get('retry-after'), 'no Retry-After');
-      assert.equal(((await response.json()) as { code: string }).code, 'store_unavailable');
-    });
+    it(
+      'answers 503 store_unavailable with Retry-After when resolveUser never settles',
+      BOUNDED,
+      async () => {
+        hooks.user = 'hang';
+        const response = await requestTicketAs(url);
+        assert.equal(response.status, 503);
+        assert.ok(response.headers.get('retry-after'), 'no Retry-After');
+        assert.equal(((await response.json()) as { code: string }).code, 'store_unavailable');
+      },
+    );
 
     it(
       'refuses the handshake with store_unavailable when resolveUser hangs at consume time',
@@ -136,7 +140,7 @@ for (const platform of PLATFORMS) {
     );
 
     // Issue #21 will answer a throwing hook like a hung one; until then it is a refusal.
-    it('answers 401 user_rejected when resolveUser throws a plain Error', async () => {
+    it('answers 401 user_rejected when resolveUser throws a plain Error', BOUNDED, async () => {
       hooks.user = 'throw';
       const response = await requestTicketAs(url);
       assert.equal(response.status, 401);

@@ -16,7 +16,7 @@ import { type RawConnectAnswer, RawEngineIo } from '../support/engine-io.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connected, next } from '../support/sockets.js';
 
-/** Bounds every wait of a test (socket events have no bound of their own). */
+/** Bounds every wait of a test (fetch and socket helpers have no bound of their own). */
 const BOUNDED = { timeout: 30_000 };
 
 /** Unauthenticated CONNECTs sent to distinct dynamic namespaces. */
@@ -69,9 +69,13 @@ for (const platform of PLATFORMS) {
     });
     after(() => started.close());
 
-    it('passes cleanupEmptyChildNamespaces from the gateway to the Socket.IO server', () => {
-      assert.equal(io()._opts.cleanupEmptyChildNamespaces, true);
-    });
+    it(
+      'passes cleanupEmptyChildNamespaces from the gateway to the Socket.IO server',
+      BOUNDED,
+      () => {
+        assert.equal(io()._opts.cleanupEmptyChildNamespaces, true);
+      },
+    );
 
     it(
       `refuses ${FLOOD} unauthenticated CONNECTs to distinct namespaces and keeps none of them`,
