@@ -1,4 +1,9 @@
-import type { INestApplication, ModuleMetadata, WebSocketAdapter } from '@nestjs/common';
+import type {
+  INestApplication,
+  LoggerService,
+  ModuleMetadata,
+  WebSocketAdapter,
+} from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
@@ -29,6 +34,8 @@ export interface StartOptions {
   platform?: Platform;
   /** Global route prefix. */
   prefix?: string;
+  /** Where Nest logs go (a `CaptureLogger`, to check what never appears); silent unless TEST_LOGS. */
+  logger?: LoggerService;
 }
 
 /** Starts a real Nest app on 127.0.0.1, port 0. */
@@ -41,7 +48,7 @@ export async function startApp(
 
   const httpAdapter = options.platform === 'fastify' ? new FastifyAdapter() : new ExpressAdapter();
   const app = await NestFactory.create(TestAppModule, httpAdapter, {
-    logger: process.env.TEST_LOGS ? undefined : false,
+    logger: options.logger ?? (process.env.TEST_LOGS ? undefined : false),
     // Let startup errors reject instead of exiting the test process.
     abortOnError: false,
   });
