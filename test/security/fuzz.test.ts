@@ -563,11 +563,12 @@ describe('Raw engine.io CONNECT packets with arbitrary auth', () => {
   });
   after(() => started.close());
 
-  const connectPayload = fc.oneof(
+  /** Auth objects: Socket.IO closes the transport on any other CONNECT payload. */
+  const objectPayload = fc.oneof(
     fc.record({ uuid: jsonTicket }),
     fc.dictionary(TRICKY_KEY, jsonTicket, { maxKeys: 4 }),
-    fc.jsonValue({ maxDepth: 3 }),
   );
+  const connectPayload = fc.oneof(objectPayload, fc.jsonValue({ maxDepth: 3 }));
   /** Extra query parameters on the engine.io URL (never the ones engine.io itself reads). */
   const connectQuery = fc.array(
     fc.tuple(fc.constantFrom('uuid', 'x', '__proto__'), fc.oneof(UUID_V4, fc.string())),
@@ -623,7 +624,44 @@ describe('Raw engine.io CONNECT packets with arbitrary auth', () => {
       }),
       runs(60),
     );
-    // Still serving: a real ticket is admitted on a fresh transport.
+  });
+
+  it('answers at most ten refusals on one transport, each with a known code, then closes it', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(objectPayload, { minLength: 1, maxLength: 12 }), async (auths) => {
+        const raw = await within(RawEngineIo.open(started.url), 'engine.io open');
+        try {
+          let refusals = 0;
+          for (const auth of auths) {
+            const from = raw.packets.length;
+            raw.send(`40/chat,${JSON.stringify(auth)}`);
+            const answer = await raw.until(
+              (packet) => packet.startsWith('40/chat,') || packet.startsWith('44/chat,'),
+              from,
+              BOUND,
+            );
+            if (answer === undefined) break;
+            assert.ok(answer.startsWith('44/chat,'), `admitted: ${answer.slice(0, 200)}`);
+            const body = JSON.parse(answer.slice('44/chat,'.length)) as {
+              data?: { code?: string };
+            };
+            assert.ok(
+              CODES.has(String(body.data?.code)),
+              `unknown code in ${answer.slice(0, 200)}`,
+            );
+            refusals += 1;
+          }
+          assert.ok(refusals <= 10, `${refusals} refusals answered on one transport`);
+          if (refusals === 10) await raw.whenClosed(BOUND);
+        } finally {
+          raw.close();
+        }
+      }),
+      runs(30),
+    );
+  });
+
+  it('still admits a real ticket after the fuzzing', async () => {
     const raw = await within(RawEngineIo.open(started.url), 'engine.io open');
     try {
       const uuid = await ticketFor(started.url, signJwt({ sub: '1' }));
@@ -664,6 +702,11 @@ const upgradeQuery = fc.array(
   fc.tuple(fc.constantFrom('uuid', 'uuid', 'UUID', 'x', 'uuid%00', '__proto__'), queryValue),
   { maxLength: 4 },
 );
+
+/** Whether node:http sends a header value as is (it throws on anything else). */
+function nodeSends(value: string): boolean {
+  return /^[\t\x20-\x7e\x80-\xff]*$/.test(value);
+}
 
 interface UpgradeAnswer {
   status: number;
@@ -736,9 +779,13 @@ describe('Raw WebSocket upgrades with arbitrary subprotocols and ?uuid= values',
       fc.asyncProperty(
         fc.uniqueArray(protocolEntry, { maxLength: 6 }),
         upgradeQuery,
-        fc.option(fc.constantFrom(ALLOWED_ORIGIN, 'https://evil.example', 'null'), {
-          nil: undefined,
-        }),
+        fc.option(
+          fc.oneof(
+            fc.constantFrom(ALLOWED_ORIGIN, 'https://evil.example', 'null'),
+            headerLegalText.filter(nodeSends),
+          ),
+          { nil: undefined },
+        ),
         async (protocols, pairs, origin) => {
           const query =
             pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`;
