@@ -55,7 +55,7 @@ function wellFormed(ticket: unknown): ticket is string {
   return typeof ticket === 'string' && V4_UUID.test(ticket);
 }
 
-/** The ticket a handshake presents, as the README states it: own `auth.uuid`, else `query.uuid`. */
+/** The ticket a handshake presents (README: `auth[param]`, then the query); never an inherited key. */
 function presentedTicket(handshake: { auth?: unknown; query?: unknown }): unknown {
   for (const bag of [handshake.auth, handshake.query]) {
     if (bag !== null && typeof bag === 'object' && Object.hasOwn(bag, 'uuid')) {
@@ -749,7 +749,7 @@ function rawUpgrade(url: string, headers: Record<string, string>): Promise<Upgra
   });
 }
 
-/** The ticket an upgrade presents, per the README's scheme (an unmarked entry counts as malformed). */
+/** The ticket an upgrade presents (README scheme); entries without the marker count as malformed. */
 function upgradeTicket(protocols: string[], query: string): unknown {
   const entries = protocols
     .filter((protocol) => protocol.startsWith('ws-ticket.'))
