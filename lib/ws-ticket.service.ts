@@ -3,7 +3,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type BearerRefusal, WsTicketBearerError } from './bearer/bearer.errors.js';
 import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { header } from './internal/http.js';
-import { withTimeout } from './internal/with-timeout.js';
+import { positive } from './internal/options.js';
+import { AppCallbacks } from './session/app-callbacks.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { Revocation } from './session/revocation.js';
@@ -28,7 +29,6 @@ import type {
   WsTicketClaims,
   WsTicketIssueLimit,
   WsTicketModuleOptions,
-  WsTicketResolveUser,
 } from './ws-ticket.options.js';
 import type {
   WsTicketConnectionRegistry,
@@ -36,13 +36,6 @@ import type {
   WsTicketRequest,
   WsTicketResponse,
 } from './ws-ticket.types.js';
-
-/** An app callback did not answer within `callbackTimeout`. */
-class CallbackTimeout extends Error {
-  constructor(readonly callback: string) {
-    super(`${callback} timed out`);
-  }
-}
 
 const PARAM_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -63,10 +56,9 @@ export class WsTicketService<TUser = unknown> {
   /** Refusals and failures, logged without flooding. */
   private readonly refusals = new RefusalLog(this.logger);
   private readonly bearer: WsTicketBearerVerifier;
-  private readonly resolveUserHook: WsTicketResolveUser<TUser>;
+  private readonly callbacks: AppCallbacks<TUser>;
   /** The user id the claims name (`getUserId`), or `undefined`. */
   private readonly userIdOf: (claims: WsTicketClaims) => string | undefined;
-  private readonly callbackTimeout: number;
   private readonly tickets: BoundedTicketStore;
   private readonly revocation: Revocation;
   private readonly connections: ConnectionSessions<TUser>;
@@ -80,16 +72,15 @@ export class WsTicketService<TUser = unknown> {
   ) {
     this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl');
     const storeTimeout = positive(options.storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout');
-    this.callbackTimeout = positive(
+    const callbackTimeout = positive(
       options.callbackTimeout ?? DEFAULT_CALLBACK_TIMEOUT,
       'callbackTimeout',
     );
+    this.callbacks = new AppCallbacks(options.resolveUser, callbackTimeout, this.refusals);
     this.param = options.param ?? DEFAULT_TICKET_PARAM;
     if (!PARAM_FORMAT.test(this.param)) {
       throw new Error('WsTicketModule: `param` must be 1-64 letters, digits, "_" or "-".');
     }
-    this.resolveUserHook =
-      options.resolveUser ?? ((claims: WsTicketClaims) => claims as unknown as TUser);
     this.userIdOf = userIdReader(options.getUserId);
     this.bearer = new WsTicketBearerVerifier(options.jwt ?? {}, this.userIdOf);
     this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
@@ -113,7 +104,7 @@ export class WsTicketService<TUser = unknown> {
     // What a revocation must outlive: a ticket's life, the longest handshake (origin check, take,
     // resolveUser, generation read) and the sharing of its consumption.
     const horizon =
-      this.ttl * 1000 + 2 * this.callbackTimeout + 2 * storeTimeout + limits.shareWindow + 1000;
+      this.ttl * 1000 + 2 * callbackTimeout + 2 * storeTimeout + limits.shareWindow + 1000;
     this.tickets = new BoundedTicketStore(
       store,
       {
@@ -145,20 +136,8 @@ export class WsTicketService<TUser = unknown> {
    * without its arguments).
    * @throws WsTicketError `store_unavailable` when the hook timed out or threw it
    */
-  async resolveUser(claims: WsTicketClaims): Promise<TUser | undefined> {
-    let user: TUser | null | undefined | false;
-    try {
-      user = await this.callback('resolveUser', () => this.resolveUserHook(claims));
-    } catch (error) {
-      // A backend that is down is no refusal: clients retry store_unavailable (503), never
-      // user_rejected.
-      if (error instanceof WsTicketError && error.code === WsTicketErrorCode.STORE_UNAVAILABLE) {
-        throw error;
-      }
-      this.logFailure('resolveUser threw', error);
-      return undefined;
-    }
-    return user === undefined || user === null || user === false ? undefined : user;
+  resolveUser(claims: WsTicketClaims): Promise<TUser | undefined> {
+    return this.callbacks.resolveUser(claims);
   }
 
   /**
@@ -255,14 +234,9 @@ export class WsTicketService<TUser = unknown> {
       if (origin === undefined || allowed.includes(origin)) return;
       throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
     }
-    let ok = false;
-    try {
-      ok = (await this.callback('allowedOrigins', () => allowed(origin))) === true;
-    } catch (error) {
-      if (error instanceof WsTicketError) throw error;
-      this.logFailure('allowedOrigins threw', error);
+    if (!(await this.callbacks.originAllowed(allowed, origin))) {
+      throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
     }
-    if (!ok) throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
   }
 
   /**
@@ -417,24 +391,4 @@ export class WsTicketService<TUser = unknown> {
       });
     }
   }
-
-  /** Runs an app callback within `callbackTimeout`; a timeout is `store_unavailable`. */
-  private async callback<T>(name: string, call: () => T | PromiseLike<T>): Promise<T> {
-    try {
-      return await withTimeout(call, this.callbackTimeout, () => new CallbackTimeout(name));
-    } catch (error) {
-      if (!(error instanceof CallbackTimeout)) throw error;
-      this.refusals.record(
-        `${name} did not answer within ${this.callbackTimeout} ms (answered store_unavailable)`,
-      );
-      throw new WsTicketError(WsTicketErrorCode.STORE_UNAVAILABLE, { cause: error });
-    }
-  }
-}
-
-function positive(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new Error(`WsTicketModule: \`${name}\` must be a positive number.`);
-  }
-  return value;
 }
