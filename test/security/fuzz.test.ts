@@ -696,7 +696,8 @@ const queryValue = fc.oneof(
     unit: fc.constantFrom(..."%0123456789abcdefABCDEFzZ-._~!$'()*+,;=:@/?".split('')),
     maxLength: 30,
   }),
-  fc.integer({ min: 1000, max: 6000 }).map((n) => 'a'.repeat(n)),
+  // Long, yet four of them stay under Node's 16 KB header limit (beyond it Node answers 431 itself).
+  fc.integer({ min: 1000, max: 3000 }).map((n) => 'a'.repeat(n)),
 );
 const upgradeQuery = fc.array(
   fc.tuple(fc.constantFrom('uuid', 'uuid', 'UUID', 'x', 'uuid%00', '__proto__'), queryValue),
