@@ -27,7 +27,7 @@ export class Revocation {
 
   /** The generation a ticket issued now carries. */
   generation(userId: string): Promise<number> {
-    return this.store.readGeneration(userId);
+    return this.store.readGeneration(userId, true);
   }
 
   /** True when this process revoked the session's user after the session started. */
@@ -47,7 +47,7 @@ export class Revocation {
    */
   async confirm(session: Stamped): Promise<void> {
     this.assertNotRevoked(session);
-    const generation = await this.store.readGeneration(session.userId);
+    const generation = await this.store.readGeneration(session.userId, false);
     if (generation !== session.stamp.generation) {
       throw new WsTicketError(WsTicketErrorCode.USER_REVOKED);
     }

@@ -81,11 +81,15 @@ export class BoundedTicketStore {
     return this.run(() => this.store.increment(this.userKey('rate', userId), window));
   }
 
-  /** The user's revocation generation (0 with a store that keeps none). */
-  async readGeneration(userId: string): Promise<number> {
+  /**
+   * The user's revocation generation (0 with a store that keeps none). `extend` (at issuance) makes
+   * it outlive the ticket about to be issued; the check at admission is a plain read.
+   */
+  async readGeneration(userId: string, extend: boolean): Promise<number> {
     if (!this.sharesRevocations) return 0;
     const key = this.userKey('revoked', userId);
-    return this.run(() => this.store.readGeneration(key, this.options.generationTtl));
+    const ttl = extend ? this.options.generationTtl : undefined;
+    return this.run(() => this.store.readGeneration(key, ttl));
   }
 
   /** Moves the user's revocation generation on. */

@@ -85,11 +85,11 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     return { count: counter.count, resetIn: counter.resetAt - now };
   }
 
-  override async readGeneration(key: string, ttl: number): Promise<number> {
+  override async readGeneration(key: string, ttl?: number): Promise<number> {
     const now = Date.now();
     const generation = this.generations.get(key);
     if (!generation || generation.resetAt <= now) return 0;
-    generation.resetAt = Math.max(generation.resetAt, now + ttl);
+    if (ttl !== undefined) generation.resetAt = Math.max(generation.resetAt, now + ttl);
     return generation.count;
   }
 

@@ -9,6 +9,8 @@ import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
 export interface RedisTicketClient {
   /** `SET key value PX ms` */
   set(key: string, value: string, options: { PX: number }): Promise<unknown>;
+  /** `GET key` */
+  get(key: string): Promise<unknown>;
   /** `GETDEL key` (Redis ≥ 6.2) */
   getDel(key: string): Promise<unknown>;
   /** `EVAL script numkeys key… arg…` (single-key scripts only, so Redis Cluster works too) */
@@ -187,9 +189,14 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     return { count, resetIn: Math.max(0, resetIn) };
   }
 
-  /** One single-key script: `GET`, and a longer life when it exists. */
-  override async readGeneration(key: string, ttl: number): Promise<number> {
-    return this.generation(READ_GENERATION, key, ttl);
+  /** With `ttl`, one single-key script (`GET`, and a longer life when it exists); else a `GET`. */
+  override async readGeneration(key: string, ttl?: number): Promise<number> {
+    if (ttl !== undefined) return this.generation(READ_GENERATION, key, ttl);
+    const client = await this.client();
+    const value = await client.get(key);
+    const generation = value === null || value === undefined ? 0 : Number(value);
+    if (!Number.isInteger(generation)) throw new Error('Unexpected revocation generation');
+    return generation;
   }
 
   /** One single-key script: `INCR`, and a life of at least `ttl`. */

@@ -43,11 +43,12 @@ export abstract class TicketStore {
   }
 
   /**
-   * Reads the revocation generation `key` (0 when it does not exist) and, when it exists, makes it
-   * live at least `ttl` more milliseconds. Read when a ticket is issued and again when a socket is
-   * admitted: a difference means the user was revoked in between, on any instance.
+   * Reads the revocation generation `key` (0 when it does not exist). With `ttl`, an existing
+   * generation is also made to live at least `ttl` more milliseconds (when a ticket is issued);
+   * without, it is a plain read (when a socket is admitted). A difference between the two means the
+   * user was revoked in between, on any instance.
    */
-  readGeneration(_key: string, _ttl: number): Promise<number> {
+  readGeneration(_key: string, _ttl?: number): Promise<number> {
     return Promise.reject(new Error(`${this.constructor.name} does not support readGeneration()`));
   }
 
