@@ -187,12 +187,13 @@ export class WsTicketService<TUser = unknown> {
   }
 
   /**
-   * Closes every open socket of the user and refuses every handshake of theirs in flight, with a
-   * ticket issued before this call (`user_revoked`). Socket.IO: in every namespace and (through a
-   * Socket.IO adapter such as `@socket.io/redis-adapter`) on every instance; each socket receives
+   * Closes every open socket of the user and refuses every handshake of theirs in flight and every
+   * ticket issued before this call (they are deleted too; a handshake answers `user_revoked` or
+   * `ticket_invalid`). Socket.IO: in every namespace and (through a Socket.IO adapter that supports
+   * `serverSideEmit`, such as `@socket.io/redis-adapter`) on every instance; each socket receives
    * `unauthorized` `{ code }` and is disconnected by the server, and a connection authenticated as
-   * the user but in no namespace any more is closed too. Raw WebSocket (`WsTicketWsAdapter`): the
-   * sockets of this process, closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason.
+   * the user alone but in no namespace any more is closed too. Raw WebSocket (`WsTicketWsAdapter`):
+   * the sockets of this process, closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason.
    * Other users' sockets are untouched. The sockets of this process are closed even when the store
    * cannot record the revocation; the call then rejects with `store_unavailable`.
    * @throws WsTicketError `store_unavailable`
@@ -202,14 +203,15 @@ export class WsTicketService<TUser = unknown> {
     code: WsTicketErrorCode = WsTicketErrorCode.USER_REVOKED,
   ): Promise<void> {
     // The generation first: an instance that admits a socket after this reads the new one.
-    const recorded = await this.revocation.revoke(userId).then(
-      () => undefined,
-      (error: unknown) => error,
+    const [recorded] = await Promise.allSettled([
+      this.revocation.revoke(userId),
+      this.tickets.revokeOwner(userId),
+    ]);
+    // One failing registry must not spare the others' sockets.
+    await Promise.allSettled(
+      [...this.registries].map(async (registry) => registry.disconnectUser(userId, code)),
     );
-    await Promise.all(
-      [...this.registries].map((registry) => registry.disconnectUser(userId, code)),
-    );
-    if (recorded !== undefined) throw recorded;
+    if (recorded.status === 'rejected') throw recorded.reason;
   }
 
   /**
