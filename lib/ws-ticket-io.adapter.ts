@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { Server, ServerOptions, Socket } from 'socket.io';
@@ -14,6 +15,19 @@ import {
 } from './ws-ticket-session.js';
 
 type NextFunction = (err?: Error) => void;
+
+/** Server-side event (through `serverSideEmit`) that carries a revocation to the other instances. */
+const REVOKE_EVENT = 'ws-ticket:revoke';
+
+/**
+ * Whether the server's Socket.IO adapter reaches other instances with `serverSideEmit`: the
+ * in-memory adapter (and its session-aware subclass) only warn that they cannot.
+ */
+function spansInstances(server: Server): boolean {
+  let owner: object | null = server.sockets.adapter;
+  while (owner && !Object.hasOwn(owner, 'serverSideEmit')) owner = Object.getPrototypeOf(owner);
+  return owner !== null && Object.getPrototypeOf(owner) !== EventEmitter.prototype;
+}
 /** The physical connection under a Socket.IO socket (shared by multiplexed namespaces). */
 type Connection = Socket['conn'];
 
@@ -56,10 +70,20 @@ export class WsTicketIoAdapter extends IoAdapter {
     // our own: Socket.IO's registry (server._nsps) forgets cleaned-up child namespaces.
     const attach = (namespace: Server['sockets']) => {
       namespace.use((socket, next) => this.handshake(socket, next));
-      namespace.on('connection', (socket: Socket) => this.track(socket));
+      // Before the gateway's handleConnection (a dynamic child copies the parent's listeners first).
+      namespace.prependListener('connection', (socket: Socket) => this.track(socket));
     };
     attach(server.sockets);
     server.on('new_namespace', attach);
+    // Other instances' revocations, when the Socket.IO adapter spans instances.
+    (server.sockets as unknown as NodeJS.EventEmitter).on(
+      REVOKE_EVENT,
+      (userId: unknown, code: unknown) => {
+        if (typeof userId === 'string' && typeof code === 'string') {
+          this.disconnectLocal(server, userId, code as WsTicketErrorCode);
+        }
+      },
+    );
     this.unregister.set(
       server,
       this.service().registerConnections({
@@ -70,7 +94,9 @@ export class WsTicketIoAdapter extends IoAdapter {
   }
 
   override async close(server: Server): Promise<void> {
-    this.unregister.get(server)?.();
+    // Nest closes what create() returned: the server, or a namespace of it.
+    const owner = (server as unknown as { server?: Server }).server ?? server;
+    this.unregister.get(owner)?.();
     return super.close(server);
   }
 
@@ -85,14 +111,17 @@ export class WsTicketIoAdapter extends IoAdapter {
   }
 
   private handshake(socket: Socket, next: NextFunction): void {
-    this.admit(socket).then(
-      () => next(),
-      (error: Error) => {
-        next(error);
-        // After the refusal packet is written (Socket.IO sends it on the next tick).
-        if (this.service().countRefusal(socket.conn)) setImmediate(() => socket.conn.close());
-      },
-    );
+    this.admit(socket)
+      .then(
+        () => next(),
+        (error: Error) => {
+          next(error);
+          // After the refusal packet is written (Socket.IO sends it on the next tick).
+          if (this.service().countRefusal(socket.conn)) setImmediate(() => socket.conn.close());
+        },
+      )
+      // A later middleware of the app that throws inside next() must not go unhandled.
+      .catch((error: unknown) => this.service().logFailure('Socket.IO middleware failed', error));
   }
 
   private async admit(socket: Socket): Promise<void> {
@@ -105,7 +134,10 @@ export class WsTicketIoAdapter extends IoAdapter {
     data.user = session.user;
     data.userId = session.userId;
     data.sessionExpiresAt = session.sessionExpiresAt;
-    socket.join(wsTicketUserRoom(session.userId));
+    await socket.join(wsTicketUserRoom(session.userId));
+    // A connection that closed meanwhile says 'close' no more: it must not be remembered.
+    if (socket.conn.readyState !== 'open')
+      throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
     this.connections.add(session.userId, socket.conn);
     // In the room now: a revocation from here on reaches it, one from before is caught here.
     await this.service().confirmSession(session);
@@ -134,16 +166,31 @@ export class WsTicketIoAdapter extends IoAdapter {
   }
 
   private disconnectUser(server: Server, userId: string, code: WsTicketErrorCode): void {
+    // This instance's sockets at once, even while a cross-instance adapter's Redis is down.
+    this.disconnectLocal(server, userId, code);
+    if (spansInstances(server)) {
+      // Every other instance sweeps its own: namespaces it alone has, connections in no room.
+      server.serverSideEmit(REVOKE_EVENT, userId, code);
+      return;
+    }
+    // An adapter without serverSideEmit: reach what its rooms reach.
     const room = wsTicketUserRoom(userId);
     for (const namespace of server._nsps.values()) {
       namespace.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-      // This instance's sockets at once, even while a cross-instance adapter's Redis is down (its
-      // disconnectSockets only publishes); the other instances' through it.
-      namespace.local.in(room).disconnectSockets(true);
       namespace.in(room).disconnectSockets(true);
     }
-    // Connections of the user that left every namespace (in no room) but could come back.
-    for (const connection of this.connections.of(userId)) connection.close();
+  }
+
+  /** Closes the user's sockets of this instance, in every namespace, and their idle connections. */
+  private disconnectLocal(server: Server, userId: string, code: WsTicketErrorCode): void {
+    const room = wsTicketUserRoom(userId);
+    for (const namespace of server._nsps.values()) {
+      namespace.local.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+      namespace.local.in(room).disconnectSockets(true);
+    }
+    // Connections of the user alone that left every namespace (in no room) but could come back;
+    // one shared with another user's namespaces stays theirs (its re-entry is refused anyway).
+    for (const connection of this.connections.soleOf(userId)) connection.close();
   }
 
   private service(): WsTicketService {

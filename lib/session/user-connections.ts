@@ -37,6 +37,11 @@ export class UserConnections<T extends Closable> {
     return [...(this.byUser.get(userId) ?? [])];
   }
 
+  /** The user's open connections that carry no other user. */
+  soleOf(userId: string): T[] {
+    return this.of(userId).filter((connection) => this.usersOf.get(connection)?.size === 1);
+  }
+
   /** Users with at least one open connection. */
   get size(): number {
     return this.byUser.size;
