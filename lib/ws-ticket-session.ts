@@ -6,9 +6,9 @@ export interface WsTicketSocketData<TUser = unknown> {
   /** The resolved user, also given by `@WsUser()`. */
   user: TUser;
   /** The user's id (`getUserId`); on Socket.IO the socket is in room `ws-ticket:user:<userId>`. */
-  userId?: string;
+  userId?: string | undefined;
   /** When the session behind the connection ends, epoch milliseconds. */
-  sessionExpiresAt?: number;
+  sessionExpiresAt?: number | undefined;
 }
 
 /** Event the server emits (with `{ code }`) right before it closes a socket for auth reasons. */

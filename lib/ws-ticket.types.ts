@@ -18,7 +18,7 @@ export interface WsTicketHandshake {
   /** Request headers (lowercase names). */
   headers?: HeaderBag;
   /** Peer IP address. */
-  address?: string;
+  address?: string | undefined;
 }
 
 /** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
