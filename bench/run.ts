@@ -630,9 +630,11 @@ function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'
   }
   const trips = results.redis;
   targets.push({
-    name: 'Redis round trips per consume = 1',
+    // GETDEL takes the ticket; one EVAL reads the user's revocation generation once the socket is
+    // in its room (the check that makes a revocation on another instance final).
+    name: 'Redis round trips per consume = 2 (GETDEL + revocation generation)',
     value: trips.skipped ? `skipped: ${trips.skipped}` : trips.perConsume.toFixed(2),
-    met: trips.skipped ? undefined : trips.perConsume === 1,
+    met: trips.skipped ? undefined : trips.perConsume === 2,
   });
   if (results.flood) targets.push(...floodTargets(results.flood));
   return targets;
