@@ -1,20 +1,45 @@
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  Injectable,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
+import { UserConnections } from './session/user-connections.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
+import { WS_TICKET_UNAUTHORIZED_EVENT } from './ws-ticket-session.js';
 
 /**
  * Guards gateway handlers. Passes when `WsTicketIoAdapter` authenticated the socket. In apps that use
  * only the guard (plain `IoAdapter`), it consumes the handshake ticket on the first guarded message,
- * once per connection, and keeps the user in `socket.data.user` for the next messages. Guard-only
- * mode has no session expiry and no per-user rooms: use the adapter for those.
+ * once per connection, and keeps the user in `socket.data.user` for the next messages; the sockets
+ * it admitted are closed by `WsTicketService.disconnectUser()` (on this process). Guard-only mode
+ * has no session expiry and no per-user rooms: use the adapter for those.
  * Refusals are `WsException({ code, message })`.
  */
 @Injectable()
-export class WsTicketGuard implements CanActivate {
-  constructor(protected readonly tickets: WsTicketService) {}
+export class WsTicketGuard implements CanActivate, OnModuleDestroy {
+  /** Sockets this guard authenticated itself (guard-only mode), by user. */
+  private readonly admitted = new UserConnections<Socket>('disconnect');
+  private readonly unregister: () => void;
+
+  constructor(protected readonly tickets: WsTicketService) {
+    this.unregister = tickets.registerConnections({
+      disconnectUser: (userId, code) => {
+        for (const socket of this.admitted.of(userId)) {
+          socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+          socket.disconnect(true);
+        }
+      },
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.unregister();
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'ws') return false;
@@ -30,6 +55,8 @@ export class WsTicketGuard implements CanActivate {
         query: queryOf(client.handshake.url),
       });
       await this.tickets.confirmSession(session);
+      // Right after the last check, with no wait between: disconnectUser finds it from here on.
+      if (typeof client.once === 'function') this.admitted.add(session.userId, client as Socket);
       client.data = { ...client.data, user: session.user, userId: session.userId };
       return true;
     } catch (error) {

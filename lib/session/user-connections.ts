@@ -1,6 +1,7 @@
-/** Something that says once when it closes: an engine.io socket, a `ws` WebSocket. */
+/** Something that says once when it ends: an engine.io socket or a `ws` WebSocket (`close`), a
+ * Socket.IO socket (`disconnect`). */
 export interface Closable {
-  once(event: 'close', listener: () => void): unknown;
+  once(event: string, listener: () => void): unknown;
 }
 
 /**
@@ -12,6 +13,9 @@ export class UserConnections<T extends Closable> {
   private readonly byUser = new Map<string, Set<T>>();
   private readonly usersOf = new WeakMap<T, Set<string>>();
 
+  /** @param closeEvent the event that says the connection ended */
+  constructor(private readonly closeEvent = 'close') {}
+
   /** Adds the connection to the user's; idempotent. */
   add(userId: string, connection: T): void {
     let users = this.usersOf.get(connection);
@@ -19,7 +23,7 @@ export class UserConnections<T extends Closable> {
       const own = new Set<string>();
       users = own;
       this.usersOf.set(connection, own);
-      connection.once('close', () => {
+      connection.once(this.closeEvent, () => {
         for (const id of own) this.remove(id, connection);
       });
     }

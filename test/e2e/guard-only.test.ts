@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { WsTicketModule } from '../../lib/index.js';
+import { WsTicketModule, WsTicketService } from '../../lib/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
 import { CountingStore } from '../fixtures/stores.js';
 import { type StartedApp, startApp, ticketFor } from '../support/app.js';
@@ -66,6 +66,33 @@ describe('WsTicketGuard without the ticket adapter (plain IoAdapter)', () => {
     const takes = store.takes.length;
     assert.equal((await refusal(socket, 'whoami')).code, 'ticket_malformed');
     assert.equal(store.takes.length, takes);
+    socket.close();
+  });
+
+  it('closes the sockets it admitted when their user is disconnected, and leaves the others', async () => {
+    const bob = signJwt({ sub: '2' });
+    const aliceSocket = await connected(`${started.url}/chat`, {
+      auth: { uuid: await ticketFor(started.url, alice) },
+    });
+    const bobSocket = await connected(`${started.url}/chat`, {
+      auth: { uuid: await ticketFor(started.url, bob) },
+    });
+    await ask(aliceSocket, 'whoami');
+    await ask(bobSocket, 'whoami');
+    const unauthorized = next<{ code: string }>(aliceSocket, 'unauthorized');
+    const disconnected = next<string>(aliceSocket, 'disconnect');
+    await started.app.get(WsTicketService).disconnectUser('1');
+    assert.deepEqual(await unauthorized, { code: 'user_revoked' });
+    assert.equal(await disconnected, 'io server disconnect');
+    assert.equal(((await ask(bobSocket, 'whoami')) as { sub: string }).sub, '2');
+    bobSocket.close();
+  });
+
+  it('refuses a guarded message whose ticket was revoked before it was used', async () => {
+    const uuid = await ticketFor(started.url, alice);
+    await started.app.get(WsTicketService).revokeUserTickets('1');
+    const socket = await connected(`${started.url}/chat`, { auth: { uuid } });
+    assert.equal((await refusal(socket, 'whoami')).code, 'ticket_invalid');
     socket.close();
   });
 });
