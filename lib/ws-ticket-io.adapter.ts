@@ -80,6 +80,8 @@ export class WsTicketIoAdapter extends IoAdapter {
       REVOKE_EVENT,
       (userId: unknown, code: unknown) => {
         if (typeof userId === 'string' && typeof code === 'string') {
+          // Sockets still in an app middleware behind ours are caught when they connect.
+          this.service().recordRevocation(userId);
           this.disconnectLocal(server, userId, code as WsTicketErrorCode);
         }
       },

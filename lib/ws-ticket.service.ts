@@ -215,6 +215,15 @@ export class WsTicketService<TUser = unknown> {
   }
 
   /**
+   * Records a revocation of the user made on another instance, as if made here (the Socket.IO
+   * adapter calls it when one reaches it through `serverSideEmit`): this process's handshakes in
+   * flight and shared consumptions of the user are refused from now on.
+   */
+  recordRevocation(userId: string): void {
+    this.revocation.local.revoke(userId);
+  }
+
+  /**
    * Lets an adapter take part in {@link disconnectUser}. Returns a function that unregisters it.
    * Called by the adapters shipped with the module; custom transports may use it too.
    */
