@@ -69,7 +69,12 @@ export class WsTicketIoAdapter extends IoAdapter {
     // cover the root now and every namespace (dynamic children included) as it appears. No list of
     // our own: Socket.IO's registry (server._nsps) forgets cleaned-up child namespaces.
     const attach = (namespace: Server['sockets']) => {
-      namespace.use((socket, next) => this.handshake(socket, next));
+      const authenticate = (socket: Socket, next: NextFunction) => this.handshake(socket, next);
+      // First of all middlewares: a dynamic child namespace has copied its parent's (the app's own)
+      // before it is announced, and none of them may see an unauthenticated socket.
+      const middlewares = (namespace as unknown as { _fns?: unknown[] })._fns;
+      if (Array.isArray(middlewares)) middlewares.unshift(authenticate);
+      else namespace.use(authenticate);
       // Before the gateway's handleConnection (a dynamic child copies the parent's listeners first).
       namespace.prependListener('connection', (socket: Socket) => this.track(socket));
     };
