@@ -3,16 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { UseGuards } from '@nestjs/common';
 import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import type { Server, ServerOptions } from 'socket.io';
-import {
-  WsTicketGuard,
-  WsTicketIoAdapter,
-  WsTicketModule,
-  WsTicketService,
-  WsUser,
-} from '../../lib/index.js';
+import type { Server, Socket } from 'socket.io';
+import { WsTicketGuard, WsTicketModule, WsTicketService, WsUser } from '../../lib/index.js';
 import { PLATFORMS, type StartedApp, startOn, ticketFor } from '../support/app.js';
 import { type RawConnectAnswer, RawEngineIo } from '../support/engine-io.js';
+import { CapturingIoAdapter } from '../support/internals.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connected, next } from '../support/sockets.js';
 
@@ -34,23 +29,54 @@ class RoomsGateway {
   }
 }
 
-/** The ticket adapter, keeping the Socket.IO server it creates so tests can read its registry. */
-class ServerCapturingAdapter extends WsTicketIoAdapter {
-  server: Server | undefined;
+/** What an app middleware on the dynamic parent namespace saw of each socket it ran for. */
+const seenByAppMiddleware: unknown[] = [];
 
-  override createIOServer(port: number, options?: ServerOptions): Server {
-    const server = super.createIOServer(port, options);
-    this.server = server;
-    return server;
+/** Dynamic `/desk-<n>` namespaces whose parent has a middleware of the app's own. */
+@WebSocketGateway({ namespace: /^\/desk-\d+$/ })
+class DesksGateway {
+  afterInit(parent: { use(fn: (socket: Socket, next: () => void) => void): void }): void {
+    parent.use((socket, next) => {
+      seenByAppMiddleware.push(socket.data?.user);
+      next();
+    });
   }
 }
+
+describe('Dynamic namespaces with an app middleware on their parent', () => {
+  let started: StartedApp;
+  before(async () => {
+    started = await startOn('express')({
+      imports: [WsTicketModule.forRoot({ jwt: { secret: TEST_SECRET } })],
+      providers: [DesksGateway],
+    });
+  });
+  after(() => started.close());
+
+  it(
+    'authenticates a child namespace before the middleware the child copied from its parent',
+    BOUNDED,
+    async () => {
+      const uuid = await ticketFor(started.url, signJwt({ sub: 'dana' }));
+      const socket = await connected(`${started.url}/desk-1`, { auth: { uuid } });
+      socket.close();
+      const raw = await RawEngineIo.open(started.url);
+      const refused = await raw.connect('/desk-2', { uuid: randomUUID() });
+      raw.close();
+      assert.equal(!refused.ok && refused.code, 'ticket_invalid');
+      // Ran once, for the admitted socket, which was already authenticated; never for the refused one.
+      assert.equal(seenByAppMiddleware.length, 1);
+      assert.equal((seenByAppMiddleware[0] as { sub?: string })?.sub, 'dana');
+    },
+  );
+});
 
 for (const platform of PLATFORMS) {
   const start = startOn(platform);
 
   describe(`Dynamic namespaces under a flood of refused CONNECTs [${platform}]`, () => {
     let started: StartedApp;
-    let adapter: ServerCapturingAdapter;
+    let adapter: CapturingIoAdapter;
     const io = () => adapter.server as Server;
 
     before(async () => {
@@ -61,7 +87,7 @@ for (const platform of PLATFORMS) {
         },
         {
           adapter: (app) => {
-            adapter = new ServerCapturingAdapter(app);
+            adapter = new CapturingIoAdapter(app);
             return adapter;
           },
         },
