@@ -177,7 +177,11 @@ export class WsTicketIoAdapter extends IoAdapter {
     this.disconnectLocal(server, userId, code);
     if (spansInstances(server)) {
       // Every other instance sweeps its own: namespaces it alone has, connections in no room.
-      server.serverSideEmit(REVOKE_EVENT, userId, code);
+      try {
+        server.serverSideEmit(REVOKE_EVENT, userId, code);
+      } catch (error) {
+        this.service().logFailure('Revocation not sent to the other instances', error);
+      }
       return;
     }
     // An adapter without serverSideEmit: reach what its rooms reach.

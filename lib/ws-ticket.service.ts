@@ -343,7 +343,9 @@ export class WsTicketService<TUser = unknown> {
    * the same throttled log. Never pass request data in `what`.
    */
   logFailure(what: string, error: unknown): void {
-    this.refusals.record(what, (error as Error)?.message ?? String(error));
+    const message = (error as Error)?.message ?? String(error);
+    // A driver's message may quote a connection URL: never its credentials.
+    this.refusals.record(what, message.replace(/\/\/[^/@\s]*@/g, '//***@'));
   }
 
   private async consumeOrThrow(
