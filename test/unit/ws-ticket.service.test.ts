@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { Logger } from '@nestjs/common';
 import { TicketStore, WsTicketError, WsTicketService } from '../../lib/index.js';
 import { CountingStore } from '../fixtures/stores.js';
 import { TEST_SECRET } from '../support/jwt.js';
@@ -74,6 +75,38 @@ describe('WsTicketService', () => {
         new WsTicketService({ jwt: { secret: TEST_SECRET, algorithms: [] } }, new CountingStore()),
       /algorithm/,
     );
+  });
+});
+
+describe('WsTicketService failure logs', () => {
+  it('logs a store failure once per window, with URL credentials masked', async () => {
+    const lines: string[] = [];
+    Logger.overrideLogger({
+      log() {},
+      error: (m: unknown) => lines.push(String(m)),
+      warn: (m: unknown) => lines.push(String(m)),
+    });
+    try {
+      class LeakyStore extends CountingStore {
+        override async take(): Promise<string | undefined> {
+          throw new Error('connect to redis://user:s3cret@cache:6379 failed');
+        }
+      }
+      const tickets = service(new LeakyStore());
+      const { uuid } = await tickets.issue({ sub: '1' });
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(
+          tickets.consume(uuid),
+          (e: WsTicketError) => e.code === 'store_unavailable',
+        );
+      }
+      const failures = lines.filter((line) => line.startsWith('Ticket store failed'));
+      assert.equal(failures.length, 1);
+      assert.ok(failures[0].includes('redis://***@cache'));
+      assert.ok(!lines.join('\n').includes('s3cret'));
+    } finally {
+      Logger.overrideLogger(false);
+    }
   });
 });
 
