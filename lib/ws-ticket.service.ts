@@ -6,6 +6,7 @@ import { header } from './internal/http.js';
 import { positive } from './internal/options.js';
 import { AppCallbacks } from './session/app-callbacks.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
+import { IssueLimit } from './session/issue-limit.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { Revocation } from './session/revocation.js';
 import { TicketBinding } from './session/ticket-binding.js';
@@ -25,11 +26,7 @@ import {
 } from './ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
-import type {
-  WsTicketClaims,
-  WsTicketIssueLimit,
-  WsTicketModuleOptions,
-} from './ws-ticket.options.js';
+import type { WsTicketClaims, WsTicketModuleOptions } from './ws-ticket.options.js';
 import type {
   WsTicketConnectionRegistry,
   WsTicketHandshake,
@@ -63,7 +60,7 @@ export class WsTicketService<TUser = unknown> {
   private readonly revocation: Revocation;
   private readonly connections: ConnectionSessions<TUser>;
   private readonly registries = new Set<WsTicketConnectionRegistry>();
-  private readonly issueLimit: Required<WsTicketIssueLimit> | undefined;
+  private readonly issueLimit: IssueLimit | undefined;
   private readonly binding: TicketBinding;
 
   constructor(
@@ -85,13 +82,6 @@ export class WsTicketService<TUser = unknown> {
     this.bearer = new WsTicketBearerVerifier(options.jwt ?? {}, this.userIdOf);
     this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
     this.binding = new TicketBinding(options.bind ?? {});
-    this.issueLimit =
-      options.issueLimit === false
-        ? undefined
-        : {
-            limit: positive(options.issueLimit?.limit ?? 60, 'issueLimit.limit'),
-            window: positive(options.issueLimit?.window ?? 60, 'issueLimit.window'),
-          };
     const origins = options.allowedOrigins;
     if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
       throw new Error('WsTicketModule: `allowedOrigins` must be a list of origins or a function.');
@@ -114,7 +104,13 @@ export class WsTicketService<TUser = unknown> {
       },
       (error) => this.logFailure('Ticket store failed', error),
     );
-    this.tickets.check(this.issueLimit !== undefined, this.logger);
+    this.tickets.check(options.issueLimit !== false, this.logger);
+    this.issueLimit =
+      options.issueLimit === false
+        ? undefined
+        : new IssueLimit(options.issueLimit ?? {}, this.tickets, () =>
+            this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
+          );
     this.revocation = new Revocation(this.tickets, horizon);
     this.connections = new ConnectionSessions<TUser>(limits, (session) =>
       this.revocation.isRevoked(session),
@@ -155,7 +151,7 @@ export class WsTicketService<TUser = unknown> {
     }
     const [generation] = await Promise.all([
       this.revocation.generation(userId),
-      this.issueLimit ? this.checkIssueLimit(userId, this.issueLimit) : undefined,
+      this.issueLimit?.check(userId),
     ]);
     const uuid = randomUUID();
     const record: TicketRecord = {
@@ -392,16 +388,6 @@ export class WsTicketService<TUser = unknown> {
     } catch (error) {
       if (error instanceof WsTicketError) this.logRefusal(error.code);
       throw error;
-    }
-  }
-
-  private async checkIssueLimit(userId: string, { limit, window }: Required<WsTicketIssueLimit>) {
-    const { count, resetIn } = await this.tickets.increment(userId, window * 1000);
-    if (count > limit) {
-      this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused');
-      throw new WsTicketError(WsTicketErrorCode.RATE_LIMITED, {
-        retryAfter: Math.max(1, Math.ceil(resetIn / 1000)),
-      });
     }
   }
 }

@@ -1,4 +1,6 @@
+export * from './app-callbacks.js';
 export * from './connection-sessions.js';
+export * from './issue-limit.js';
 export * from './refusal-log.js';
 export * from './revocation.js';
 export * from './revocations.js';
