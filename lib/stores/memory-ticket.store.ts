@@ -75,13 +75,7 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
 
   override async increment(key: string, window: number): Promise<TicketStoreCounter> {
     const now = Date.now();
-    let counter = this.counters.get(key);
-    if (!counter || counter.resetAt <= now) {
-      counter = { count: 0, resetAt: now + window };
-      this.counters.set(key, counter);
-    }
-    counter.count++;
-    this.startTimer();
+    const counter = this.count(this.counters, key, window, now);
     return { count: counter.count, resetIn: counter.resetAt - now };
   }
 
@@ -95,14 +89,8 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
 
   override async bumpGeneration(key: string, ttl: number): Promise<number> {
     const now = Date.now();
-    let generation = this.generations.get(key);
-    if (!generation || generation.resetAt <= now) {
-      generation = { count: 0, resetAt: now + ttl };
-      this.generations.set(key, generation);
-    }
-    generation.count++;
+    const generation = this.count(this.generations, key, ttl, now);
     generation.resetAt = Math.max(generation.resetAt, now + ttl);
-    this.startTimer();
     return generation.count;
   }
 
@@ -127,6 +115,18 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     this.owners.clear();
     this.counters.clear();
     this.generations.clear();
+  }
+
+  /** Adds one to a live counter, or starts one that lives `ttl` ms from `now`. */
+  private count(counters: Map<string, Counter>, key: string, ttl: number, now: number): Counter {
+    let counter = counters.get(key);
+    if (!counter || counter.resetAt <= now) {
+      counter = { count: 0, resetAt: now + ttl };
+      counters.set(key, counter);
+    }
+    counter.count++;
+    this.startTimer();
+    return counter;
   }
 
   private delete(key: string, entry: Entry): void {
