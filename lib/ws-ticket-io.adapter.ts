@@ -3,6 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
+import { expel } from './internal/socket-io.js';
 import { UserConnections } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
@@ -156,20 +157,15 @@ export class WsTicketIoAdapter extends IoAdapter {
     this.admitting.delete(socket);
     // Socket.IO connects a tick after the middleware passed: a revocation in that tick missed it.
     if (session && this.service().isSessionRevoked(session)) {
-      this.expel(socket, WsTicketErrorCode.USER_REVOKED);
+      expel(socket, WsTicketErrorCode.USER_REVOKED);
       return;
     }
     const endsAt = session?.sessionExpiresAt;
     if (typeof endsAt !== 'number' || !this.service().closeOnSessionEnd) return;
     const cancel = scheduleSessionEnd(endsAt, () =>
-      this.expel(socket, WsTicketErrorCode.SESSION_EXPIRED),
+      expel(socket, WsTicketErrorCode.SESSION_EXPIRED),
     );
     socket.once('disconnect', cancel);
-  }
-
-  private expel(socket: Socket, code: WsTicketErrorCode): void {
-    socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-    socket.disconnect(true);
   }
 
   private disconnectUser(server: Server, userId: string, code: WsTicketErrorCode): void {

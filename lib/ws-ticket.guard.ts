@@ -7,10 +7,10 @@ import {
 import { WsException } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
+import { expel } from './internal/socket-io.js';
 import { UserConnections } from './session/user-connections.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
-import { WS_TICKET_UNAUTHORIZED_EVENT } from './ws-ticket-session.js';
 
 /**
  * Guards gateway handlers. Passes when `WsTicketIoAdapter` authenticated the socket. In apps that use
@@ -29,10 +29,7 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
   constructor(protected readonly tickets: WsTicketService) {
     this.unregister = tickets.registerConnections({
       disconnectUser: (userId, code) => {
-        for (const socket of this.admitted.of(userId)) {
-          socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-          socket.disconnect(true);
-        }
+        for (const socket of this.admitted.of(userId)) expel(socket, code);
       },
     });
   }
