@@ -30,7 +30,8 @@ export const WS_TICKET_PROTOCOL_PREFIX = `${WS_TICKET_PROTOCOL}.`;
 
 /**
  * HTTP status answering a refused upgrade, by refusal code: 401 for ticket problems, 403 for
- * origin or binding refusals and for a user revoked during the upgrade, 503 when the store is down. Any other code is answered 401.
+ * origin or binding refusals and for a user revoked during the upgrade, 503 when the store is down.
+ * Any other code is answered 401.
  */
 export const WS_TICKET_REFUSAL_STATUS = {
   ticket_missing: 401,
