@@ -61,11 +61,7 @@ describe('Revocation across two instances on one Redis', { skip }, () => {
   /** A transport on A that used a ticket on /chat and left it. */
   async function idleOnA(): Promise<{ raw: RawEngineIo; uuid: string }> {
     const uuid = await ticketFor(a.url, alice);
-    const raw = await RawEngineIo.open(a.url);
-    assert.ok((await raw.connect('/chat', { uuid })).ok);
-    raw.leave('/chat');
-    await sleep(50);
-    return { raw, uuid };
+    return { raw: await RawEngineIo.idle(a.url, '/chat', uuid), uuid };
   }
 
   it('refuses re-entry on A after a logout-all on B', async () => {

@@ -50,12 +50,7 @@ describe('Revocation leaves no way back in (Socket.IO, memory store)', () => {
   /** A transport that used its ticket on /chat, then left every namespace but stays open. */
   async function idleTransport(): Promise<{ raw: RawEngineIo; uuid: string }> {
     const uuid = await ticketFor(started.url, alice);
-    const raw = await RawEngineIo.open(started.url);
-    assert.ok((await raw.connect('/chat', { uuid })).ok);
-    raw.leave('/chat');
-    // Socket.IO handles a DISCONNECT a tick late: a CONNECT right behind it would find /chat taken.
-    await sleep(50);
-    return { raw, uuid };
+    return { raw: await RawEngineIo.idle(started.url, '/chat', uuid), uuid };
   }
 
   it('re-enters with a used ticket while it is fresh and nothing was revoked (the sharing window)', async () => {

@@ -43,6 +43,20 @@ export class RawEngineIo {
     return raw;
   }
 
+  /**
+   * A transport that used `uuid` on `namespace` and left it again, still open: what tries to come
+   * back in with a spent ticket. Fails unless the namespace accepted the ticket.
+   */
+  static async idle(url: string, namespace: string, uuid: string): Promise<RawEngineIo> {
+    const raw = await RawEngineIo.open(url);
+    const answer = await raw.connect(namespace, { uuid });
+    if (!answer.ok) throw new Error(`${namespace} refused the ticket: ${answer.code ?? 'closed'}`);
+    raw.leave(namespace);
+    // Socket.IO handles a DISCONNECT a tick late: a CONNECT right behind it would find it taken.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return raw;
+  }
+
   /** Sends one raw packet. */
   send(packet: string): void {
     this.socket.send(packet);
