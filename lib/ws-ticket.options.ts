@@ -104,13 +104,29 @@ export interface WsTicketBindOptions {
    */
   userAgent?: boolean;
   /**
-   * Behind a reverse proxy, read the client IP from the first `X-Forwarded-For` entry (on both
-   * the ticket request and the handshake) instead of the socket's peer address. Only enable this
-   * when a proxy you control always sets that header.
-   * @default false
+   * The reverse proxies in front of the app, for `ip`. The client address is then the right-most
+   * `X-Forwarded-For` entry that none of them wrote (entries further left are written by the client
+   * and never read), derived the same way for the ticket request and the handshake on Express,
+   * Fastify and raw ws, whatever the HTTP framework's own `trust proxy` setting is.
+   * - a number: how many proxies stand between clients and the app (`1` for nginx or an AWS ALB
+   *   alone, `2` for Cloudflare in front of nginx). The app must be reachable only through them.
+   * - a list of the proxies' addresses and CIDR ranges, or `'loopback'`, `'linklocal'`,
+   *   `'uniquelocal'`: hops from other addresses are never trusted, so a client that reaches the
+   *   app directly is bound to its own address.
+   *
+   * The proxies must append to `X-Forwarded-For` (nginx `$proxy_add_x_forwarded_for`, ALB,
+   * Cloudflare do). Without this option `ip` compares the TCP peer address on both sides.
+   * @default undefined (no proxy: the TCP peer address)
    */
-  trustProxy?: boolean;
+  trustedProxies?: WsTicketTrustedProxies;
 }
+
+/**
+ * Which hops in front of the app may write `X-Forwarded-For` (`bind.trustedProxies`): a hop count
+ * from 1 to 16, or the proxies' addresses, CIDR ranges (`'10.0.0.0/8'`, `'fd00::/8'`) and the names
+ * `'loopback'`, `'linklocal'`, `'uniquelocal'`.
+ */
+export type WsTicketTrustedProxies = number | readonly string[];
 
 /** Per-user limit on ticket issuance. */
 export interface WsTicketIssueLimit {

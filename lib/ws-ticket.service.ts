@@ -1,16 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { type BearerRefusal, WsTicketBearerError } from './bearer/bearer.errors.js';
+import type { BearerRefusal } from './bearer/bearer.errors.js';
 import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
-import { header } from './internal/http.js';
 import { positive } from './internal/options.js';
 import { AppCallbacks } from './session/app-callbacks.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
 import { IssueLimit } from './session/issue-limit.js';
+import { OriginCheck } from './session/origin-check.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { Revocation } from './session/revocation.js';
 import { TicketBinding } from './session/ticket-binding.js';
-import { parseRecord, type TicketRecord } from './session/ticket-record.js';
+import { TicketIssuer } from './session/ticket-issuer.js';
+import { parseRecord } from './session/ticket-record.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { BoundedTicketStore } from './stores/bounded-ticket-store.js';
 // A value import: Nest reads the constructor's parameter types to inject the store.
@@ -60,11 +60,12 @@ export class WsTicketService<TUser = unknown> {
   private readonly revocation: Revocation;
   private readonly connections: ConnectionSessions<TUser>;
   private readonly registries = new Set<WsTicketConnectionRegistry>();
-  private readonly issueLimit: IssueLimit | undefined;
+  private readonly issuer: TicketIssuer;
+  private readonly origins: OriginCheck;
   private readonly binding: TicketBinding;
 
   constructor(
-    @Inject(WS_TICKET_MODULE_OPTIONS) private readonly options: WsTicketModuleOptions<TUser>,
+    @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
     store: TicketStore,
   ) {
     this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl');
@@ -81,11 +82,8 @@ export class WsTicketService<TUser = unknown> {
     this.userIdOf = userIdReader(options.getUserId);
     this.bearer = new WsTicketBearerVerifier(options.jwt ?? {}, this.userIdOf);
     this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
-    this.binding = new TicketBinding(options.bind ?? {});
-    const origins = options.allowedOrigins;
-    if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
-      throw new Error('WsTicketModule: `allowedOrigins` must be a list of origins or a function.');
-    }
+    this.binding = new TicketBinding(options.bind ?? {}, this.logger);
+    this.origins = new OriginCheck(options.allowedOrigins, this.callbacks);
     // Shared no longer than the ticket itself lives: later, the ticket is as dead as any other.
     const limits = {
       ...CONNECTION_LIMITS,
@@ -105,13 +103,21 @@ export class WsTicketService<TUser = unknown> {
       (error) => this.logFailure('Ticket store failed', error),
     );
     this.tickets.check(options.issueLimit !== false, this.logger);
-    this.issueLimit =
-      options.issueLimit === false
-        ? undefined
-        : new IssueLimit(options.issueLimit ?? {}, this.tickets, () =>
-            this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
-          );
     this.revocation = new Revocation(this.tickets, horizon);
+    this.issuer = new TicketIssuer({
+      ttl: this.ttl,
+      tickets: this.tickets,
+      revocation: this.revocation,
+      issueLimit:
+        options.issueLimit === false
+          ? undefined
+          : new IssueLimit(options.issueLimit ?? {}, this.tickets, () =>
+              this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
+            ),
+      binding: this.binding,
+      userIdOf: this.userIdOf,
+      logger: this.logger,
+    });
     this.connections = new ConnectionSessions<TUser>(limits, (session) =>
       this.revocation.isRevoked(session),
     );
@@ -140,31 +146,32 @@ export class WsTicketService<TUser = unknown> {
    * Issues a ticket for an identity. `claims` is what `resolveUser` receives when the ticket is
    * consumed: the verified JWT claims, or any JSON-serializable object naming the user (`getUserId`,
    * by default `sub`; rooms, revocation and the issuance limit key on it) and, optionally, the
-   * session's end in `exp` (seconds). `request` is needed for `bind`.
+   * session's end in `exp` (seconds). `request` is needed for `bind`. Counts towards `issueLimit`;
+   * does not run `resolveUser` (your own endpoint decides who may have a ticket).
    * @throws WsTicketBearerError `bearer_invalid` when the claims name no user
    * @throws WsTicketError `rate_limited` (with `retryAfter`) or `store_unavailable`
    */
-  async issue(claims: WsTicketClaims, request?: WsTicketRequest): Promise<WsTicketResponse> {
-    const userId = this.userIdOf(claims);
-    if (userId === undefined) {
-      throw new WsTicketBearerError('bearer_invalid', 'The identity names no user.');
-    }
-    const [generation] = await Promise.all([
-      this.revocation.generation(userId),
-      this.issueLimit?.check(userId),
-    ]);
-    const uuid = randomUUID();
-    const record: TicketRecord = {
+  issue(claims: WsTicketClaims, request?: WsTicketRequest): Promise<WsTicketResponse> {
+    return this.issuer.issue(claims, request);
+  }
+
+  /**
+   * What the built-in endpoint does with a request: verifies the `Authorization` header, counts the
+   * issuance limit on the verified user id, runs `resolveUser` (only for requests inside the limit,
+   * so a flood of one user never reaches your user backend) and issues a ticket.
+   * @throws WsTicketBearerError `bearer_missing`, `bearer_invalid` or `user_rejected`
+   * @throws WsTicketError `rate_limited` (with `retryAfter`) or `store_unavailable`
+   */
+  async issueForBearer(
+    authorization: unknown,
+    request?: WsTicketRequest,
+  ): Promise<WsTicketResponse> {
+    const claims = await this.verifyBearer(authorization);
+    return this.issuer.issue(
       claims,
-      expiresAt: Date.now() + this.ttl * 1000,
-      gen: generation,
-      ...this.binding.stamp({
-        headers: request?.headers,
-        address: request?.ip ?? request?.socket?.remoteAddress,
-      }),
-    };
-    await this.tickets.put(uuid, JSON.stringify(record), this.ttl * 1000, userId);
-    return { uuid, expiresIn: this.ttl };
+      request,
+      async (verified) => (await this.resolveUser(verified)) !== undefined,
+    );
   }
 
   /**
@@ -233,17 +240,8 @@ export class WsTicketService<TUser = unknown> {
    * `callbackTimeout`).
    * @throws WsTicketError `origin_forbidden`, or `store_unavailable` when the function timed out
    */
-  async checkOrigin(handshake: WsTicketHandshake): Promise<void> {
-    const allowed = this.options.allowedOrigins;
-    if (allowed === undefined) return;
-    const origin = header(handshake.headers, 'origin');
-    if (typeof allowed !== 'function') {
-      if (origin === undefined || allowed.includes(origin)) return;
-      throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
-    }
-    if (!(await this.callbacks.originAllowed(allowed, origin))) {
-      throw new WsTicketError(WsTicketErrorCode.ORIGIN_FORBIDDEN);
-    }
+  checkOrigin(handshake: WsTicketHandshake): Promise<void> {
+    return this.origins.check(handshake);
   }
 
   /**

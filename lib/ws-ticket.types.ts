@@ -24,9 +24,14 @@ export interface WsTicketHandshake {
 /** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
 export interface WsTicketRequest {
   headers?: HeaderBag;
-  /** The client IP as the HTTP framework sees it (honours Express' `trust proxy`). */
+  /**
+   * The client IP as the HTTP framework sees it. Read only when `socket` is absent: `bind.ip`
+   * derives the address from the TCP peer and `bind.trustedProxies`, never from Express'
+   * `trust proxy`, so that the ticket request and the handshake agree.
+   */
   ip?: string;
-  socket?: { remoteAddress?: string };
+  /** The TCP connection; its `remoteAddress` is the peer `bind.ip` starts from. */
+  socket?: { remoteAddress?: string | undefined };
 }
 
 /**

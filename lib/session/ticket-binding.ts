@@ -1,23 +1,47 @@
+import type { Logger } from '@nestjs/common';
 import { type HeaderBag, header } from '../internal/http.js';
 import { sha256 } from '../stores/bounded-ticket-store.js';
 import type { WsTicketBindOptions } from '../ws-ticket.options.js';
+import { type ClientAddressReader, clientAddressReader } from './client-address.js';
 import type { TicketRecord } from './ticket-record.js';
 
 /** The request facts a binding reads: an HTTP request at issuance, a handshake at consumption. */
 export interface BindingSource {
-  headers?: HeaderBag;
-  /** The client address as the framework sees it (issuance: `req.ip`, else the socket's). */
-  address?: string;
+  headers?: HeaderBag | undefined;
+  /** The TCP peer address of the request (never a framework's forwarded-address guess). */
+  address?: string | undefined;
 }
 
 /** Ties a ticket to the client that requested it (`bind`): hashes at issuance, compares at use. */
 export class TicketBinding {
-  constructor(private readonly options: WsTicketBindOptions) {}
+  private readonly addressOf: ClientAddressReader;
+
+  constructor(
+    private readonly options: WsTicketBindOptions,
+    logger?: Logger,
+  ) {
+    if ('trustProxy' in options) {
+      throw new Error(
+        'WsTicketModule: `bind.trustProxy` was removed: it trusted the left-most X-Forwarded-For entry, which the client writes. Name the proxies in front of the app instead: `bind.trustedProxies: 1` (one proxy, e.g. nginx or an ALB) or a list of their addresses / CIDR ranges.',
+      );
+    }
+    this.addressOf = clientAddressReader(options.trustedProxies);
+    if (options.trustedProxies !== undefined && options.ip !== true) {
+      logger?.warn(
+        '`bind.trustedProxies` is set without `bind.ip: true`: no ticket is bound to an address. Set `bind.ip: true`, or drop `trustedProxies`.',
+      );
+    }
+  }
+
+  /** True when `bind.ip` compares TCP peers: a forwarded address the framework reports is unused. */
+  get forwardedIgnored(): boolean {
+    return this.options.ip === true && this.options.trustedProxies === undefined;
+  }
 
   /** The hashes a new ticket's record carries. */
   stamp(source: BindingSource): Pick<TicketRecord, 'ip' | 'ua'> {
     const stamp: Pick<TicketRecord, 'ip' | 'ua'> = {};
-    if (this.options.ip) stamp.ip = sha256(this.ipOf(source) ?? '');
+    if (this.options.ip) stamp.ip = sha256(this.addressOf(source.headers, source.address) ?? '');
     if (this.options.userAgent) stamp.ua = sha256(header(source.headers, 'user-agent') ?? '');
     return stamp;
   }
@@ -25,16 +49,9 @@ export class TicketBinding {
   /** Whether a handshake matches the record's bindings. */
   matches(record: TicketRecord, source: BindingSource): boolean {
     return (
-      (record.ip === undefined || record.ip === sha256(this.ipOf(source) ?? '')) &&
+      (record.ip === undefined ||
+        record.ip === sha256(this.addressOf(source.headers, source.address) ?? '')) &&
       (record.ua === undefined || record.ua === sha256(header(source.headers, 'user-agent') ?? ''))
     );
-  }
-
-  private ipOf(source: BindingSource): string | undefined {
-    if (this.options.trustProxy) {
-      const forwarded = header(source.headers, 'x-forwarded-for')?.split(',')[0]?.trim();
-      if (forwarded) return forwarded;
-    }
-    return source.address;
   }
 }

@@ -227,7 +227,7 @@ for (const platform of PLATFORMS) {
     type Headers = Record<string, string>;
     const bindings: Array<{
       name: string;
-      bind: { ip?: boolean; userAgent?: boolean; trustProxy?: boolean };
+      bind: { ip?: boolean; userAgent?: boolean; trustedProxies?: number };
       requested: Headers;
       same: Headers;
       other: Headers;
@@ -240,11 +240,12 @@ for (const platform of PLATFORMS) {
         other: { 'user-agent': 'browser-b' },
       },
       {
-        name: 'binds to the forwarded client IP when trustProxy is set',
-        bind: { ip: true, trustProxy: true },
-        requested: { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' },
+        // As a proxy that appends writes it: whatever the client sent, then the address it saw.
+        name: 'binds to the right-most forwarded address behind one trusted proxy',
+        bind: { ip: true, trustedProxies: 1 },
+        requested: { 'x-forwarded-for': '198.51.100.66, 203.0.113.7' },
         same: { 'x-forwarded-for': '203.0.113.7' },
-        other: { 'x-forwarded-for': '198.51.100.9' },
+        other: { 'x-forwarded-for': '203.0.113.7, 198.51.100.9' },
       },
     ];
     for (const { name, bind, requested, same, other } of bindings) {
@@ -304,6 +305,7 @@ for (const platform of PLATFORMS) {
         const retryAfter = Number(limited.headers.get('retry-after'));
         assert.ok(retryAfter >= 1 && retryAfter <= 30, `Retry-After ${retryAfter}`);
         assert.equal(limited.headers.get('cache-control'), 'no-store');
+        assert.equal(limited.headers.get('x-content-type-options'), 'nosniff');
         assert.equal(((await limited.json()) as { code: string }).code, 'rate_limited');
         assert.equal((await requestTicket(started.url, signJwt({ sub: '2' }))).status, 201);
       } finally {

@@ -313,7 +313,7 @@ const SERVICE_VARIANTS: Array<[string, Partial<WsTicketModuleOptions>]> = [
     'allowedOrigins and every binding',
     {
       allowedOrigins: [ALLOWED_ORIGIN, 'null'],
-      bind: { ip: true, userAgent: true, trustProxy: true },
+      bind: { ip: true, userAgent: true, trustedProxies: ['loopback'] },
     },
   ],
 ];
@@ -510,7 +510,7 @@ for (const platform of PLATFORMS) {
           WsTicketModule.forRoot({
             jwt: { secret: TEST_SECRET },
             resolveUser: new TestUsers().resolve,
-            bind: { ip: true, userAgent: true, trustProxy: true },
+            bind: { ip: true, userAgent: true, trustedProxies: ['loopback'] },
             store,
           }),
         ],
@@ -533,6 +533,7 @@ for (const platform of PLATFORMS) {
             `answered ${response.status}: ${text}`,
           );
           assert.equal(response.headers.get('cache-control'), 'no-store');
+          assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
           const body = JSON.parse(text) as { code?: string; uuid?: string };
           if (response.status === 201) assert.ok(wellFormed(body.uuid));
           else assert.ok(ENDPOINT_CODES.has(String(body.code)), `unknown code ${body.code}`);
