@@ -22,7 +22,7 @@ import type { WsTicketRequest, WsTicketResponse } from './ws-ticket.types.js';
 export function createWsTicketController(path: string): Type<unknown> {
   /**
    * `POST <path>`: exchanges a bearer JWT for a ticket. Every answer carries
-   * `Cache-Control: no-store`; refusals are 401 with an RFC 6750 `WWW-Authenticate` header, and 503
+   * `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; refusals are 401 with an RFC 6750 `WWW-Authenticate` header, and 503
    * when the store is down.
    */
   @Controller(path)
@@ -41,13 +41,9 @@ export function createWsTicketController(path: string): Type<unknown> {
       const http = this.adapterHost.httpAdapter;
       http.setHeader(response, 'Cache-Control', 'no-store');
       http.setHeader(response, 'Pragma', 'no-cache');
+      http.setHeader(response, 'X-Content-Type-Options', 'nosniff');
       try {
-        const claims = await this.tickets.verifyBearer(request.headers.authorization);
-        const user = await this.tickets.resolveUser(claims);
-        if (user === undefined) {
-          throw new WsTicketBearerError('user_rejected', 'The user may not open WebSockets.');
-        }
-        return await this.tickets.issue(claims, request);
+        return await this.tickets.issueForBearer(request.headers.authorization, request);
       } catch (error) {
         if (error instanceof WsTicketBearerError) {
           this.tickets.logRefusal(error.code, 'Ticket request refused');

@@ -1,5 +1,6 @@
 import { type INestApplication, Logger, type Type, type WebSocketAdapter } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsTicketIoAdapter } from '../lib/index.js';
 import { AppModule } from './app.module.js';
 import { redactRedisUrl, type SampleConfig } from './config.js';
@@ -20,9 +21,24 @@ export async function createSampleApp(
   config: SampleConfig,
   transport: SampleTransport = {},
 ): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.register(config, transport.gateways), {
-    logger: ['error', 'warn', 'log'],
-  });
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.register(config, transport.gateways),
+    { logger: ['error', 'warn', 'log'] },
+  );
+  // No framework banner, no ETag on API answers (a ticket answer is never cached or revalidated),
+  // and no MIME sniffing of any answer.
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(
+    (
+      _request: unknown,
+      response: { setHeader(name: string, value: string): void },
+      next: () => void,
+    ) => {
+      response.setHeader('X-Content-Type-Options', 'nosniff');
+      next();
+    },
+  );
   // Every route under /api, except the chat page at / (WebModule).
   app.setGlobalPrefix('api', { exclude: WEB_ROUTES });
   app.useWebSocketAdapter(transport.adapter?.(app) ?? socketIoAdapter(app, config));

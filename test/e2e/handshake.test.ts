@@ -213,6 +213,7 @@ for (const platform of PLATFORMS) {
             'internal error details leaked',
           );
           assert.equal(response.headers.get('cache-control'), 'no-store');
+          assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
         } finally {
           await started.close();
         }

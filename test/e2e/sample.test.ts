@@ -36,6 +36,25 @@ describe('The sample app (npm run sample)', () => {
     assert.equal(((await response.json()) as { expiresIn: number }).expiresIn, 20);
   });
 
+  it('sends no X-Powered-By and no ETag on the API, and nosniff everywhere', async () => {
+    const answers = [
+      await requestTicket(url, await login(url, 'bob'), '/api/auth/ws-ticket'),
+      await requestTicket(url, undefined, '/api/auth/ws-ticket'),
+      await fetch(`${url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'bob', password: 'bob-password' }),
+      }),
+      await fetch(`${url}/`),
+    ];
+    for (const answer of answers) {
+      await answer.arrayBuffer();
+      assert.equal(answer.headers.get('x-powered-by'), null, answer.url);
+      assert.equal(answer.headers.get('x-content-type-options'), 'nosniff', answer.url);
+    }
+    for (const answer of answers.slice(0, 3)) assert.equal(answer.headers.get('etag'), null);
+  });
+
   it('answers whoami on /chat and /notifications', async () => {
     const token = await login(url, 'carol');
     for (const namespace of ['/chat', '/notifications']) {

@@ -25,10 +25,11 @@ for (const platform of PLATFORMS) {
     });
     after(() => started.close());
 
-    it('answers 201 with a v4 uuid, expiresIn 30 and Cache-Control: no-store', async () => {
+    it('answers 201 with a v4 uuid, expiresIn 30, Cache-Control: no-store and nosniff', async () => {
       const response = await requestTicket(url, signJwt({ sub: '1' }));
       assert.equal(response.status, 201);
       assert.equal(response.headers.get('cache-control'), 'no-store');
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
       const body = (await response.json()) as { uuid: string; expiresIn: number };
       assert.match(body.uuid, UUID_V4);
       assert.equal(body.expiresIn, 30);
@@ -58,6 +59,7 @@ for (const platform of PLATFORMS) {
       assert.equal(response.status, 401);
       assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="ws-ticket"');
       assert.equal(response.headers.get('cache-control'), 'no-store');
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
       assert.equal(((await response.json()) as { code: string }).code, 'bearer_missing');
     });
 
