@@ -52,6 +52,11 @@ function compileTrust(trusted: WsTicketTrustedProxies): (address: string, hop: n
       'WsTicketModule: `bind.trustedProxies` must be a hop count or a list of proxy addresses / CIDR ranges.',
     );
   }
+  if (trusted.length === 0) {
+    throw new Error(
+      'WsTicketModule: `bind.trustedProxies` is an empty list: name the proxies in front of the app, or leave the option out when there are none (a missing environment variable?).',
+    );
+  }
   try {
     return proxyaddr.compile([...trusted]);
   } catch (error) {

@@ -20,6 +20,16 @@ export class TicketBinding {
     private readonly options: WsTicketBindOptions,
     logger?: Logger,
   ) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new Error(
+        'WsTicketModule: `bind` must be an object, e.g. `{ ip: true, trustedProxies: 1 }`.',
+      );
+    }
+    for (const flag of ['ip', 'userAgent'] as const) {
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+        throw new Error(`WsTicketModule: \`bind.${flag}\` must be true or false.`);
+      }
+    }
     if ('trustProxy' in options) {
       throw new Error(
         'WsTicketModule: `bind.trustProxy` was removed: it trusted the left-most X-Forwarded-For entry, which the client writes. Name the proxies in front of the app instead: `bind.trustedProxies: 1` (one proxy, e.g. nginx or an ALB) or a list of their addresses / CIDR ranges.',

@@ -241,6 +241,9 @@ describe('bind.trustedProxies at startup', () => {
       /not an IP address/,
     ],
     ['a bad CIDR', { ip: true, trustedProxies: ['10.0.0.0/99'] }, /not an IP address/],
+    ['an empty list', { ip: true, trustedProxies: [] }, /empty list/],
+    ['bind: true', true, /`bind` must be an object/],
+    ["bind.ip: 'true' (an environment string)", { ip: 'true' }, /`bind.ip` must be true or false/],
   ];
   for (const [name, bind, message] of refusals) {
     it(`refuses ${name}, naming the fix`, async () => {
