@@ -45,8 +45,9 @@ export async function readTicket(response: Response, signal: AbortSignal): Promi
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (error) {
-    throw notATicket(error);
+  } catch {
+    // Not the parser's error: its message quotes the body, which may hold a ticket.
+    throw notATicket(new SyntaxError('the body is not UTF-8 JSON'));
   }
   const { uuid, expiresIn } = (typeof body === 'object' && body !== null ? body : {}) as {
     uuid?: unknown;
