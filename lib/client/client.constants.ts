@@ -18,6 +18,3 @@ export const MIN_RETRY_DELAY = 100;
 
 /** Longest delay a timer can take (2^31 − 1 ms, about 24.8 days); longer ones fire at once. */
 export const MAX_TIMER_DELAY = 2_147_483_647;
-
-/** The subprotocol that tells a raw WebSocket server "my ticket is in this header". */
-export const TICKET_PROTOCOL = 'ws-ticket';

@@ -2,11 +2,7 @@
  * One ticket request, hardened: a time limit, an abort signal, no redirects, no second
  * Authorization, and a bounded, validated answer. Shared by the Socket.IO helpers and raw-ws users.
  */
-import {
-  DEFAULT_TICKET_REQUEST_TIMEOUT,
-  MAX_TIMER_DELAY,
-  TICKET_PROTOCOL,
-} from './client.constants.js';
+import { DEFAULT_TICKET_REQUEST_TIMEOUT, MAX_TIMER_DELAY } from './client.constants.js';
 import {
   TICKET_REQUEST_FAILED,
   TICKET_REQUEST_UNAUTHORIZED,
@@ -20,6 +16,9 @@ import {
   type TicketGrant,
   untilAborted,
 } from './ticket-response.js';
+
+/** The server's `WS_TICKET_PROTOCOL` marker, repeated here: the client imports nothing. */
+const TICKET_PROTOCOL = 'ws-ticket';
 
 /**
  * `fetch` options the app may add to the ticket request (`credentials`, `mode`, extra headers…).
