@@ -43,7 +43,7 @@ export interface TicketAuthCallback {
 /**
  * Builds the `auth` option for socket.io-client so that **every** connection attempt, automatic
  * reconnections included, fetches a fresh ticket (tickets are single use), with the guarantees of
- * {@link fetchTicket}. The latest call wins: a new call aborts the pending request, whose callback
+ * `fetchTicket`. The latest call wins: a new call aborts the pending request, whose callback
  * is then never called, so a slow old answer cannot reach a newer connection. A failed request
  * calls back with no ticket (the handshake then fails with `ticket_missing`) and sets `lastFailure`.
  *

@@ -175,6 +175,9 @@ async function attempt(options: TicketRequestOptions, signal: AbortSignal): Prom
       () => {},
     );
     response = await untilAborted(pending, signal);
+    if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
+      throw new TypeError('fetch did not resolve a Response');
+    }
   } catch (cause) {
     throw failed({ cause });
   }

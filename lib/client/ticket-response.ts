@@ -91,8 +91,8 @@ async function readCapped(
 }
 
 /** Cancels a body nobody will read, so that the connection is not kept busy by it. */
-export function discard(response: Response): void {
-  response.body?.cancel().catch(() => {});
+export function discard(response: Response | undefined): void {
+  response?.body?.cancel().catch(() => {});
 }
 
 /**

@@ -107,6 +107,14 @@ describe('fetchTicket against hostile ticket endpoints', () => {
     assert.equal(failed.status, 307);
   });
 
+  it('fails with ticket_request_failed when a custom fetch resolves something else than a Response', async () => {
+    const broken = (async () => undefined) as unknown as typeof fetch;
+    const failed = await failure(
+      fetchTicket({ ticketUrl: '/t', getToken: () => 't', fetch: broken }),
+    );
+    assert.deepEqual([failed.code, failed.status], ['ticket_request_failed', undefined]);
+  });
+
   it('stops reading a 300 MB chunked body after a few KiB and closes the connection', async () => {
     const body = hugeBody(300 * MB, false);
     const server = await serve(body);
