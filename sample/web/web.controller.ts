@@ -25,21 +25,34 @@ const CONTENT_SECURITY_POLICY = [
 const publicDir = findPublicDir();
 
 /**
- * The files the page may load, by name: nothing else on disk is reachable. The client helper is the
- * library's compiled `nestjs-ws-ticket/client` (dependency-free ESM); in an app of your own, resolve
- * it with `import.meta.resolve('nestjs-ws-ticket/client')`. The Socket.IO client itself is served by
- * the Socket.IO server at `/socket.io/socket.io.esm.min.js`.
+ * The modules of the library's compiled `nestjs-ws-ticket/client` (dependency-free ESM, relative
+ * imports only): the page imports `ws-ticket.client.js`, which imports the others from the same
+ * folder, so each one is served next to it. A test checks that every import is served.
+ */
+const CLIENT_MODULES = [
+  'ws-ticket.client.js',
+  'client.constants.js',
+  'ticket-auth.js',
+  'ticket-failure.js',
+  'ticket-request.js',
+  'ticket-response.js',
+];
+
+/**
+ * The files the page may load, by name: nothing else on disk is reachable. In an app of your own,
+ * serve the folder of `import.meta.resolve('nestjs-ws-ticket/client')` the same way. The Socket.IO
+ * client itself is served by the Socket.IO server at `/socket.io/socket.io.esm.min.js`.
  */
 const ASSETS = new Map<string, { path: string; type: string }>([
   ['chat.css', { path: join(publicDir, 'chat.css'), type: CSS }],
   ['chat.js', { path: join(publicDir, 'chat.js'), type: JS }],
-  [
-    'ws-ticket.client.js',
-    {
-      path: fileURLToPath(new URL('../../lib/client/ws-ticket.client.js', import.meta.url)),
-      type: JS,
-    },
-  ],
+  ...CLIENT_MODULES.map(
+    (file) =>
+      [
+        file,
+        { path: fileURLToPath(new URL(`../../lib/client/${file}`, import.meta.url)), type: JS },
+      ] as const,
+  ),
 ]);
 
 /** The chat page at `/` and its files under `/assets/`, outside the `api` prefix (`WEB_ROUTES`). */

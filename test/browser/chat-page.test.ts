@@ -32,7 +32,29 @@ describe('The sample serves its chat page (npm run sample)', () => {
       assert.equal(response.status, 200, path);
       assert.equal(response.headers.get('content-type'), `${type}; charset=utf-8`, path);
     }
-    assert.match(await (await get('/assets/ws-ticket.client.js')).text(), /attachTicketAuth/);
+  });
+
+  it('serves every module the client helper imports, so the browser can load all of it', async () => {
+    const served = new Map<string, string>();
+    const pending = ['ws-ticket.client.js'];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (served.has(file)) continue;
+      const response = await get(`/assets/${file}`);
+      assert.equal(response.status, 200, `/assets/${file} (imported by the client helper)`);
+      assert.equal(response.headers.get('content-type'), 'text/javascript; charset=utf-8', file);
+      const code = await response.text();
+      served.set(file, code);
+      for (const [, specifier] of code.matchAll(
+        /(?:import|export)[^'"]*from\s*['"]([^'"]+)['"]/g,
+      )) {
+        assert.match(specifier, /^\.\/[\w.-]+\.js$/, `${file} imports ${specifier}`);
+        pending.push(specifier.slice(2));
+      }
+    }
+    const code = [...served.values()].join('\n');
+    for (const name of ['attachTicketAuth', 'ticketAuth', 'fetchTicket', 'ticketProtocols']) {
+      assert.match(code, new RegExp(`export (async )?function ${name}\\b`), name);
+    }
   });
 
   it('lets Socket.IO serve its ESM client at /socket.io/socket.io.esm.min.js', async () => {

@@ -51,6 +51,9 @@ describe('Package surface', () => {
       'WsTicketErrorCode',
       'attachTicketAuth',
       'ticketAuth',
+      'fetchTicket',
+      'ticketProtocols',
+      'TicketRequestFailure',
     ]) {
       assert.ok(name in api, `${name} is not exported from lib/index.ts`);
     }

@@ -1,0 +1,252 @@
+/*
+ * socket.io-client integration: a fresh ticket for every connection attempt (`ticketAuth`) and the
+ * reconnection policy around it (`attachTicketAuth`).
+ */
+import { DEFAULT_RETRY_DELAY, MAX_TIMER_DELAY, MIN_RETRY_DELAY } from './client.constants.js';
+import {
+  TICKET_REQUEST_FAILED,
+  TICKET_REQUEST_UNAUTHORIZED,
+  TicketRequestFailure,
+} from './ticket-failure.js';
+import {
+  checkTicketRequestOptions,
+  requestTicket,
+  type TicketRequestOptions,
+} from './ticket-request.js';
+
+/** Refusal codes that a new ticket cannot fix: the helper stops reconnecting on them. */
+export const WS_TICKET_FATAL_CODES: readonly string[] = [
+  'user_rejected',
+  'origin_forbidden',
+  'user_revoked',
+  'ticket_binding_mismatch',
+];
+
+/** Options of {@link ticketAuth}. */
+export interface TicketAuthOptions extends TicketRequestOptions {
+  /**
+   * Key of the `auth` payload that carries the ticket (the module's `param`).
+   * @default 'uuid'
+   */
+  param?: string | undefined;
+}
+
+/** The `auth` callback socket.io-client calls before every connection attempt. */
+export interface TicketAuthCallback {
+  (callback: (data: Record<string, unknown>) => void): void;
+  /** The failure of the most recent finished ticket request, or `undefined` if it succeeded. */
+  readonly lastFailure: TicketRequestFailure | undefined;
+  /** Aborts the pending ticket request, if any: its `callback` is never called. */
+  abort(): void;
+}
+
+/**
+ * Builds the `auth` option for socket.io-client so that **every** connection attempt, automatic
+ * reconnections included, fetches a fresh ticket (tickets are single use), with the guarantees of
+ * `fetchTicket`. The latest call wins: a new call aborts the pending request, whose callback
+ * is then never called, so a slow old answer cannot reach a newer connection. A failed request
+ * calls back with no ticket (the handshake then fails with `ticket_missing`) and sets `lastFailure`.
+ *
+ * ```js
+ * const socket = io('/chat', { auth: ticketAuth({ ticketUrl: '/api/auth/ws-ticket', getToken }) });
+ * ```
+ * @throws TypeError on invalid options (an `Authorization` in `requestInit.headers`…).
+ */
+export function ticketAuth(options: TicketAuthOptions): TicketAuthCallback {
+  const checked = checkTicketRequestOptions(options);
+  const param = options.param ?? 'uuid';
+  let lastFailure: TicketRequestFailure | undefined;
+  let pending: AbortController | undefined;
+  const abort = () => {
+    pending?.abort();
+    pending = undefined;
+  };
+  const auth = (callback: (data: Record<string, unknown>) => void) => {
+    abort();
+    const current = new AbortController();
+    pending = current;
+    const settle = (failure: TicketRequestFailure | undefined, data: Record<string, unknown>) => {
+      if (pending !== current) return; // superseded or aborted: dropped
+      pending = undefined;
+      lastFailure = failure;
+      callback(data);
+    };
+    requestTicket(checked, current.signal).then(
+      (ticket) => settle(undefined, { [param]: ticket.uuid }),
+      (error: unknown) => settle(asFailure(error), {}),
+    );
+  };
+  return Object.defineProperties(auth, {
+    lastFailure: { get: () => lastFailure },
+    abort: { value: abort },
+  }) as TicketAuthCallback;
+}
+
+function asFailure(error: unknown): TicketRequestFailure {
+  return error instanceof TicketRequestFailure
+    ? error
+    : new TicketRequestFailure(TICKET_REQUEST_FAILED, { cause: error });
+}
+
+/** The parts of a socket.io-client `Socket` the helper uses. */
+export interface TicketSocket {
+  auth: unknown;
+  readonly active: boolean;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  connect(): unknown;
+}
+
+/** A refusal or closure as the helper reports it. */
+export interface TicketClientEvent {
+  /** A server code (`ticket_invalid`, `session_expired`, …) or a client-side one. Always set. */
+  code: string;
+  /** True when the helper gave up: a new ticket cannot fix it. */
+  fatal: boolean;
+  /** HTTP status of the ticket endpoint, for client-side codes, when it answered one. */
+  status?: number | undefined;
+  /** For client-side codes: what failed underneath (the app's `getToken` error, a timeout…). */
+  cause?: unknown;
+}
+
+/** Options of {@link attachTicketAuth}. */
+export interface AttachTicketAuthOptions extends TicketAuthOptions {
+  /**
+   * Delay before reconnecting after a refusal a new ticket may fix, in milliseconds: doubles from
+   * `min` up to `max`, with jitter, and resets on a successful connection. A `min` below
+   * `MIN_RETRY_DELAY` (100 ms) is raised to it, no delay is shorter than that floor, and none
+   * exceeds `max` or `MAX_TIMER_DELAY`. A `Retry-After` from the ticket endpoint (clamped to 1–300 s)
+   * replaces the delay when it is longer, even beyond `max`.
+   * @default { min: 500, max: 10000 } (`DEFAULT_RETRY_DELAY`)
+   */
+  retryDelay?: { min?: number | undefined; max?: number | undefined } | undefined;
+  /** Called on every refusal, `unauthorized` event and ticket request failure. */
+  onRefused?: ((event: TicketClientEvent) => void) | undefined;
+}
+
+/** Handle returned by {@link attachTicketAuth}. */
+export interface TicketAuthHandle {
+  /**
+   * Stops the helper (listeners, pending retries, and the pending ticket request, whose answer is
+   * dropped); the socket is left as it is.
+   */
+  detach(): void;
+}
+
+/**
+ * Wires a socket.io-client socket to the ticket flow: a fresh ticket for every connection attempt,
+ * reconnection after refusals a new ticket can fix (`ticket_invalid`, `store_unavailable`,
+ * `session_expired` with a refreshed token, `ticket_request_failed`, …), and a stop, reported as
+ * `fatal`, on those it cannot (`user_rejected`, `origin_forbidden`, `user_revoked`, a 401 from the
+ * ticket endpoint). A pending ticket request is aborted when the socket disconnects (a transport
+ * drop included), and a ticket that arrives after the socket was closed is never sent.
+ * Create the socket with `autoConnect: false`, attach, then call `socket.connect()`.
+ * @throws TypeError on invalid options (an `Authorization` in `requestInit.headers`…).
+ */
+export function attachTicketAuth(
+  socket: TicketSocket,
+  options: AttachTicketAuthOptions,
+): TicketAuthHandle {
+  const tickets = ticketAuth(options);
+  const auth = Object.defineProperties(
+    (callback: (data: Record<string, unknown>) => void) =>
+      tickets((data) => {
+        // socket.close() while the request was pending: no CONNECT for a closed socket.
+        if (socket.active) callback(data);
+      }),
+    {
+      lastFailure: { get: () => tickets.lastFailure },
+      abort: { value: () => tickets.abort() },
+    },
+  ) as TicketAuthCallback;
+  const nextDelay = backoff(options.retryDelay);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let closedFor: string | undefined;
+
+  const report = (event: TicketClientEvent) => options.onRefused?.(event);
+  const retry = (retryAfter?: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!stopped) socket.connect();
+    }, nextDelay(retryAfter));
+  };
+
+  const onConnect = () => {
+    nextDelay.reset();
+    closedFor = undefined;
+  };
+  const onConnectError = (...args: unknown[]) => {
+    const error = args[0] as (Error & { data?: { code?: string } }) | undefined;
+    if (socket.active) return; // transport-level failure: socket.io-client retries by itself
+    const failure = auth.lastFailure;
+    if (failure) {
+      const fatal = failure.code === TICKET_REQUEST_UNAUTHORIZED;
+      const event: TicketClientEvent = { code: failure.code, fatal };
+      if (failure.status !== undefined) event.status = failure.status;
+      if (failure.cause !== undefined) event.cause = failure.cause;
+      report(event);
+      if (!fatal) retry(failure.retryAfter);
+      return;
+    }
+    const code = error?.data?.code ?? error?.message ?? 'connect_error';
+    const fatal = WS_TICKET_FATAL_CODES.includes(code);
+    report({ code, fatal });
+    if (!fatal) retry();
+  };
+  const onUnauthorized = (...args: unknown[]) => {
+    closedFor = (args[0] as { code?: string } | undefined)?.code ?? 'unauthorized';
+  };
+  const onDisconnect = (...args: unknown[]) => {
+    // The connection the pending request was for is gone; the next attempt asks again.
+    auth.abort();
+    const reason = args[0];
+    if (reason !== 'io server disconnect') return; // other reasons reconnect by themselves
+    if (closedFor === undefined) return; // the app closed the socket on purpose: respect it
+    const fatal = WS_TICKET_FATAL_CODES.includes(closedFor);
+    report({ code: closedFor, fatal });
+    if (!fatal) retry();
+  };
+
+  socket.auth = auth;
+  socket.on('connect', onConnect);
+  socket.on('connect_error', onConnectError);
+  socket.on('unauthorized', onUnauthorized);
+  socket.on('disconnect', onDisconnect);
+  return {
+    detach() {
+      stopped = true;
+      clearTimeout(timer);
+      auth.abort();
+      socket.off('connect', onConnect);
+      socket.off('connect_error', onConnectError);
+      socket.off('unauthorized', onUnauthorized);
+      socket.off('disconnect', onDisconnect);
+    },
+  };
+}
+
+/**
+ * Exponential backoff with jitter between `min` and `max` (floored at `MIN_RETRY_DELAY`, capped at
+ * `MAX_TIMER_DELAY`); a `Retry-After` in seconds wins when it is longer.
+ */
+function backoff(option: AttachTicketAuthOptions['retryDelay']) {
+  const bound = (value: number | undefined, fallback: number) =>
+    Number.isNaN(value ?? fallback)
+      ? fallback
+      : Math.min(MAX_TIMER_DELAY, Math.max(MIN_RETRY_DELAY, value ?? fallback));
+  const min = bound(option?.min, DEFAULT_RETRY_DELAY.min);
+  const max = Math.max(min, bound(option?.max, DEFAULT_RETRY_DELAY.max));
+  let attempt = 0;
+  const next = (retryAfter?: number) => {
+    const ceiling = Math.min(max, min * 2 ** Math.min(attempt++, 31));
+    const jittered = Math.max(MIN_RETRY_DELAY, ceiling / 2 + Math.random() * (ceiling / 2));
+    const asked = retryAfter === undefined ? 0 : retryAfter * 1000;
+    return Math.min(MAX_TIMER_DELAY, Math.max(jittered, asked));
+  };
+  return Object.assign(next, {
+    reset() {
+      attempt = 0;
+    },
+  });
+}
