@@ -5,16 +5,16 @@ export const DEFAULT_TICKET_REQUEST_TIMEOUT = 10_000;
 export const MAX_TICKET_RESPONSE_BYTES = 4096;
 
 /** Shortest wait a `Retry-After` can ask for, in seconds: smaller values (`0.001`, `0`) are raised. */
-export const MIN_RETRY_AFTER_SECONDS = 1;
+export const MIN_TICKET_RETRY_AFTER = 1;
 
 /** Longest wait a `Retry-After` can ask for, in seconds: larger values are lowered. */
-export const MAX_RETRY_AFTER_SECONDS = 300;
+export const MAX_TICKET_RETRY_AFTER = 300;
 
 /** Default reconnection backoff of `attachTicketAuth`, in milliseconds. */
-export const DEFAULT_RETRY_DELAY = { min: 500, max: 10_000 } as const;
+export const DEFAULT_TICKET_RETRY_DELAY = { min: 500, max: 10_000 } as const;
 
 /** Floor of every reconnection delay, in milliseconds: a smaller `retryDelay.min` is raised to it. */
-export const MIN_RETRY_DELAY = 100;
+export const MIN_TICKET_RETRY_DELAY = 100;
 
-/** Longest delay a timer can take (2^31 − 1 ms, about 24.8 days); longer ones fire at once. */
+/** Longest delay a timer can take (2^31 − 1 ms, about 24.8 days); longer ones fire at once. Internal. */
 export const MAX_TIMER_DELAY = 2_147_483_647;

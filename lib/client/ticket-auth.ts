@@ -2,7 +2,11 @@
  * socket.io-client integration: a fresh ticket for every connection attempt (`ticketAuth`) and the
  * reconnection policy around it (`attachTicketAuth`).
  */
-import { DEFAULT_RETRY_DELAY, MAX_TIMER_DELAY, MIN_RETRY_DELAY } from './client.constants.js';
+import {
+  DEFAULT_TICKET_RETRY_DELAY,
+  MAX_TIMER_DELAY,
+  MIN_TICKET_RETRY_DELAY,
+} from './client.constants.js';
 import {
   TICKET_REQUEST_FAILED,
   TICKET_REQUEST_UNAUTHORIZED,
@@ -114,10 +118,10 @@ export interface AttachTicketAuthOptions extends TicketAuthOptions {
   /**
    * Delay before reconnecting after a refusal a new ticket may fix, in milliseconds: doubles from
    * `min` up to `max`, with jitter, and resets on a successful connection. A `min` below
-   * `MIN_RETRY_DELAY` (100 ms) is raised to it, no delay is shorter than that floor, and none
-   * exceeds `max` or `MAX_TIMER_DELAY`. A `Retry-After` from the ticket endpoint (clamped to 1–300 s)
-   * replaces the delay when it is longer, even beyond `max`.
-   * @default { min: 500, max: 10000 } (`DEFAULT_RETRY_DELAY`)
+   * `MIN_TICKET_RETRY_DELAY` (100 ms) is raised to it, no delay is shorter than that floor, and none
+   * exceeds `max` or 2^31 − 1 ms (the longest timer). A `Retry-After` from the ticket endpoint
+   * (clamped to 1–300 s) replaces the delay when it is longer, even beyond `max`.
+   * @default { min: 500, max: 10000 } (`DEFAULT_TICKET_RETRY_DELAY`)
    */
   retryDelay?: { min?: number | undefined; max?: number | undefined } | undefined;
   /** Called on every refusal, `unauthorized` event and ticket request failure. */
@@ -227,20 +231,20 @@ export function attachTicketAuth(
 }
 
 /**
- * Exponential backoff with jitter between `min` and `max` (floored at `MIN_RETRY_DELAY`, capped at
- * `MAX_TIMER_DELAY`); a `Retry-After` in seconds wins when it is longer.
+ * Exponential backoff with jitter between `min` and `max` (floored at `MIN_TICKET_RETRY_DELAY`, capped at
+ * 2^31 − 1 ms); a `Retry-After` in seconds wins when it is longer.
  */
 function backoff(option: AttachTicketAuthOptions['retryDelay']) {
   const bound = (value: number | undefined, fallback: number) =>
     Number.isNaN(value ?? fallback)
       ? fallback
-      : Math.min(MAX_TIMER_DELAY, Math.max(MIN_RETRY_DELAY, value ?? fallback));
-  const min = bound(option?.min, DEFAULT_RETRY_DELAY.min);
-  const max = Math.max(min, bound(option?.max, DEFAULT_RETRY_DELAY.max));
+      : Math.min(MAX_TIMER_DELAY, Math.max(MIN_TICKET_RETRY_DELAY, value ?? fallback));
+  const min = bound(option?.min, DEFAULT_TICKET_RETRY_DELAY.min);
+  const max = Math.max(min, bound(option?.max, DEFAULT_TICKET_RETRY_DELAY.max));
   let attempt = 0;
   const next = (retryAfter?: number) => {
     const ceiling = Math.min(max, min * 2 ** Math.min(attempt++, 31));
-    const jittered = Math.max(MIN_RETRY_DELAY, ceiling / 2 + Math.random() * (ceiling / 2));
+    const jittered = Math.max(MIN_TICKET_RETRY_DELAY, ceiling / 2 + Math.random() * (ceiling / 2));
     const asked = retryAfter === undefined ? 0 : retryAfter * 1000;
     return Math.min(MAX_TIMER_DELAY, Math.max(jittered, asked));
   };

@@ -33,7 +33,7 @@ export class TicketRequestFailure extends Error {
   readonly status?: number | undefined;
   /**
    * Seconds to wait before the next request, from the answer's `Retry-After` (delay or HTTP date),
-   * clamped to `MIN_RETRY_AFTER_SECONDS`–`MAX_RETRY_AFTER_SECONDS` (1–300).
+   * clamped to `MIN_TICKET_RETRY_AFTER`–`MAX_TICKET_RETRY_AFTER` (1–300).
    */
   readonly retryAfter?: number | undefined;
 

@@ -49,7 +49,7 @@ export interface TicketRequestOptions {
   /**
    * Time limit of one ticket request, in milliseconds: `getToken`, the response and its body
    * together. Past it the request is aborted and fails with `ticket_request_failed`. Capped at
-   * `MAX_TIMER_DELAY`.
+   * 2^31 − 1 ms (the longest timer).
    * @default 10000 (`DEFAULT_TICKET_REQUEST_TIMEOUT`)
    */
   requestTimeout?: number | undefined;

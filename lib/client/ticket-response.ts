@@ -3,9 +3,9 @@
  * re-exported by the package.
  */
 import {
-  MAX_RETRY_AFTER_SECONDS,
   MAX_TICKET_RESPONSE_BYTES,
-  MIN_RETRY_AFTER_SECONDS,
+  MAX_TICKET_RETRY_AFTER,
+  MIN_TICKET_RETRY_AFTER,
 } from './client.constants.js';
 import { TICKET_REQUEST_FAILED, TicketRequestFailure } from './ticket-failure.js';
 
@@ -97,7 +97,7 @@ export function discard(response: Response | undefined): void {
 
 /**
  * `Retry-After` in seconds (a delay, possibly fractional, or an HTTP date), clamped to
- * `MIN_RETRY_AFTER_SECONDS`–`MAX_RETRY_AFTER_SECONDS`; undefined when absent or unreadable.
+ * `MIN_TICKET_RETRY_AFTER`–`MAX_TICKET_RETRY_AFTER`; undefined when absent or unreadable.
  */
 export function retryAfterOf(headers: Headers): number | undefined {
   const value = headers.get('retry-after')?.trim();
@@ -108,7 +108,7 @@ export function retryAfterOf(headers: Headers): number | undefined {
     if (Number.isNaN(date)) return undefined;
     seconds = (date - Date.now()) / 1000;
   }
-  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(MIN_RETRY_AFTER_SECONDS, seconds));
+  return Math.min(MAX_TICKET_RETRY_AFTER, Math.max(MIN_TICKET_RETRY_AFTER, seconds));
 }
 
 /**

@@ -3,7 +3,14 @@
  * WebSocket clients. No Nest, no Node built-ins: it only needs `fetch`. Import it from
  * `nestjs-ws-ticket/client`. Browsers load these files as they are: every import stays relative.
  */
-export * from './client.constants.js';
+export {
+  DEFAULT_TICKET_REQUEST_TIMEOUT,
+  DEFAULT_TICKET_RETRY_DELAY,
+  MAX_TICKET_RESPONSE_BYTES,
+  MAX_TICKET_RETRY_AFTER,
+  MIN_TICKET_RETRY_AFTER,
+  MIN_TICKET_RETRY_DELAY,
+} from './client.constants.js';
 export * from './ticket-auth.js';
 export * from './ticket-failure.js';
 export {

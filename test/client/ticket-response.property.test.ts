@@ -3,9 +3,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   fetchTicket,
-  MAX_RETRY_AFTER_SECONDS,
   MAX_TICKET_RESPONSE_BYTES,
-  MIN_RETRY_AFTER_SECONDS,
+  MAX_TICKET_RETRY_AFTER,
+  MIN_TICKET_RETRY_AFTER,
   TicketRequestFailure,
   ticketAuth,
 } from '../../lib/client/index.js';
@@ -119,7 +119,7 @@ describe('Ticket response validation (property)', () => {
         const { retryAfter } = outcome.failure;
         assert.ok(
           retryAfter === undefined ||
-            (retryAfter >= MIN_RETRY_AFTER_SECONDS && retryAfter <= MAX_RETRY_AFTER_SECONDS),
+            (retryAfter >= MIN_TICKET_RETRY_AFTER && retryAfter <= MAX_TICKET_RETRY_AFTER),
           `Retry-After ${JSON.stringify(value)} gave ${retryAfter}`,
         );
       }),
