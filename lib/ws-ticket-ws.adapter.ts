@@ -107,6 +107,7 @@ type GatewayServerOptions = Record<string, unknown> & {
 const JSON_REFUSAL_HEADERS = {
   'Content-Type': 'application/json; charset=utf-8',
   'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
 };
 
 /**
