@@ -89,9 +89,32 @@ export class BenchAdminController {
   }
 }
 
+/** Samples the RSS every millisecond the event loop allows, keeping the highest. */
+class RssPeak {
+  private timer: NodeJS.Timeout | undefined;
+  private peak = 0;
+
+  start(): void {
+    this.stop();
+    this.peak = process.memoryUsage.rss();
+    this.timer = setInterval(() => {
+      this.peak = Math.max(this.peak, process.memoryUsage.rss());
+    }, 1);
+  }
+
+  /** Stops sampling; the highest RSS seen since `start`, in bytes. */
+  stop(): number {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    return Math.max(this.peak, process.memoryUsage.rss());
+  }
+}
+
 /** Heap bench hooks (`heap` variant, run with --expose-gc). */
 @Controller('bench/heap')
 export class HeapController {
+  private readonly rssPeak = new RssPeak();
+
   constructor(
     private readonly tickets: WsTicketService,
     private readonly store: TicketStore,
@@ -122,9 +145,20 @@ export class HeapController {
     return this.snapshot();
   }
 
+  /** `?start=1` starts sampling the RSS; without it, stops and reports the highest sample. */
+  @Post('peak')
+  peak(@Query('start') start?: string): ServerStats {
+    if (start) {
+      this.rssPeak.start();
+      return this.snapshot();
+    }
+    return { ...this.snapshot(), peakRss: this.rssPeak.stop() };
+  }
+
   private snapshot(): ServerStats {
     const { user, system } = process.cpuUsage();
     const tickets = this.store instanceof MemoryTicketStore ? this.store.size : undefined;
-    return { cpu: user + system, heapUsed: process.memoryUsage().heapUsed, tickets };
+    const { heapUsed, rss } = process.memoryUsage();
+    return { cpu: user + system, heapUsed, rss, tickets };
   }
 }

@@ -1,5 +1,5 @@
 /** Which server a bench child process runs. */
-export type Variant = 'bare' | 'jwt' | 'ticket-memory' | 'ticket-redis' | 'heap';
+export type Variant = 'bare' | 'jwt' | 'ticket-memory' | 'ticket-redis' | 'ticket-ws' | 'heap';
 
 /** What the bench passes to a server child (as JSON in argv[2]). */
 export interface ServerSpec {
@@ -23,7 +23,7 @@ export interface ServerReady {
 /** HS256 secret shared by the bench client and every server. Bench only. */
 export const BENCH_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 
-/** The namespace every variant's gateway lives on. */
+/** The namespace (Socket.IO) or path (raw WebSocket) every variant's gateway lives on. */
 export const NAMESPACE = '/chat';
 
 /**
@@ -43,6 +43,10 @@ export interface ServerStats {
   cpu: number;
   /** `process.memoryUsage().heapUsed`, in bytes. */
   heapUsed: number;
+  /** `process.memoryUsage().rss`, in bytes (heap hooks only). */
+  rss?: number;
+  /** Highest RSS sampled since `POST /bench/heap/peak` started sampling, in bytes. */
+  peakRss?: number;
   /** Time spent in garbage collection pauses since the server started, milliseconds. */
   gc?: number;
   /** Tickets held by the memory store (`heap` variant only). */

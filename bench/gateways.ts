@@ -5,6 +5,7 @@ import {
   type OnGatewayInit,
   SubscribeMessage,
   WebSocketGateway,
+  type WsResponse,
 } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import { WsTicketGuard, WsUser } from '../lib/index.js';
@@ -53,5 +54,15 @@ export class TicketChatGateway {
   @SubscribeMessage('whoami')
   whoami(@WsUser() user: unknown): unknown {
     return user;
+  }
+}
+
+/** `ticket-ws`: the same gateway on raw WebSocket (`WsTicketWsAdapter`, path `/chat`). */
+@WebSocketGateway({ path: NAMESPACE })
+@UseGuards(WsTicketGuard)
+export class TicketWsChatGateway {
+  @SubscribeMessage('whoami')
+  whoami(@WsUser() user: unknown): WsResponse<unknown> {
+    return { event: 'whoami', data: user };
   }
 }

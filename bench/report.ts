@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import type { FloodOutcome } from './flood.js';
+import type { FramesOutcome } from './frames.js';
 
 /** Median of several runs, with the spread. */
 export interface Spread {
@@ -125,6 +126,34 @@ export function floodDelta(row: FloodRow): number | undefined {
   return row.before === undefined || row.open === undefined ? undefined : row.open - row.before;
 }
 
+/** Server memory after forced full GCs, bytes. */
+export interface MemoryReading {
+  heap: number;
+  rss: number;
+}
+
+/** Authenticated raw WebSocket clients sending messages over the server's cap. */
+export interface FramesResult {
+  /** Clients, each sending one message. */
+  sockets: number;
+  /** Size of each message, bytes. */
+  bytes: number;
+  /** The server's cap (`WsTicketWsAdapter`'s default `maxPayload`), bytes. */
+  maxPayload: number;
+  before?: MemoryReading;
+  after?: MemoryReading;
+  /** Highest RSS sampled in the server while the round ran, bytes. */
+  peakRss?: number;
+  outcome?: FramesOutcome;
+  /** Whether a new ticket and socket were admitted after the round. */
+  servedAfter?: boolean;
+  /** Set when the row could not be measured (the server died, a hook failed …). */
+  error?: string;
+}
+
+/** The growth the oversized messages may leave behind, after forced full GCs, bytes. */
+export const FRAMES_TARGET = { heap: 2 * 2 ** 20, rss: 5 * 2 ** 20 };
+
 /** One HS256 `JwtService.verify` in the bench process, microseconds. */
 export interface VerifyCost {
   stringSecret: number;
@@ -147,6 +176,7 @@ export interface BenchResults {
   heap?: HeapResult;
   redis: RedisTrips;
   flood?: FloodResult;
+  frames?: FramesResult;
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -394,6 +424,9 @@ export function renderMarkdown(results: BenchResults): string {
   out.push('## 5. Unauthenticated flood', '');
   out.push(...(results.flood ? floodSection(results.flood) : ['SKIPPED', '']));
 
+  out.push('## 6. Oversized raw WebSocket messages', '');
+  out.push(...(results.frames ? framesSection(results.frames) : ['SKIPPED', '']));
+
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');
   return out.join('\n');
@@ -474,20 +507,97 @@ export function floodSection(flood: FloodResult): string[] {
   return out;
 }
 
-/** The report of a `--only flood` run: the machine, the settings, the flood's targets and table. */
-export function renderFloodOnly(
-  flood: FloodResult,
+/** The body of the oversized-messages section: what was done, the table. */
+export function framesSection(frames: FramesResult): string[] {
+  const size = (bytes: number) =>
+    bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${(bytes / 1024).toFixed(0)} KiB`;
+  const out: string[] = [];
+  out.push(
+    'How much server memory authenticated raw WebSocket clients leave behind when they send ' +
+      'messages over the cap. A fresh memory-store server child (`WsTicketWsAdapter` with its ' +
+      `defaults, so \`maxPayload\` ${size(frames.maxPayload)}; the gateway on path \`/chat\`; ` +
+      '`--expose-gc`). The clients run in the bench process and speak `ws`: each of ' +
+      `${frames.sockets} opens with its own ticket (one bench user each) and gets its \`whoami\` ` +
+      `answer, then all ${frames.sockets} send one ${size(frames.bytes)} text message at once, and ` +
+      'the server must close every socket with 1009. An identical warm-up round (its sockets ' +
+      'closed the same way) runs first. Heap and RSS are read after forced full GCs before and ' +
+      'after the measured round; after it, a new ticket and socket must still be admitted. The ' +
+      'server also samples its RSS every millisecond while the round runs: after GC alone, a ' +
+      'server that buffered and parsed such messages would look as clean. The peak is no target: ' +
+      'it moves by up to some 20 MB from run to run with how many pages the forced GCs had returned ' +
+      'just before, and with the reads of the rest of each message, which `ws` drops while it ' +
+      "waits for the client's close frame. What tells a capped server from an uncapped one is " +
+      'the close code: an uncapped one keeps the sockets open.',
+    '',
+    `Target: heap within ${mb(FRAMES_TARGET.heap).replace(/\.00$/, '')} MB and RSS within ` +
+      `${mb(FRAMES_TARGET.rss).replace(/\.00$/, '')} MB of before, every socket closed with ` +
+      '1009, a new client admitted afterwards.',
+    '',
+  );
+  const { before, after, outcome } = frames;
+  const heap = (m: MemoryReading) => m.heap;
+  const rss = (m: MemoryReading) => m.rss;
+  const reading = (m: MemoryReading | undefined, pick: (m: MemoryReading) => number) =>
+    m ? `${mb(pick(m))} MB` : '—';
+  const delta = (pick: (m: MemoryReading) => number) =>
+    before && after ? `**${signedMb(pick(after) - pick(before))}**` : '—';
+  const closes = outcome
+    ? Object.entries(outcome.closes)
+        .map(([code, n]) => `${code} × ${n}`)
+        .join(', ') || 'none'
+    : '—';
+  const status =
+    frames.error ?? (outcome && outcome.status !== 'complete' ? outcome.reason : undefined);
+  out.push(
+    table(
+      [
+        'Messages',
+        'Closed with',
+        'Heap before',
+        'Heap after',
+        'Δ heap',
+        'RSS before',
+        'RSS after',
+        'Δ RSS',
+        'RSS peak (Δ)',
+        'Served after',
+      ],
+      [
+        [
+          `${outcome?.sent ?? 0} × ${size(frames.bytes)}${status ? ` — **${status}**` : ''}`,
+          closes,
+          reading(before, heap),
+          reading(after, heap),
+          delta(heap),
+          reading(before, rss),
+          reading(after, rss),
+          delta(rss),
+          before && frames.peakRss !== undefined
+            ? `${mb(frames.peakRss)} MB (${signedMb(frames.peakRss - before.rss)})`
+            : '—',
+          frames.servedAfter === undefined ? '—' : frames.servedAfter ? 'yes' : '**no**',
+        ],
+      ],
+    ),
+    '',
+  );
+  return out;
+}
+
+/** The report of an `--only <phase>` run: the machine, the settings, the phase's targets and section. */
+export function renderOnly(
+  phase: { name: string; title: string; section: string[] },
   settings: string[],
   targets: Target[],
   seconds: number,
 ): string {
   const out: string[] = [];
-  out.push('# nestjs-ws-ticket benchmark: unauthenticated flood only', '');
-  out.push('`node dist/bench/run.js --only flood` (not for bench/RESULTS.md).', '');
+  out.push(`# nestjs-ws-ticket benchmark: ${phase.title} only`, '');
+  out.push(`\`node dist/bench/run.js --only ${phase.name}\` (not for bench/RESULTS.md).`, '');
   out.push('## Machine', '', ...machine().map((line) => `- ${line}`), '');
   out.push('## Settings', '', ...settings.map((line) => `- ${line}`), '');
   out.push('## Targets', '', targetTable(targets), '');
-  out.push('## Unauthenticated flood', '', ...floodSection(flood));
+  out.push(`## ${phase.title}`, '', ...phase.section);
   out.push(`Bench wall time: ${seconds.toFixed(0)} s.`, '');
   return out.join('\n');
 }

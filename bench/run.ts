@@ -1,8 +1,8 @@
 // `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
 // table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
 // smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles),
-// --only flood (the unauthenticated-flood row alone, printed, never written), --flood-max-old-space
-// MB (the flood server child's old-space cap, default 1024).
+// --only flood|frames (the unauthenticated-flood or the oversized-messages row alone, printed,
+// never written), --flood-max-old-space MB (the flood server child's old-space cap, default 1024).
 import { createSecretKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
 import { createClient } from 'redis';
+import { DEFAULT_WS_MAX_PAYLOAD } from '../lib/index.js';
 import {
   hasRedisServer,
   type RedisServerHandle,
@@ -32,6 +33,7 @@ import {
 import { BENCH_SECRET, BENCH_USERS } from './constants.js';
 import { startCpuMeter } from './cpu-meter.js';
 import { connectFrame, type FloodHandle, type FloodPlan, flood } from './flood.js';
+import { admitted, oversizedMessage, sendOversized } from './frames.js';
 import {
   type BenchResults,
   type ConnectRow,
@@ -39,14 +41,18 @@ import {
   FLOOD_TARGET,
   type FloodResult,
   type FloodRow,
+  FRAMES_TARGET,
+  type FramesResult,
   floodDelta,
+  floodSection,
+  framesSection,
   type HeapResult,
   type IssueRow,
   medianOf,
   percentile,
   type RedisTrips,
-  renderFloodOnly,
   renderMarkdown,
+  renderOnly,
   spread,
   type Target,
   type VariantKey,
@@ -63,8 +69,8 @@ const QUICK = args.includes('--quick');
 const WRITE = !args.includes('--no-write');
 const CPU_PROF = args.includes('--cpu-prof');
 const ONLY = option('--only');
-if (ONLY !== undefined && ONLY !== 'flood') {
-  throw new Error(`--only ${ONLY}: the only phase that runs alone is "flood"`);
+if (ONLY !== undefined && ONLY !== 'flood' && ONLY !== 'frames') {
+  throw new Error(`--only ${ONLY}: the phases that run alone are "flood" and "frames"`);
 }
 
 const CONCURRENCY = [1, 50] as const;
@@ -91,6 +97,11 @@ const FLOOD = {
   timeLimit: 120_000,
   maxOldSpaceMb: Number(option('--flood-max-old-space') ?? 1024),
 };
+/**
+ * Oversized raw WebSocket messages: authenticated clients, one message each, twice the server's
+ * default cap (the issue that set the cap saw three 90 MB messages take a server from 84 to 513 MB).
+ */
+const FRAMES = { sockets: 20, bytes: 2 * DEFAULT_WS_MAX_PAYLOAD, timeout: 30_000 };
 /** Above this share of foreign CPU (percent), the results are flagged as disturbed. */
 const NOISY_PERCENT = 5;
 
@@ -567,6 +578,102 @@ function floodTargets(result: FloodResult): Target[] {
   });
 }
 
+/**
+ * The oversized-messages row against a fresh `ticket-ws` server child: a warm-up round, the memory,
+ * the measured round, the memory, then a new client must still be admitted.
+ */
+async function framesPhase(flags: string[]): Promise<FramesResult> {
+  const result: FramesResult = {
+    sockets: FRAMES.sockets,
+    bytes: FRAMES.bytes,
+    maxPayload: DEFAULT_WS_MAX_PAYLOAD,
+  };
+  const server = await startServer({ variant: 'ticket-ws', heapHooks: true }, flags);
+  const tokens = new BenchTokens();
+  const message = oversizedMessage(FRAMES.bytes);
+  const reading = async () => {
+    const stats = await serverStats(server.url, '/bench/heap/gc');
+    return { heap: stats.heapUsed, rss: stats.rss ?? 0 };
+  };
+  const tickets = () => fetchTickets(server.url, tokens, FRAMES.sockets);
+  const fmt = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+  try {
+    const warmup = await sendOversized(server, await tickets(), message, FRAMES.timeout);
+    if (warmup.status !== 'complete') throw new Error(`frames warm-up: ${warmup.reason}`);
+    // Fetched before the first reading: the row measures the sockets and their messages.
+    const measured = await tickets();
+    await sleep(200);
+    result.before = await reading();
+    await serverStats(server.url, '/bench/heap/peak?start=1');
+    result.outcome = await sendOversized(server, measured, message, FRAMES.timeout);
+    await sleep(200); // let the server see the closes
+    result.peakRss = (await serverStats(server.url, '/bench/heap/peak')).peakRss;
+    result.after = await reading();
+    const [ticket] = await fetchTickets(server.url, tokens, 1);
+    result.servedAfter = await admitted(server, ticket, 5000).then(
+      (ws) => {
+        ws.close();
+        return true;
+      },
+      () => false,
+    );
+    const o = result.outcome;
+    log(
+      `frames: ${o.sent} × ${fmt(FRAMES.bytes)} sent, closes ${JSON.stringify(o.closes)}` +
+        `${o.reason ? ` (${o.reason})` : ''}; heap ${fmt(result.before.heap)} → ` +
+        `${fmt(result.after.heap)}, RSS ${fmt(result.before.rss)} → ${fmt(result.after.rss)} ` +
+        `(peak ${fmt(result.peakRss ?? 0)})`,
+    );
+  } catch (error) {
+    result.error = server.alive()
+      ? error instanceof Error
+        ? error.message
+        : String(error)
+      : 'server died';
+    log(`frames: ${result.error}`);
+  } finally {
+    await server.stop();
+  }
+  return result;
+}
+
+function framesTargets(result: FramesResult): Target[] {
+  const { before, after, outcome } = result;
+  const heap = before && after ? after.heap - before.heap : undefined;
+  const rss = before && after ? after.rss - before.rss : undefined;
+  const peak = before && result.peakRss !== undefined ? result.peakRss - before.rss : undefined;
+  const closedRight = outcome?.closes['1009'] === result.sockets;
+  const flaws = [
+    outcome && outcome.status !== 'complete' ? outcome.reason : '',
+    outcome && !closedRight ? `closes ${JSON.stringify(outcome.closes)}` : '',
+    result.servedAfter === false ? 'no client admitted afterwards' : '',
+  ].filter(Boolean);
+  const mbOf = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MB`;
+  const value =
+    heap === undefined || rss === undefined
+      ? (result.error ?? 'not measured')
+      : `heap ${mbOf(heap)}, RSS ${mbOf(rss)}${peak === undefined ? '' : ` (peak ${mbOf(peak)})`}, ` +
+        `1009 × ${outcome?.closes['1009'] ?? 0}` +
+        (flaws.length ? ` (${flaws.join(', ')})` : '');
+  return [
+    {
+      name:
+        `Server heap and RSS after ${result.sockets} raw ws messages of ` +
+        `${result.bytes / 2 ** 20} MiB (cap ${result.maxPayload / 2 ** 20} MiB) within ` +
+        `${FRAMES_TARGET.heap / 2 ** 20} / ${FRAMES_TARGET.rss / 2 ** 20} MB of before, each ` +
+        'closed with 1009',
+      value,
+      met:
+        heap !== undefined &&
+        rss !== undefined &&
+        !flaws.length &&
+        !result.error &&
+        Math.abs(heap) <= FRAMES_TARGET.heap &&
+        Math.abs(rss) <= FRAMES_TARGET.rss,
+    },
+  ];
+}
+
 function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'>): Target[] {
   const targets: Target[] = [];
   const rowOf = (key: VariantKey, concurrency: number) =>
@@ -637,6 +744,7 @@ function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'
     met: trips.skipped ? undefined : trips.perConsume === 2,
   });
   if (results.flood) targets.push(...floodTargets(results.flood));
+  if (results.frames) targets.push(...framesTargets(results.frames));
   return targets;
 }
 
@@ -649,27 +757,45 @@ function floodSetting(): string {
   );
 }
 
-/** `--only flood`: the flood row alone, printed (never written to bench/RESULTS.md). */
-async function floodOnly(flags: string[]): Promise<void> {
+function framesSetting(): string {
+  return (
+    `Oversized raw WebSocket messages: ${FRAMES.sockets} authenticated clients, one ` +
+    `${FRAMES.bytes / 2 ** 20} MiB message each, against a fresh server child with the ` +
+    `adapter's ${DEFAULT_WS_MAX_PAYLOAD / 2 ** 20} MiB cap`
+  );
+}
+
+/** `--only flood|frames`: that row alone, printed (never written to bench/RESULTS.md). */
+async function onlyPhase(phase: 'flood' | 'frames', flags: string[]): Promise<void> {
   const started = performance.now();
   process.once('SIGINT', () => {
     void stopAllServers().finally(() => process.exit(130));
   });
-  let result: FloodResult;
+  let section: string[];
+  let targets: Target[];
   try {
-    result = await floodPhase(flags);
+    if (phase === 'flood') {
+      const result = await floodPhase(flags);
+      section = floodSection(result);
+      targets = floodTargets(result);
+    } else {
+      const result = await framesPhase(flags);
+      section = framesSection(result);
+      targets = framesTargets(result);
+    }
   } finally {
     await stopAllServers();
   }
   const settings = [
-    floodSetting(),
+    phase === 'flood' ? floodSetting() : framesSetting(),
     QUICK ? '**--quick run: small counts, not for the record**' : 'Full counts',
     CPU_PROF
       ? '**Servers ran with --cpu-prof (slower): not for the record**'
       : 'No profiler attached',
   ];
-  const targets = floodTargets(result);
-  console.log(renderFloodOnly(result, settings, targets, (performance.now() - started) / 1000));
+  const title = phase === 'flood' ? 'Unauthenticated flood' : 'Oversized raw WebSocket messages';
+  const seconds = (performance.now() - started) / 1000;
+  console.log(renderOnly({ name: phase, title, section }, settings, targets, seconds));
   const missed = targets.filter((t) => t.met === false).length;
   if (missed) log(`${missed} target(s) missed`);
 }
@@ -723,6 +849,7 @@ async function main(): Promise<void> {
     await cleanup();
     const heap = await heapPhase(flags);
     const floods = await floodPhase(flags);
+    const frames = await framesPhase(flags);
 
     const partial = {
       connect,
@@ -731,6 +858,7 @@ async function main(): Promise<void> {
       heap,
       redis: trips,
       flood: floods,
+      frames,
       notes: [] as string[],
     };
     results = {
@@ -748,6 +876,7 @@ async function main(): Promise<void> {
           `sockets closed at the JWT's exp); HS256 JWTs of ${BENCH_USERS} users, used round ` +
           'robin by every variant',
         floodSetting(),
+        framesSetting(),
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
@@ -786,9 +915,9 @@ async function main(): Promise<void> {
 }
 
 const profileFlags = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
-if (ONLY === 'flood') {
+if (ONLY === 'flood' || ONLY === 'frames') {
   if (CPU_PROF) mkdirSync(PROFILES, { recursive: true });
-  await floodOnly(profileFlags);
+  await onlyPhase(ONLY, profileFlags);
 } else {
   await main();
 }

@@ -18,6 +18,7 @@ import {
   type TicketStore,
   WsTicketIoAdapter,
   WsTicketModule,
+  WsTicketWsAdapter,
 } from '../lib/index.js';
 import {
   BareRouteController,
@@ -26,7 +27,12 @@ import {
   HeapController,
 } from './bench.controller.js';
 import { BENCH_SECRET, type ServerReady, type ServerSpec } from './constants.js';
-import { BareChatGateway, JwtChatGateway, TicketChatGateway } from './gateways.js';
+import {
+  BareChatGateway,
+  JwtChatGateway,
+  TicketChatGateway,
+  TicketWsChatGateway,
+} from './gateways.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ServerSpec;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -62,7 +68,7 @@ async function createApp(): Promise<INestApplication> {
   const providers: Provider[] = [BearerJwtGuard];
   if (ticket) {
     imports.push(await ticketModule());
-    providers.push(TicketChatGateway);
+    providers.push(spec.variant === 'ticket-ws' ? TicketWsChatGateway : TicketChatGateway);
     if (spec.variant === 'heap' || spec.heapHooks) controllers.push(HeapController);
   } else {
     providers.push(spec.variant === 'jwt' ? JwtChatGateway : BareChatGateway);
@@ -72,7 +78,14 @@ async function createApp(): Promise<INestApplication> {
   class BenchAppModule {}
 
   const app = await NestFactory.create(BenchAppModule, { logger: ['error', 'warn'] });
-  app.useWebSocketAdapter(ticket ? new WsTicketIoAdapter(app) : new IoAdapter(app));
+  // ticket-ws: the adapter's defaults, its 1 MiB maxPayload included.
+  app.useWebSocketAdapter(
+    spec.variant === 'ticket-ws'
+      ? new WsTicketWsAdapter(app)
+      : ticket
+        ? new WsTicketIoAdapter(app)
+        : new IoAdapter(app),
+  );
   return app;
 }
 

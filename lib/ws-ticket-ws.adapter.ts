@@ -11,8 +11,10 @@ import type {
   WebSocketServer,
 } from 'ws';
 import { queryOf } from './internal/http.js';
+import { wsMaxPayload } from './internal/options.js';
 import { UserConnections } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
+import { DEFAULT_WS_MAX_PAYLOAD } from './ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
 import type { WsTicketHandshake } from './ws-ticket.types.js';
@@ -89,8 +91,20 @@ export interface WsTicketUpgradeHandshake extends WsTicketHandshake {
   secure: boolean;
 }
 
-/** Options of {@link WsTicketWsAdapter}, passed through to Nest's `WsAdapter`. */
-export type WsTicketWsAdapterOptions = NonNullable<ConstructorParameters<typeof WsAdapter>[1]>;
+type NestWsAdapterOptions = NonNullable<ConstructorParameters<typeof WsAdapter>[1]>;
+
+/** Options of {@link WsTicketWsAdapter}: Nest's `WsAdapter` options (passed through), plus its own. */
+export interface WsTicketWsAdapterOptions extends NestWsAdapterOptions {
+  /**
+   * Largest message a client may send, in bytes, on every gateway server of this adapter (the `ws`
+   * option of that name, whose own default is 100 MiB). A longer message closes its socket with 1009
+   * ("message too big") and never reaches a handler; a single frame is refused from its header,
+   * before its payload is read. A gateway's own `@WebSocketGateway({ maxPayload })` wins over this.
+   * A whole number from 1 to 2^31 − 1; anything else throws here.
+   * @default 1_048_576 (1 MiB, as Socket.IO's `maxHttpBufferSize`)
+   */
+  maxPayload?: number;
+}
 
 type VerifyClient = VerifyClientCallbackAsync | VerifyClientCallbackSync;
 type VerifyCallback = Parameters<VerifyClientCallbackAsync>[1];
@@ -100,6 +114,7 @@ type GatewayServerOptions = Record<string, unknown> & {
   namespace?: string;
   server?: unknown;
   path?: string;
+  maxPayload?: number;
   verifyClient?: VerifyClient;
   handleProtocols?: HandleProtocols;
 };
@@ -107,6 +122,7 @@ type GatewayServerOptions = Record<string, unknown> & {
 const JSON_REFUSAL_HEADERS = {
   'Content-Type': 'application/json; charset=utf-8',
   'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
 };
 
 /**
@@ -115,6 +131,7 @@ const JSON_REFUSAL_HEADERS = {
  * scheme (`['ws-ticket', 'ws-ticket.<uuid>']`, an app subprotocol may be offered too); on success
  * `client.data.user` holds the resolved user, so `@WsUser()` and `WsTicketGuard` work unchanged.
  * A refusal answers the upgrade with 401, 403 or 503 and a JSON body `{ "code": "…" }`.
+ * Messages over `maxPayload` (1 MiB unless set) close their socket with 1009.
  *
  * Accepted sockets are closed with 4001 `session_expired` when their session ends
  * (`closeOnSessionEnd`), and by `WsTicketService.disconnectUser()` with the code's
@@ -131,12 +148,15 @@ export class WsTicketWsAdapter extends WsAdapter {
   /** Open sockets by user id, across every gateway of this adapter; emptied as sockets close. */
   private readonly sockets = new UserConnections<WebSocket>();
   private unregister: (() => void) | undefined;
+  /** `maxPayload` of a gateway server whose gateway sets none, in bytes. */
+  private readonly maxPayload: number;
 
   constructor(
     protected readonly app: INestApplicationContext,
     options?: WsTicketWsAdapterOptions,
   ) {
     super(app, options);
+    this.maxPayload = wsMaxPayload(options?.maxPayload ?? DEFAULT_WS_MAX_PAYLOAD);
   }
 
   override create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
@@ -148,6 +168,11 @@ export class WsTicketWsAdapter extends WsAdapter {
     const { verifyClient, handleProtocols } = options;
     const server: WebSocketServer = super.create(port, {
       ...options,
+      // Every way Nest builds a gateway server (shared HTTP server by path, own port, own port with
+      // paths) spreads these options into `new WebSocketServer()`. An oversized message makes ws
+      // emit 'error' on the socket (Nest's WsAdapter listens: no crash) and close it with 1009,
+      // which leaves our registry and session timer like any close.
+      maxPayload: options.maxPayload ?? this.maxPayload,
       // verifyClient runs inside ws's handleUpgrade whichever way Nest routes the upgrade (shared
       // HTTP server by path, or a gateway on its own port), before the 101 is written.
       verifyClient: (info: VerifyInfo, callback: VerifyCallback) =>

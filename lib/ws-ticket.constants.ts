@@ -12,6 +12,11 @@ export const DEFAULT_KEY_PREFIX = 'ws-ticket:';
 export const DEFAULT_STORE_TIMEOUT = 2000;
 /** Default upper bound on one `resolveUser` or `allowedOrigins` call, in milliseconds. */
 export const DEFAULT_CALLBACK_TIMEOUT = 5000;
+/**
+ * Default largest message a raw WebSocket client may send through `WsTicketWsAdapter`, in bytes:
+ * 1 MiB, as Socket.IO's `maxHttpBufferSize` (the `ws` library alone allows 100 MiB).
+ */
+export const DEFAULT_WS_MAX_PAYLOAD = 1_048_576;
 /** Longest bearer token the endpoint will look at, in characters. */
 export const MAX_BEARER_LENGTH = 8192;
 

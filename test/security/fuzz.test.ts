@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -22,7 +21,13 @@ import { PLATFORMS, type StartedApp, startApp, startOn, ticketFor } from '../sup
 import { RawEngineIo } from '../support/engine-io.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ConnectionLog, EchoWsGateway, ticketModule } from '../ws/fixtures/gateways.js';
-import { closeWs, openedWs, type StartedWsApp, startWsApp } from '../ws/fixtures/ws-app.js';
+import {
+  closeWs,
+  openedWs,
+  rawUpgrade,
+  type StartedWsApp,
+  startWsApp,
+} from '../ws/fixtures/ws-app.js';
 
 // Property-based fuzzing of every door a client can knock on: the service's consume and bearer
 // paths, the ticket endpoint, raw engine.io CONNECT packets and raw WebSocket upgrades. A failure
@@ -710,47 +715,6 @@ function nodeSends(value: string): boolean {
   return /^[\t\x20-\x7e\x80-\xff]*$/.test(value);
 }
 
-interface UpgradeAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A raw upgrade request over node:http: any headers, no client-side validation. */
-function rawUpgrade(url: string, headers: Record<string, string>): Promise<UpgradeAnswer> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(url, {
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        ...headers,
-      },
-      timeout: BOUND,
-    });
-    request.on('upgrade', (response, socket) => {
-      socket.destroy();
-      resolve({ status: 101, headers: response.headers, body: '' });
-    });
-    request.on('response', (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          headers: response.headers,
-          body: Buffer.concat(chunks).toString(),
-        }),
-      );
-      response.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error('upgrade answer timed out')));
-    request.on('error', reject);
-    request.end();
-  });
-}
-
 /** The ticket an upgrade presents (README scheme); entries without the marker count as malformed. */
 function upgradeTicket(protocols: string[], query: string): unknown {
   const entries = protocols
@@ -795,7 +759,7 @@ describe('Raw WebSocket upgrades with arbitrary subprotocols and ?uuid= values',
           if (protocols.length > 0) headers['sec-websocket-protocol'] = protocols.join(', ');
           if (origin !== undefined) headers.origin = origin;
           const takes = store.takes.length;
-          const answer = await rawUpgrade(`${server.url}/ws${query}`, headers);
+          const answer = await rawUpgrade(`${server.url}/ws${query}`, headers, BOUND);
           assert.ok(
             [401, 403, 503].includes(answer.status),
             `answered ${answer.status}: ${answer.body.slice(0, 200)}`,

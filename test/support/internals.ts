@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import type { Server } from 'socket.io';
-import { WsTicketIoAdapter, WsTicketService } from '../../lib/index.js';
+import { WsTicketIoAdapter, WsTicketService, type WsTicketWsAdapter } from '../../lib/index.js';
 import type { ConnectionSessions, RefusalLog, Revocation } from '../../lib/session/index.js';
 
 /** The bounded structures inside a WsTicketService, for tests that assert their sizes. */
@@ -36,4 +36,10 @@ export class CapturingIoAdapter extends WsTicketIoAdapter {
 /** The engine.io connections the server holds now, by session id. */
 export function engineConnections(server: Server): Record<string, object> {
   return (server.engine as unknown as { clients: Record<string, object> }).clients;
+}
+
+/** How many sockets of the user a WsTicketWsAdapter still holds in its per-user registry. */
+export function wsSocketsOf(adapter: WsTicketWsAdapter, userId: string): number {
+  return (adapter as unknown as { sockets: { of(userId: string): unknown[] } }).sockets.of(userId)
+    .length;
 }

@@ -18,6 +18,7 @@ import {
   closeWs,
   openedWs,
   openWs,
+  rawUpgrade,
   type StartedWsApp,
   startWsApp,
 } from './fixtures/ws-app.js';
@@ -150,6 +151,47 @@ describe('raw WebSocket upgrade when the ticket store is down', () => {
       code: 'store_unavailable',
     });
   });
+});
+
+describe('raw WebSocket refusal headers', () => {
+  const APP_ORIGIN = 'https://app.example';
+  let server: StartedWsApp;
+  const ticket = () => ticketFor(server.url, signJwt({ sub: 'alice' }));
+
+  before(async () => {
+    // Origins are checked before the store is asked, which then fails: 401, 403 and 503 from one app.
+    server = await startWsApp({
+      imports: [ticketModule({ store: new TakeFailsStore(), allowedOrigins: [APP_ORIGIN] })],
+      providers: [EchoWsGateway, ConnectionLog],
+    });
+  });
+  after(() => server.close());
+
+  const cases = [
+    { status: 401, code: 'ticket_missing', query: async () => '', origin: APP_ORIGIN },
+    {
+      status: 403,
+      code: 'origin_forbidden',
+      query: async () => `?uuid=${await ticket()}`,
+      origin: 'https://evil.example',
+    },
+    {
+      status: 503,
+      code: 'store_unavailable',
+      query: async () => `?uuid=${await ticket()}`,
+      origin: APP_ORIGIN,
+    },
+  ];
+  for (const { status, code, query, origin } of cases) {
+    it(`answers ${status} ${code} as JSON with nosniff and no-store`, async () => {
+      const answer = await rawUpgrade(`${server.url}/ws${await query()}`, { origin });
+      assert.equal(answer.status, status);
+      assert.deepEqual(JSON.parse(answer.body), { code });
+      assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+      assert.equal(answer.headers['content-type'], 'application/json; charset=utf-8');
+      assert.equal(answer.headers['cache-control'], 'no-store');
+    });
+  }
 });
 
 describe('raw WebSocket malformed tickets', () => {
