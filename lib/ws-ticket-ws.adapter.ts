@@ -19,57 +19,22 @@ import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
 import type { WsTicketHandshake } from './ws-ticket.types.js';
 import { scheduleSessionEnd, type WsTicketSocketData } from './ws-ticket-session.js';
+import {
+  FALLBACK_CLOSE_CODE,
+  offeredProtocols,
+  selectProtocol,
+  ticketEntries,
+  WS_TICKET_CLOSE_CODES,
+  WS_TICKET_PROTOCOL,
+  WS_TICKET_REFUSAL_STATUS,
+} from './ws-ticket-ws.protocol.js';
 
-/**
- * Marker subprotocol of the `Sec-WebSocket-Protocol` scheme. A client that carries its ticket in
- * the header offers it next to the ticket entry, so that the server always has a protocol it may
- * echo (browsers and `ws` fail a connection that offered protocols and got none back).
- */
-export const WS_TICKET_PROTOCOL = 'ws-ticket';
-
-/** Prefix of the subprotocol entry carrying the ticket: `ws-ticket.<uuid>`. */
-export const WS_TICKET_PROTOCOL_PREFIX = `${WS_TICKET_PROTOCOL}.`;
-
-/**
- * HTTP status answering a refused upgrade, by refusal code: 401 for ticket problems, 403 for
- * origin or binding refusals and for a user revoked during the upgrade, 503 when the store is down.
- * Any other code is answered 401.
- */
-export const WS_TICKET_REFUSAL_STATUS = {
-  ticket_missing: 401,
-  ticket_malformed: 401,
-  ticket_invalid: 401,
-  user_rejected: 401,
-  session_expired: 401,
-  origin_forbidden: 403,
-  ticket_binding_mismatch: 403,
-  user_revoked: 403,
-  store_unavailable: 503,
-} as const satisfies Partial<Record<WsTicketErrorCode, 401 | 403 | 503>>;
-
-/**
- * WebSocket close code (RFC 6455 private range 4000-4999) the server closes a socket with, by code:
- * 4000 + the HTTP status the same code gets elsewhere (a refused upgrade, or 429 at the ticket
- * endpoint), so that `session_expired` is 4001 ("authenticate again": fetch a new ticket after a new
- * login) and `user_revoked` is 4003 ("forbidden": do not reconnect on your own). The close reason is
- * the code string itself. The adapter only closes with `session_expired` on its own; the other codes
- * come from `WsTicketService.disconnectUser(userId, code)`.
- */
-export const WS_TICKET_CLOSE_CODES = {
-  ticket_missing: 4001,
-  ticket_malformed: 4001,
-  ticket_invalid: 4001,
-  user_rejected: 4001,
-  session_expired: 4001,
-  origin_forbidden: 4003,
-  ticket_binding_mismatch: 4003,
-  user_revoked: 4003,
-  rate_limited: 4429,
-  store_unavailable: 4503,
-} as const satisfies Record<WsTicketErrorCode, number>;
-
-/** Close code for a code missing from {@link WS_TICKET_CLOSE_CODES} (a plain-JS caller's string). */
-const FALLBACK_CLOSE_CODE = 4000;
+export {
+  WS_TICKET_CLOSE_CODES,
+  WS_TICKET_PROTOCOL,
+  WS_TICKET_PROTOCOL_PREFIX,
+  WS_TICKET_REFUSAL_STATUS,
+} from './ws-ticket-ws.protocol.js';
 
 /**
  * A `ws` socket accepted by {@link WsTicketWsAdapter}. Type a gateway's `@ConnectedSocket()` with it;
@@ -118,6 +83,9 @@ type GatewayServerOptions = Record<string, unknown> & {
   verifyClient?: VerifyClient;
   handleProtocols?: HandleProtocols;
 };
+
+/** The shape of `ws`'s own error codes (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`…): nothing else is logged. */
+const WS_ERROR_CODE = /^WS_ERR_[A-Z0-9_]{1,48}$/;
 
 const JSON_REFUSAL_HEADERS = {
   'Content-Type': 'application/json; charset=utf-8',
@@ -191,6 +159,26 @@ export class WsTicketWsAdapter extends WsAdapter {
       this.accepted.delete(request);
       this.attach(client, session, request);
     });
+    return server;
+  }
+
+  /**
+   * A socket's own errors (a message over `maxPayload`, invalid UTF-8 or framing; `ws` closes the
+   * socket with 1009, 1007 or 1002) are the client's doing: they go to the module's throttled log
+   * under `ws`'s error code, instead of one ERROR line with a stack per message as Nest's `WsAdapter`
+   * writes. Errors of the server itself are still logged as errors.
+   */
+  override bindErrorHandler(server: WebSocketServer): WebSocketServer {
+    server.on('connection', (client: WebSocket) =>
+      client.on('error', (error: Error & { code?: unknown }) => {
+        const code = typeof error?.code === 'string' && WS_ERROR_CODE.test(error.code);
+        this.service().logFailure(
+          `WebSocket closed on a client protocol error (${code ? error.code : 'unknown'})`,
+          error,
+        );
+      }),
+    );
+    server.on('error', (error: Error) => this.logger.error(error));
     return server;
   }
 
@@ -349,40 +337,6 @@ export class WsTicketWsAdapter extends WsAdapter {
     }
     return this.tickets;
   }
-}
-
-/** The subprotocols the client offered, in order (ws has already validated the header). */
-function offeredProtocols(request: IncomingMessage): string[] {
-  const header = request.headers['sec-websocket-protocol'];
-  if (typeof header !== 'string' || header === '') return [];
-  return header.split(',').map((protocol) => protocol.trim());
-}
-
-function ticketEntries(request: IncomingMessage): string[] {
-  return offeredProtocols(request)
-    .filter((protocol) => protocol.startsWith(WS_TICKET_PROTOCOL_PREFIX))
-    .map((protocol) => protocol.slice(WS_TICKET_PROTOCOL_PREFIX.length));
-}
-
-/**
- * Picks the subprotocol to echo: the ticket entries are never seen by the app nor echoed; the app's
- * choice (or ws's default, the first offered) among the real ones; the marker when the client
- * offered nothing else.
- */
-function selectProtocol(
-  protocols: Set<string>,
-  request: IncomingMessage,
-  own: HandleProtocols | undefined,
-): string | false {
-  const real = new Set<string>();
-  for (const protocol of protocols) {
-    if (protocol !== WS_TICKET_PROTOCOL && !protocol.startsWith(WS_TICKET_PROTOCOL_PREFIX)) {
-      real.add(protocol);
-    }
-  }
-  if (real.size === 0) return protocols.has(WS_TICKET_PROTOCOL) ? WS_TICKET_PROTOCOL : false;
-  if (own) return own(real, request);
-  return real.values().next().value ?? false;
 }
 
 function runOwnVerifyClient(

@@ -12,6 +12,7 @@ import { freePort } from '../support/redis-server.js';
 import { FrameLog, frameGateway, ticketModule } from './fixtures/gateways.js';
 import {
   ask,
+  CaptureLogger,
   closeWs,
   closure,
   moduleOf,
@@ -232,6 +233,39 @@ describe('raw WebSocket message size limit: the adapter option', () => {
     assert.equal(log().notes.at(-1), `/frames/large ${body}`);
     await closeWs(ws);
   });
+});
+
+describe('raw WebSocket protocol errors in the log', () => {
+  it(
+    "logs 20 oversized messages as one throttled line with ws's code, no stack, no payload",
+    BOUNDED,
+    async () => {
+      const logger = new CaptureLogger();
+      const server = await startWsApp(
+        { imports: [ticketModule()], providers: [FrameLog, frameGateway('/frames')] },
+        { adapter: { maxPayload: 4 * KiB }, logger },
+      );
+      try {
+        const codes = await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            const uuid = await ticketFor(server.url, signJwt({ sub: 'ann' }));
+            const ws = await openedWs(`${server.wsUrl}/frames?uuid=${uuid}`);
+            return closeCodeAfter(ws, 4 * KiB + 1);
+          }),
+        );
+        assert.deepEqual(new Set(codes), new Set([1009]));
+        const lines = logger.lines.filter((line) => line.includes('client protocol error'));
+        assert.equal(lines.length, 1, logger.lines.join('\n'));
+        assert.match(lines[0], /WS_ERR_UNSUPPORTED_MESSAGE_LENGTH/);
+        assert.doesNotMatch(lines[0], /\bat |xxxx/);
+        assert.ok(
+          !logger.lines.some((line) => /RangeError|Max payload size exceeded.*\bat /.test(line)),
+        );
+      } finally {
+        await server.close();
+      }
+    },
+  );
 });
 
 describe('WsTicketWsAdapter maxPayload validation', () => {
