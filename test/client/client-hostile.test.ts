@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { TicketClientEvent } from '../../lib/client/index.js';
-import {
-  answer,
-  type HostileHandler,
-  type HostileServer,
-  hostileServer,
-  never,
-} from '../support/hostile-http.js';
+import { answer, never } from '../support/hostile-http.js';
 import { signJwt } from '../support/jwt.js';
 import { next } from '../support/sockets.js';
-import {
-  type HelperClient,
-  helperClient,
-  sleep,
-  startWatchedApp,
-  type WatchedApp,
-  warningsDuring,
-} from './fixtures/watched-app.js';
+import { hostileSuite, sleep, warningsDuring } from './fixtures/watched-app.js';
 
 /** The events without their `cause` (an error object from fetch or the validation). */
 const reported = (events: TicketClientEvent[]) => events.map(({ cause: _, ...event }) => event);
@@ -26,30 +13,10 @@ const reported = (events: TicketClientEvent[]) => events.map(({ cause: _, ...eve
 const WINDOW = 2500;
 
 describe('attachTicketAuth against hostile ticket endpoints (real app, Socket.IO)', () => {
-  let app: WatchedApp;
-  const servers: HostileServer[] = [];
-  const clients: HelperClient[] = [];
-  const serve = async (handler: HostileHandler) => {
-    const server = await hostileServer(handler);
-    servers.push(server);
-    return server;
-  };
-  const client = (options: Parameters<typeof helperClient>[1]) => {
-    const created = helperClient(app, options);
-    clients.push(created);
-    return created;
-  };
+  const suite = hostileSuite();
+  const { serve } = suite;
+  const client = suite.client;
   const alice = () => signJwt({ sub: 'alice' });
-
-  before(async () => {
-    app = await startWatchedApp();
-  });
-  afterEach(async () => {
-    for (const created of clients.splice(0)) created.close();
-    await Promise.all(servers.splice(0).map((server) => server.close()));
-    app.adapter.seen.length = 0;
-  });
-  after(() => app.close());
 
   it('fails an endpoint that never answers after requestTimeout, then asks again', async () => {
     const server = await serve(never);
@@ -83,7 +50,10 @@ describe('attachTicketAuth against hostile ticket endpoints (real app, Socket.IO
     });
     assert.ok(server.requests.length >= 2, 'the helper stopped retrying');
     assert.ok(server.requests.length <= 3, `${server.requests.length} ticket requests`);
-    assert.ok(app.adapter.seen.length <= server.requests.length, 'extra ticketless handshakes');
+    assert.ok(
+      suite.app.adapter.seen.length <= server.requests.length,
+      'extra ticketless handshakes',
+    );
     assert.deepEqual(reported(events)[0], {
       code: 'ticket_request_failed',
       fatal: false,
@@ -100,7 +70,7 @@ describe('attachTicketAuth against hostile ticket endpoints (real app, Socket.IO
       await sleep(WINDOW);
     });
     assert.equal(server.requests.length, 1);
-    assert.equal(app.adapter.seen.length, 1);
+    assert.equal(suite.app.adapter.seen.length, 1);
     assert.deepEqual(reported(events), [
       { code: 'ticket_request_failed', fatal: false, status: 429 },
     ]);
@@ -108,14 +78,14 @@ describe('attachTicketAuth against hostile ticket endpoints (real app, Socket.IO
   });
 
   it("refuses a cross-origin redirect to bob's ticket: alice's socket is never logged in as bob", async () => {
-    const evil = await serve(app.forward('bob'));
+    const evil = await serve(suite.app.forward('bob'));
     const server = await serve(answer(302, '', { location: `${evil.url}/ticket` }));
     const { socket, events } = client({ ticketUrl: `${server.url}/ticket`, getToken: alice });
     socket.connect();
     await next(socket, 'connect_error');
     assert.deepEqual(reported(events), [{ code: 'ticket_request_failed', fatal: false }]);
     assert.equal(evil.requests.length, 0, 'the redirect was followed');
-    assert.deepEqual(app.adapter.seen, [undefined]);
+    assert.deepEqual(suite.app.adapter.seen, [undefined]);
     assert.equal(socket.connected, false);
   });
 
@@ -123,7 +93,7 @@ describe('attachTicketAuth against hostile ticket endpoints (real app, Socket.IO
     const redirect = answer(307, '', { location: '/elsewhere' });
     const server = await serve((req, res, request) =>
       req.url === '/elsewhere'
-        ? app.forward('alice')(req, res, request)
+        ? suite.app.forward('alice')(req, res, request)
         : redirect(req, res, request),
     );
     const { socket, events } = client({ ticketUrl: `${server.url}/ticket`, getToken: alice });
@@ -144,7 +114,7 @@ describe('attachTicketAuth against hostile ticket endpoints (real app, Socket.IO
     assert.deepEqual(reported(events), [
       { code: 'ticket_request_failed', fatal: false, status: 201 },
     ]);
-    assert.deepEqual(app.adapter.seen, [undefined]);
+    assert.deepEqual(suite.app.adapter.seen, [undefined]);
   });
 
   it('reports a throwing getToken as ticket_request_failed with its error, and backs off', async () => {

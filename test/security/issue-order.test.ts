@@ -9,24 +9,27 @@ const REQUESTS = 200;
 const LIMIT = 60;
 
 for (const platform of PLATFORMS) {
-  const start = startOn(platform);
+  /** An app whose store counts ticket writes, with the given limit and resolveUser. */
+  const start = (limit: number, resolveUser: (claims: WsTicketClaims) => unknown) =>
+    startOn(platform)({
+      imports: [
+        WsTicketModule.forRoot({
+          jwt: { secret: TEST_SECRET },
+          store,
+          issueLimit: { limit, window: 60 },
+          resolveUser,
+        }),
+      ],
+    });
+  let store: CountingStore;
 
   describe(`The issuance limit comes before resolveUser [${platform}]`, () => {
     it(`${REQUESTS} rapid requests of one user run resolveUser only for the ${LIMIT} tickets issued`, async () => {
       const resolved: string[] = [];
-      const store = new CountingStore();
-      const started = await start({
-        imports: [
-          WsTicketModule.forRoot({
-            jwt: { secret: TEST_SECRET },
-            store,
-            issueLimit: { limit: LIMIT, window: 60 },
-            resolveUser: async (claims: WsTicketClaims) => {
-              resolved.push(String(claims.sub));
-              return { id: claims.sub };
-            },
-          }),
-        ],
+      store = new CountingStore();
+      const started = await start(LIMIT, async (claims) => {
+        resolved.push(String(claims.sub));
+        return { id: claims.sub };
       });
       try {
         const token = signJwt({ sub: '1' });
@@ -49,19 +52,10 @@ for (const platform of PLATFORMS) {
 
     it('counts a request that resolveUser refuses, and writes no ticket for it', async () => {
       let calls = 0;
-      const store = new CountingStore();
-      const started = await start({
-        imports: [
-          WsTicketModule.forRoot({
-            jwt: { secret: TEST_SECRET },
-            store,
-            issueLimit: { limit: 2, window: 60 },
-            resolveUser: () => {
-              calls++;
-              return null;
-            },
-          }),
-        ],
+      store = new CountingStore();
+      const started = await start(2, () => {
+        calls++;
+        return null;
       });
       try {
         const token = signJwt({ sub: '9' });
