@@ -84,7 +84,10 @@ type GatewayServerOptions = Record<string, unknown> & {
   handleProtocols?: HandleProtocols;
 };
 
-/** The shape of `ws`'s own error codes (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`…): nothing else is logged. */
+/**
+ * The shape of `ws`'s own error codes (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`…): nothing else is
+ * logged.
+ */
 const WS_ERROR_CODE = /^WS_ERR_[A-Z0-9_]{1,48}$/;
 
 const JSON_REFUSAL_HEADERS = {
@@ -138,8 +141,8 @@ export class WsTicketWsAdapter extends WsAdapter {
       ...options,
       // Every way Nest builds a gateway server (shared HTTP server by path, own port, own port with
       // paths) spreads these options into `new WebSocketServer()`. An oversized message makes ws
-      // emit 'error' on the socket (Nest's WsAdapter listens: no crash) and close it with 1009,
-      // which leaves our registry and session timer like any close.
+      // emit 'error' on the socket (bindErrorHandler below listens: no crash) and close it with
+      // 1009, which leaves our registry and session timer like any close.
       maxPayload: options.maxPayload ?? this.maxPayload,
       // verifyClient runs inside ws's handleUpgrade whichever way Nest routes the upgrade (shared
       // HTTP server by path, or a gateway on its own port), before the 101 is written.

@@ -22,8 +22,8 @@ import type { WsTicketRequest, WsTicketResponse } from './ws-ticket.types.js';
 export function createWsTicketController(path: string): Type<unknown> {
   /**
    * `POST <path>`: exchanges a bearer JWT for a ticket. Every answer carries
-   * `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; refusals are 401 with an RFC 6750 `WWW-Authenticate` header, and 503
-   * when the store is down.
+   * `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; refusals are 401 with an
+   * RFC 6750 `WWW-Authenticate` header, 429 over the issuance limit, and 503 when the store is down.
    */
   @Controller(path)
   class WsTicketController {

@@ -231,8 +231,8 @@ export function attachTicketAuth(
 }
 
 /**
- * Exponential backoff with jitter between `min` and `max` (floored at `MIN_TICKET_RETRY_DELAY`, capped at
- * 2^31 − 1 ms); a `Retry-After` in seconds wins when it is longer.
+ * Exponential backoff with jitter between `min` and `max` (floored at `MIN_TICKET_RETRY_DELAY`,
+ * capped at 2^31 − 1 ms); a `Retry-After` in seconds wins when it is longer.
  */
 function backoff(option: AttachTicketAuthOptions['retryDelay']) {
   const bound = (value: number | undefined, fallback: number) =>

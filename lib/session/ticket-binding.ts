@@ -51,17 +51,24 @@ export class TicketBinding {
   /** The hashes a new ticket's record carries. */
   stamp(source: BindingSource): Pick<TicketRecord, 'ip' | 'ua'> {
     const stamp: Pick<TicketRecord, 'ip' | 'ua'> = {};
-    if (this.options.ip) stamp.ip = sha256(this.addressOf(source.headers, source.address) ?? '');
-    if (this.options.userAgent) stamp.ua = sha256(header(source.headers, 'user-agent') ?? '');
+    if (this.options.ip) stamp.ip = this.ipHash(source);
+    if (this.options.userAgent) stamp.ua = this.uaHash(source);
     return stamp;
   }
 
   /** Whether a handshake matches the record's bindings. */
   matches(record: TicketRecord, source: BindingSource): boolean {
     return (
-      (record.ip === undefined ||
-        record.ip === sha256(this.addressOf(source.headers, source.address) ?? '')) &&
-      (record.ua === undefined || record.ua === sha256(header(source.headers, 'user-agent') ?? ''))
+      (record.ip === undefined || record.ip === this.ipHash(source)) &&
+      (record.ua === undefined || record.ua === this.uaHash(source))
     );
+  }
+
+  private ipHash(source: BindingSource): string {
+    return sha256(this.addressOf(source.headers, source.address) ?? '');
+  }
+
+  private uaHash(source: BindingSource): string {
+    return sha256(header(source.headers, 'user-agent') ?? '');
   }
 }
