@@ -56,10 +56,11 @@ export interface WsTicketUpgradeHandshake extends WsTicketHandshake {
   secure: boolean;
 }
 
-type NestWsAdapterOptions = NonNullable<ConstructorParameters<typeof WsAdapter>[1]>;
+/** The options of Nest's `WsAdapter` (such as `messageParser`), which it does not export by name. */
+export type WsTicketWsBaseOptions = NonNullable<ConstructorParameters<typeof WsAdapter>[1]>;
 
 /** Options of {@link WsTicketWsAdapter}: Nest's `WsAdapter` options (passed through), plus its own. */
-export interface WsTicketWsAdapterOptions extends NestWsAdapterOptions {
+export interface WsTicketWsAdapterOptions extends WsTicketWsBaseOptions {
   /**
    * Largest message a client may send, in bytes, on every gateway server of this adapter (the `ws`
    * option of that name, whose own default is 100 MiB). A longer message closes its socket with 1009
@@ -74,14 +75,14 @@ export interface WsTicketWsAdapterOptions extends NestWsAdapterOptions {
 type VerifyClient = VerifyClientCallbackAsync | VerifyClientCallbackSync;
 type VerifyCallback = Parameters<VerifyClientCallbackAsync>[1];
 type VerifyInfo = Parameters<VerifyClientCallbackAsync>[0];
-type HandleProtocols = NonNullable<ServerOptions['handleProtocols']>;
-type GatewayServerOptions = Record<string, unknown> & {
+/** What Nest passes to `create()` for a gateway: its `@WebSocketGateway()` options. */
+export type WsTicketWsGatewayOptions = Record<string, unknown> & {
   namespace?: string;
   server?: unknown;
   path?: string;
   maxPayload?: number;
-  verifyClient?: VerifyClient;
-  handleProtocols?: HandleProtocols;
+  verifyClient?: VerifyClientCallbackAsync | VerifyClientCallbackSync;
+  handleProtocols?: ServerOptions['handleProtocols'];
 };
 
 /**
@@ -130,7 +131,7 @@ export class WsTicketWsAdapter extends WsAdapter {
     this.maxPayload = wsMaxPayload(options?.maxPayload ?? DEFAULT_WS_MAX_PAYLOAD);
   }
 
-  override create(port: number, options: GatewayServerOptions = {}): WebSocketServer {
+  override create(port: number, options: WsTicketWsGatewayOptions = {}): WebSocketServer {
     // Resolve the service now (a missing WsTicketModule fails at boot, not on the first client)
     // and join disconnectUser once for all of this adapter's gateways.
     this.unregister ??= this.service().registerConnections({
@@ -287,9 +288,14 @@ export class WsTicketWsAdapter extends WsAdapter {
     };
   }
 
-  /** Closes every open socket of the user on this adapter; other users' sockets are untouched. */
-  private disconnectUser(userId: string, code: WsTicketErrorCode): void {
-    for (const client of this.sockets.of(userId)) this.closeWith(client, code);
+  /**
+   * Closes every open socket of the user on this adapter (other users' are untouched); returns how
+   * many.
+   */
+  private disconnectUser(userId: string, code: WsTicketErrorCode): number {
+    const sockets = this.sockets.of(userId);
+    for (const client of sockets) this.closeWith(client, code);
+    return sockets.length;
   }
 
   private closeWith(client: WebSocket, code: WsTicketErrorCode): void {

@@ -1,4 +1,3 @@
-import type { HeaderBag } from './internal/http.js';
 import type { WsTicketErrorCode } from './ws-ticket.errors.js';
 
 /** What the ticket endpoint returns. */
@@ -9,6 +8,9 @@ export interface WsTicketResponse {
   expiresIn: number;
 }
 
+/** Request headers as Node, Express and Fastify hand them over (lowercase names). */
+export type WsTicketHeaders = Record<string, string | string[] | undefined>;
+
 /** The parts of a Socket.IO handshake (or a raw upgrade) the service reads. */
 export interface WsTicketHandshake {
   /** Socket.IO `auth` payload. */
@@ -16,14 +18,14 @@ export interface WsTicketHandshake {
   /** Parsed query string; a repeated key is an array. */
   query?: Record<string, unknown>;
   /** Request headers (lowercase names). */
-  headers?: HeaderBag;
+  headers?: WsTicketHeaders;
   /** Peer IP address. */
   address?: string | undefined;
 }
 
 /** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
 export interface WsTicketRequest {
-  headers?: HeaderBag;
+  headers?: WsTicketHeaders;
   /**
    * The client IP as the HTTP framework sees it. Read only when `socket` is absent: `bind.ip`
    * derives the address from the TCP peer and `bind.trustedProxies`, never from Express'
@@ -39,5 +41,12 @@ export interface WsTicketRequest {
  * @see WsTicketService.disconnectUser
  */
 export interface WsTicketConnectionRegistry {
-  disconnectUser(userId: string, code: WsTicketErrorCode): void | Promise<void>;
+  /**
+   * Closes the user's connections on this process with `code`, and returns how many it closed
+   * (a connection multiplexing several namespaces counts once; nothing returned counts as 0).
+   */
+  disconnectUser(
+    userId: string,
+    code: WsTicketErrorCode,
+  ): number | undefined | Promise<number | undefined>;
 }
