@@ -168,9 +168,10 @@ export class WsTicketIoAdapter extends IoAdapter {
     socket.once('disconnect', cancel);
   }
 
-  private disconnectUser(server: Server, userId: string, code: WsTicketErrorCode): void {
+  /** Returns how many of the user's connections this instance closed. */
+  private disconnectUser(server: Server, userId: string, code: WsTicketErrorCode): number {
     // This instance's sockets at once, even while a cross-instance adapter's Redis is down.
-    this.disconnectLocal(server, userId, code);
+    const closed = this.disconnectLocal(server, userId, code);
     if (spansInstances(server)) {
       // Every other instance sweeps its own: namespaces it alone has, connections in no room.
       try {
@@ -178,7 +179,7 @@ export class WsTicketIoAdapter extends IoAdapter {
       } catch (error) {
         this.service().logFailure('Revocation not sent to the other instances', error);
       }
-      return;
+      return closed;
     }
     // An adapter without serverSideEmit: reach what its rooms reach.
     const room = wsTicketUserRoom(userId);
@@ -186,18 +187,32 @@ export class WsTicketIoAdapter extends IoAdapter {
       namespace.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
       namespace.in(room).disconnectSockets(true);
     }
+    return closed;
   }
 
-  /** Closes the user's sockets of this instance, in every namespace, and their idle connections. */
-  private disconnectLocal(server: Server, userId: string, code: WsTicketErrorCode): void {
+  /**
+   * Closes the user's sockets of this instance, in every namespace, and their idle connections.
+   * Returns how many connections that touched (multiplexed namespaces count once).
+   */
+  private disconnectLocal(server: Server, userId: string, code: WsTicketErrorCode): number {
     const room = wsTicketUserRoom(userId);
+    const touched = new Set<Connection>();
     for (const namespace of server._nsps.values()) {
+      // The adapter's room index is this instance's, whatever adapter spans the others.
+      for (const id of namespace.adapter.rooms.get(room) ?? []) {
+        const socket = namespace.sockets.get(id);
+        if (socket) touched.add(socket.conn);
+      }
       namespace.local.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
       namespace.local.in(room).disconnectSockets(true);
     }
     // Connections of the user alone that left every namespace (in no room) but could come back;
     // one shared with another user's namespaces stays theirs (its re-entry is refused anyway).
-    for (const connection of this.connections.soleOf(userId)) connection.close();
+    for (const connection of this.connections.soleOf(userId)) {
+      touched.add(connection);
+      connection.close();
+    }
+    return touched.size;
   }
 
   private service(): WsTicketService {

@@ -19,27 +19,26 @@ import { WsTicketService } from './ws-ticket.service.js';
  * it admitted are closed by `WsTicketService.disconnectUser()` (on this process). Guard-only mode
  * has no session expiry and no per-user rooms: use the adapter for those.
  * Refusals are `WsException({ code, message })`.
+ *
+ * Contexts other than WebSocket (HTTP routes, microservice handlers) pass through untouched, so the
+ * guard may be registered app-wide (`APP_GUARD`) beside the app's HTTP guards.
  */
 @Injectable()
 export class WsTicketGuard implements CanActivate, OnModuleDestroy {
   /** Sockets this guard authenticated itself (guard-only mode), by user. */
   private readonly admitted = new UserConnections<Socket>('disconnect');
-  private readonly unregister: () => void;
+  /** Set once this guard admitted a socket: only then has it anything to disconnect. */
+  private unregister: (() => void) | undefined;
 
-  constructor(protected readonly tickets: WsTicketService) {
-    this.unregister = tickets.registerConnections({
-      disconnectUser: (userId, code) => {
-        for (const socket of this.admitted.of(userId)) expel(socket, code);
-      },
-    });
-  }
+  constructor(protected readonly tickets: WsTicketService) {}
 
   onModuleDestroy(): void {
-    this.unregister();
+    this.unregister?.();
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== 'ws') return false;
+    // Not a WebSocket handler: not this guard's business (HTTP has its own guards).
+    if (context.getType() !== 'ws') return true;
     const client = context.switchToWs().getClient<Partial<Socket>>();
     if (client.data?.user != null) return true;
     // A raw WebSocket behind Nest's plain WsAdapter has no handshake to read a ticket from:
@@ -53,7 +52,7 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
       });
       await this.tickets.confirmSession(session);
       // Right after the last check, with no wait between: disconnectUser finds it from here on.
-      if (typeof client.once === 'function') this.admitted.add(session.userId, client as Socket);
+      if (typeof client.once === 'function') this.admit(session.userId, client as Socket);
       client.data = { ...client.data, user: session.user, userId: session.userId };
       return true;
     } catch (error) {
@@ -61,6 +60,19 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
       if (this.tickets.countRefusal(connection)) client.disconnect?.(true);
       this.throwRefusal(error);
     }
+  }
+
+  /** Remembers a socket for `disconnectUser`, joining it on the first one. */
+  private admit(userId: string, socket: Socket): void {
+    this.unregister ??= this.tickets.registerConnections({
+      disconnectUser: (id, code) => {
+        // Multiplexed namespaces share one connection: it counts once.
+        const sockets = this.admitted.of(id);
+        for (const admitted of sockets) expel(admitted, code);
+        return new Set(sockets.map((admitted) => admitted.conn ?? admitted)).size;
+      },
+    });
+    this.admitted.add(userId, socket);
   }
 
   /** Turns a refusal into the `WsException` the client receives. */

@@ -3,14 +3,15 @@ import type { BearerRefusal } from './bearer/bearer.errors.js';
 import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { positive } from './internal/options.js';
 import { AppCallbacks } from './session/app-callbacks.js';
+import { ConnectionRegistries } from './session/connection-registries.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
 import { IssueLimit } from './session/issue-limit.js';
 import { OriginCheck } from './session/origin-check.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { Revocation } from './session/revocation.js';
 import { TicketBinding } from './session/ticket-binding.js';
+import { TicketConsumer } from './session/ticket-consumer.js';
 import { TicketIssuer } from './session/ticket-issuer.js';
-import { parseRecord } from './session/ticket-record.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { BoundedTicketStore } from './stores/bounded-ticket-store.js';
 // A value import: Nest reads the constructor's parameter types to inject the store.
@@ -52,14 +53,16 @@ export class WsTicketService<TUser = unknown> {
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
   private readonly refusals = new RefusalLog(this.logger);
-  private readonly bearer: WsTicketBearerVerifier;
+  /** Unset without a `jwt` option (apps that authenticate requests themselves). */
+  private readonly bearer: WsTicketBearerVerifier | undefined;
   private readonly callbacks: AppCallbacks<TUser>;
   /** The user id the claims name (`getUserId`), or `undefined`. */
   private readonly userIdOf: (claims: WsTicketClaims) => string | undefined;
   private readonly tickets: BoundedTicketStore;
   private readonly revocation: Revocation;
   private readonly connections: ConnectionSessions<TUser>;
-  private readonly registries = new Set<WsTicketConnectionRegistry>();
+  private readonly registries = new ConnectionRegistries(this.logger);
+  private readonly consumer: TicketConsumer<TUser>;
   private readonly issuer: TicketIssuer;
   private readonly origins: OriginCheck;
   private readonly binding: TicketBinding;
@@ -80,7 +83,7 @@ export class WsTicketService<TUser = unknown> {
       throw new Error('WsTicketModule: `param` must be 1-64 letters, digits, "_" or "-".');
     }
     this.userIdOf = userIdReader(options.getUserId);
-    this.bearer = new WsTicketBearerVerifier(options.jwt ?? {}, this.userIdOf);
+    this.bearer = options.jwt && new WsTicketBearerVerifier(options.jwt, this.userIdOf);
     this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
     this.binding = new TicketBinding(options.bind ?? {}, this.logger);
     this.origins = new OriginCheck(options.allowedOrigins, this.callbacks);
@@ -118,17 +121,37 @@ export class WsTicketService<TUser = unknown> {
       userIdOf: this.userIdOf,
       logger: this.logger,
     });
+    this.consumer = new TicketConsumer({
+      tickets: this.tickets,
+      origins: this.origins,
+      binding: this.binding,
+      revocation: this.revocation,
+      callbacks: this.callbacks,
+      userIdOf: this.userIdOf,
+      closeOnSessionEnd: this.closeOnSessionEnd,
+    });
     this.connections = new ConnectionSessions<TUser>(limits, (session) =>
       this.revocation.isRevoked(session),
     );
+  }
+
+  /** Whether bearer tokens can be verified: the `jwt` option is set. */
+  get verifiesBearers(): boolean {
+    return this.bearer !== undefined;
   }
 
   /**
    * Verifies an `Authorization` header value and returns the verified claims, which always name a
    * user (`getUserId`).
    * @throws WsTicketBearerError `bearer_missing` or `bearer_invalid`
+   * @throws Error when the module has no `jwt` option
    */
   verifyBearer(authorization: unknown): Promise<WsTicketClaims> {
+    if (!this.bearer) {
+      return Promise.reject(
+        new Error('WsTicketService.verifyBearer(): set the `jwt` option of WsTicketModule.'),
+      );
+    }
     return this.bearer.verify(authorization);
   }
 
@@ -199,22 +222,26 @@ export class WsTicketService<TUser = unknown> {
    * the sockets of this process, closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason.
    * Other users' sockets are untouched. The sockets of this process are closed even when the store
    * cannot record the revocation; the call then rejects with `store_unavailable`.
+   *
+   * Resolves how many of the user's connections **this instance** closed (a Socket.IO connection
+   * multiplexing several namespaces counts once; other instances close theirs without answering).
+   * In an app where no ticket adapter is registered (plain `IoAdapter` or `WsAdapter`, an
+   * application context without gateways) nothing can be closed here: the tickets are still
+   * revoked, and a one-time warning names the fix.
    * @throws WsTicketError `store_unavailable`
    */
   async disconnectUser(
     userId: string,
     code: WsTicketErrorCode = WsTicketErrorCode.USER_REVOKED,
-  ): Promise<void> {
+  ): Promise<number> {
     // The generation first: an instance that admits a socket after this reads the new one.
     const [recorded] = await Promise.allSettled([
       this.revocation.revoke(userId),
       this.tickets.revokeOwner(userId),
     ]);
-    // One failing registry must not spare the others' sockets.
-    await Promise.allSettled(
-      [...this.registries].map(async (registry) => registry.disconnectUser(userId, code)),
-    );
+    const closed = await this.registries.disconnectUser(userId, code);
     if (recorded.status === 'rejected') throw recorded.reason;
+    return closed;
   }
 
   /**
@@ -231,8 +258,7 @@ export class WsTicketService<TUser = unknown> {
    * Called by the adapters shipped with the module; custom transports may use it too.
    */
   registerConnections(registry: WsTicketConnectionRegistry): () => void {
-    this.registries.add(registry);
-    return () => this.registries.delete(registry);
+    return this.registries.add(registry);
   }
 
   /**
@@ -276,7 +302,7 @@ export class WsTicketService<TUser = unknown> {
     ticket: unknown,
     handshake: WsTicketHandshake = {},
   ): Promise<WsTicketSession<TUser>> {
-    return this.logged(this.consumeOrThrow(ticket, handshake));
+    return this.logged(this.consumer.consume(ticket, handshake));
   }
 
   /**
@@ -297,7 +323,7 @@ export class WsTicketService<TUser = unknown> {
       return this.consumeSession(ticket, handshake);
     }
     return this.logged(
-      this.connections.share(connection, ticket, () => this.consumeOrThrow(ticket, handshake)),
+      this.connections.share(connection, ticket, () => this.consumer.consume(ticket, handshake)),
     );
   }
 
@@ -340,43 +366,6 @@ export class WsTicketService<TUser = unknown> {
     const message = (error as Error)?.message ?? String(error);
     // A driver's message may quote a connection URL: never its credentials.
     this.refusals.record(what, message.replace(/\/\/[^/@\s]*@/g, '//***@'));
-  }
-
-  private async consumeOrThrow(
-    ticket: unknown,
-    handshake: WsTicketHandshake,
-  ): Promise<WsTicketSession<TUser>> {
-    const startedAt = performance.now();
-    await this.checkOrigin(handshake);
-    if (ticket === undefined || ticket === null || ticket === '') {
-      throw new WsTicketError(WsTicketErrorCode.TICKET_MISSING);
-    }
-    if (typeof ticket !== 'string' || !TICKET_FORMAT.test(ticket)) {
-      throw new WsTicketError(WsTicketErrorCode.TICKET_MALFORMED);
-    }
-    const raw = await this.tickets.take(ticket);
-    const record = raw === undefined ? undefined : parseRecord(raw);
-    const now = Date.now();
-    const userId = record && this.userIdOf(record.claims);
-    if (!record || record.expiresAt <= now || userId === undefined) {
-      throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
-    }
-    if (!this.binding.matches(record, handshake)) {
-      throw new WsTicketError(WsTicketErrorCode.TICKET_BINDING_MISMATCH);
-    }
-    const sessionExpiresAt =
-      typeof record.claims.exp === 'number' ? record.claims.exp * 1000 : undefined;
-    if (this.closeOnSessionEnd && sessionExpiresAt !== undefined && sessionExpiresAt <= now) {
-      throw new WsTicketError(WsTicketErrorCode.SESSION_EXPIRED);
-    }
-    const stamp = { startedAt, generation: typeof record.gen === 'number' ? record.gen : 0 };
-    const session = { userId, sessionExpiresAt, stamp };
-    this.revocation.assertNotRevoked(session);
-    const user = await this.resolveUser(record.claims);
-    if (user === undefined) throw new WsTicketError(WsTicketErrorCode.USER_REJECTED);
-    // A revocation that landed while resolveUser ran (its answer may predate it).
-    this.revocation.assertNotRevoked(session);
-    return { user, ...session };
   }
 
   /** Logs a refusal (never its input) and passes it on. */

@@ -1,5 +1,6 @@
 export * from './app-callbacks.js';
 export * from './client-address.js';
+export * from './connection-registries.js';
 export * from './connection-sessions.js';
 export * from './issue-limit.js';
 export * from './origin-check.js';
@@ -7,6 +8,7 @@ export * from './refusal-log.js';
 export * from './revocation.js';
 export * from './revocations.js';
 export * from './ticket-binding.js';
+export * from './ticket-consumer.js';
 export * from './ticket-issuer.js';
 export * from './ticket-record.js';
 export * from './user-connections.js';
