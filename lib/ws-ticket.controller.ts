@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   Controller,
   HttpCode,
   HttpException,
@@ -17,9 +18,13 @@ import type { WsTicketRequest, WsTicketResponse } from './ws-ticket.types.js';
 
 /**
  * Builds the ticket endpoint controller for a route. A class is made per module registration so that
- * two apps in one process can mount the endpoint on different paths.
+ * two apps in one process can mount the endpoint on different paths, and the app's
+ * `controllerDecorators` decorate only its own.
  */
-export function createWsTicketController(path: string): Type<unknown> {
+export function createWsTicketController(
+  path: string,
+  decorators: readonly ClassDecorator[] = [],
+): Type<unknown> {
   /**
    * `POST <path>`: exchanges a bearer JWT for a ticket. Every answer carries
    * `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; refusals are 401 with an
@@ -30,7 +35,17 @@ export function createWsTicketController(path: string): Type<unknown> {
     constructor(
       @Inject(WsTicketService) private readonly tickets: WsTicketService,
       @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
-    ) {}
+    ) {
+      // At boot, not on the first request: an endpoint that can verify no bearer is a mistake.
+      if (!tickets.verifiesBearers) {
+        throw new Error(
+          `WsTicketModule: the built-in ticket endpoint (POST ${path}) verifies bearer tokens, ` +
+            'but no `jwt` option is set. Set `jwt.secret`, `jwt.publicKey` or `jwt.service`, or ' +
+            'pass `controller: false` beside the options and issue tickets from your own ' +
+            'controller with WsTicketService.issue().',
+        );
+      }
+    }
 
     @Post()
     @HttpCode(HttpStatus.CREATED)
@@ -86,6 +101,7 @@ export function createWsTicketController(path: string): Type<unknown> {
       }
     }
   }
+  if (decorators.length > 0) applyDecorators(...decorators)(WsTicketController);
   return WsTicketController;
 }
 

@@ -7,12 +7,15 @@ import { DEFAULT_TICKET_PATH, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.const
 import { createWsTicketController } from './ws-ticket.controller.js';
 import { WsTicketGuard } from './ws-ticket.guard.js';
 import {
-  ASYNC_OPTIONS_TYPE,
   ConfigurableModuleClass,
-  OPTIONS_TYPE,
   WS_TICKET_MODULE_OPTIONS,
 } from './ws-ticket.module-definition.js';
-import type { WsTicketModuleOptions } from './ws-ticket.options.js';
+import type {
+  WsTicketModuleAsyncOptions,
+  WsTicketModuleExtras,
+  WsTicketModuleOptions,
+  WsTicketModuleRootOptions,
+} from './ws-ticket.options.js';
 import { WsTicketService } from './ws-ticket.service.js';
 
 /**
@@ -48,20 +51,29 @@ import { WsTicketService } from './ws-ticket.service.js';
   exports: [WsTicketService, WsTicketGuard, TicketStore],
 })
 export class WsTicketModule extends ConfigurableModuleClass {
-  static override forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
-    return withController(super.forRoot(options), options);
+  /** Registers the module with static options (and extras such as `isGlobal` beside them). */
+  static override forRoot<TUser = unknown>(
+    options: WsTicketModuleRootOptions<TUser>,
+  ): DynamicModule {
+    return withController(super.forRoot(options as WsTicketModuleRootOptions), options);
   }
 
-  static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
-    return withController(super.forRootAsync(options), options);
+  /**
+   * Registers the module with options built at startup (`useFactory`, `useClass`, `useExisting`);
+   * the static extras go beside it, not in what the factory returns.
+   */
+  static override forRootAsync<TUser = unknown>(
+    options: WsTicketModuleAsyncOptions<TUser>,
+  ): DynamicModule {
+    return withController(super.forRootAsync(options as WsTicketModuleAsyncOptions), options);
   }
 }
 
-function withController(
-  module: DynamicModule,
-  extras: { controller?: boolean; path?: string },
-): DynamicModule {
+function withController(module: DynamicModule, extras: WsTicketModuleExtras): DynamicModule {
   if (extras.controller === false) return module;
-  const controller = createWsTicketController(extras.path ?? DEFAULT_TICKET_PATH);
+  const controller = createWsTicketController(
+    extras.path ?? DEFAULT_TICKET_PATH,
+    extras.controllerDecorators ?? [],
+  );
   return { ...module, controllers: [...(module.controllers ?? []), controller] };
 }

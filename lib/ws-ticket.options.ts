@@ -1,3 +1,4 @@
+import type { ConfigurableModuleAsyncOptions } from '@nestjs/common';
 import type { JwtService } from '@nestjs/jwt';
 import type { TicketStore } from './stores/ticket-store.js';
 
@@ -144,8 +145,14 @@ export interface WsTicketIssueLimit {
 
 /** Options of `WsTicketModule.forRoot()` and the factory of `forRootAsync()`. */
 export interface WsTicketModuleOptions<TUser = unknown> {
-  /** How bearer tokens are verified at the ticket endpoint. Required. */
-  jwt: WsTicketJwtOptions;
+  /**
+   * How bearer tokens are verified at the built-in ticket endpoint (and by
+   * `WsTicketService.verifyBearer()` / `issueForBearer()`). Required while the endpoint is mounted:
+   * the app fails at startup without it. With `controller: false` it may be left out, when your own
+   * controller authenticates requests (Passport, sessions) and calls `WsTicketService.issue()`.
+   * @default undefined (no bearer verification)
+   */
+  jwt?: WsTicketJwtOptions;
   /**
    * Loads the user behind verified claims. Called when a ticket is issued (a refusal answers 401)
    * and again when it is consumed at connect time (a refusal is `user_rejected`), so a user
@@ -253,4 +260,48 @@ export interface WsTicketModuleExtras {
    * @default true
    */
   controller?: boolean;
+  /**
+   * Decorators applied to the built-in endpoint's controller class, as with `applyDecorators()`:
+   * `SkipThrottle()` from `@nestjs/throttler`, a `Public()` made with `SetMetadata` for an app-wide
+   * auth guard, Swagger's `ApiTags()` / `ApiResponse()`. Decorators that Nest reads per handler
+   * (guards, throttling, metadata) see them on the class, as `Reflector.getAllAndOverride()` does.
+   * Ignored with `controller: false`.
+   * @default [] (none)
+   */
+  controllerDecorators?: readonly ClassDecorator[];
 }
+
+/**
+ * Options of `WsTicketModule.forRoot()`: the module options and the static extras
+ * (`isGlobal`, `path`, `controller`, `controllerDecorators`) side by side.
+ */
+export type WsTicketModuleRootOptions<TUser = unknown> = WsTicketModuleOptions<TUser> &
+  WsTicketModuleExtras;
+
+/**
+ * A class that builds the module options, for `forRootAsync({ useClass })` or
+ * `forRootAsync({ useExisting })`, as `JwtOptionsFactory` is for `JwtModule`.
+ *
+ * ```ts
+ * @Injectable()
+ * class WsTicketConfig implements WsTicketOptionsFactory {
+ *   constructor(private readonly config: ConfigService) {}
+ *   createWsTicketOptions(): WsTicketModuleOptions {
+ *     return { jwt: { secret: this.config.getOrThrow('JWT_SECRET') } };
+ *   }
+ * }
+ * ```
+ */
+export interface WsTicketOptionsFactory<TUser = unknown> {
+  /** Returns the module options (static extras are not read here: pass them beside `useClass`). */
+  createWsTicketOptions(): WsTicketModuleOptions<TUser> | Promise<WsTicketModuleOptions<TUser>>;
+}
+
+/**
+ * Options of `WsTicketModule.forRootAsync()`: one of `useFactory` (with `inject` and `imports`),
+ * `useClass` or `useExisting` (a {@link WsTicketOptionsFactory}), and the static extras beside it,
+ * which are read when the module is assembled, before any factory runs.
+ */
+export interface WsTicketModuleAsyncOptions<TUser = unknown>
+  extends ConfigurableModuleAsyncOptions<WsTicketModuleOptions<TUser>, 'createWsTicketOptions'>,
+    WsTicketModuleExtras {}
