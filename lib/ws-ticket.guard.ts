@@ -8,6 +8,7 @@ import { WsException } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
 import { expel } from './internal/socket-io.js';
+import { RefusalLog } from './session/refusal-log.js';
 import { UserConnections } from './session/user-connections.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
@@ -63,11 +64,18 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
     }
   }
 
-  /** Turns a refusal into the `WsException` the client receives. */
+  /** Failures that are no refusal (a subclass's check that threw), logged with their stack. */
+  private readonly failures = new RefusalLog();
+
+  /**
+   * Turns what stopped a socket into the `WsException` the client receives: a `WsTicketError` as
+   * `{ code, message }`, a `WsException` as is; any other error is a failure, logged with its stack
+   * and answered `store_unavailable` (never Nest's "Internal server error", nor the error's text).
+   * Subclasses route their own checks' errors through it.
+   */
   protected throwRefusal(error: unknown): never {
-    if (error instanceof WsTicketError) {
-      throw new WsException({ code: error.code, message: error.description });
-    }
-    throw error;
+    if (error instanceof WsException) throw error;
+    const refusal = this.failures.coded('WebSocket guard failed', error);
+    throw new WsException({ code: refusal.code, message: refusal.description });
   }
 }
