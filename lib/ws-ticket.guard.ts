@@ -23,6 +23,8 @@ import { WsTicketService } from './ws-ticket.service.js';
  */
 @Injectable()
 export class WsTicketGuard implements CanActivate, OnModuleDestroy {
+  /** Failures that are no refusal (a subclass's check that threw), logged with their stack. */
+  private readonly failures = new RefusalLog();
   /** Sockets this guard authenticated itself (guard-only mode), by user. */
   private readonly admitted = new UserConnections<Socket>('disconnect');
   private readonly unregister: () => void;
@@ -64,16 +66,11 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
     }
   }
 
-  /** Failures that are no refusal (a subclass's check that threw), logged with their stack. */
-  private readonly failures = new RefusalLog();
-
-  /**
-   * Turns what stopped a socket into the `WsException` the client receives: a `WsTicketError` as
-   * `{ code, message }`, a `WsException` as is; any other error is a failure, logged with its stack
-   * and answered `store_unavailable` (never Nest's "Internal server error", nor the error's text).
-   * Subclasses route their own checks' errors through it.
-   */
+  /** Turns a refusal into the `WsException` the client receives. */
   protected throwRefusal(error: unknown): never {
+    // A WsTicketError is `{ code, message }`, a subclass's own WsException passes as is; anything
+    // else (a subclass's check that threw) is a failure: logged with its stack and answered
+    // store_unavailable, never Nest's "Internal server error" nor the error's own text.
     if (error instanceof WsException) throw error;
     const refusal = this.failures.coded('WebSocket guard failed', error);
     throw new WsException({ code: refusal.code, message: refusal.description });
