@@ -4,6 +4,7 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
 import { expel } from './internal/socket-io.js';
+import { RefusalLog } from './session/refusal-log.js';
 import { UserConnections } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
@@ -37,7 +38,9 @@ type Connection = Socket['conn'];
  * fires (Nest runs no guard on `handleConnection`). The ticket is read from `handshake.auth[param]`,
  * else from the query (a repeated query parameter is `ticket_malformed`); on success
  * `socket.data.user` holds the resolved user. Refusals reach the client as `connect_error` with
- * `err.message` = code and `err.data = { code }`; a connection refused ten times is closed.
+ * `err.message` = code and `err.data = { code }`; a connection refused ten times is closed. Any
+ * other error (thrown by an {@link authenticate} override…) is logged with its stack and reaches
+ * the client as `store_unavailable`, never as its own text.
  *
  * Authenticated sockets join a per-user room, which `WsTicketService.disconnectUser()` empties, and
  * are closed when their session ends (`closeOnSessionEnd`). Connection-state recovery is forced
@@ -54,6 +57,8 @@ export class WsTicketIoAdapter extends IoAdapter {
   private readonly connections = new UserConnections<Connection>();
   /** A socket's session between its handshake and its `connection` event. */
   private readonly admitting = new WeakMap<Socket, WsTicketSession>();
+  /** Handshake failures that are no refusal (an override that threw), logged with their stack. */
+  private readonly failures = new RefusalLog();
 
   constructor(protected readonly app: INestApplicationContext) {
     super(app);
@@ -110,7 +115,8 @@ export class WsTicketIoAdapter extends IoAdapter {
 
   /**
    * Authenticates one namespace handshake and returns the session. Override to add checks; call
-   * `super` first. Namespaces multiplexed over one connection share one ticket consumption.
+   * `super` first. Namespaces multiplexed over one connection share one ticket consumption. Throw a
+   * `WsTicketError` to refuse; any other error is a failure (logged, `store_unavailable`).
    */
   protected authenticate(socket: Socket): Promise<WsTicketSession> {
     // engine.io's query parser keeps the last of repeated keys: read the URL as sent instead.
@@ -122,8 +128,9 @@ export class WsTicketIoAdapter extends IoAdapter {
     this.admit(socket)
       .then(
         () => next(),
-        (error: Error) => {
-          next(error);
+        (error: unknown) => {
+          // Only a code reaches the client: an override's own error may quote hosts or queries.
+          next(this.failures.coded('Socket.IO handshake authentication failed', error));
           // After the refusal packet is written (Socket.IO sends it on the next tick).
           if (this.service().countRefusal(socket.conn)) setImmediate(() => socket.conn.close());
         },

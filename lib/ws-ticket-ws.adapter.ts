@@ -12,6 +12,7 @@ import type {
 } from 'ws';
 import { queryOf } from './internal/http.js';
 import { wsMaxPayload } from './internal/options.js';
+import { RefusalLog } from './session/refusal-log.js';
 import { UserConnections } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { DEFAULT_WS_MAX_PAYLOAD } from './ws-ticket.constants.js';
@@ -102,7 +103,9 @@ const JSON_REFUSAL_HEADERS = {
  * WebSocket is accepted. The ticket comes from `?<param>=` or from the `Sec-WebSocket-Protocol`
  * scheme (`['ws-ticket', 'ws-ticket.<uuid>']`, an app subprotocol may be offered too); on success
  * `client.data.user` holds the resolved user, so `@WsUser()` and `WsTicketGuard` work unchanged.
- * A refusal answers the upgrade with 401, 403 or 503 and a JSON body `{ "code": "…" }`.
+ * A refusal answers the upgrade with 401, 403 or 503 and a JSON body `{ "code": "…" }`; an error
+ * that is no `WsTicketError` (thrown by an override…) is logged with its stack and answered 503
+ * `{ "code": "store_unavailable" }`.
  * Messages over `maxPayload` (1 MiB unless set) close their socket with 1009.
  *
  * Accepted sockets are closed with 4001 `session_expired` when their session ends
@@ -122,6 +125,8 @@ export class WsTicketWsAdapter extends WsAdapter {
   private unregister: (() => void) | undefined;
   /** `maxPayload` of a gateway server whose gateway sets none, in bytes. */
   private readonly maxPayload: number;
+  /** Upgrade failures that are no refusal (an override that threw), logged with their stack. */
+  private readonly failures = new RefusalLog();
 
   constructor(
     protected readonly app: INestApplicationContext,
@@ -215,7 +220,8 @@ export class WsTicketWsAdapter extends WsAdapter {
 
   /**
    * Authenticates one upgrade request and resolves the user, or throws a `WsTicketError`.
-   * Override to add checks; call `super` first.
+   * Override to add checks; call `super` first. Any other error is a failure (logged,
+   * `store_unavailable`).
    */
   protected async authenticate(request: IncomingMessage): Promise<WsTicketSession> {
     const handshake = this.handshakeOf(request);
@@ -321,17 +327,9 @@ export class WsTicketWsAdapter extends WsAdapter {
   }
 
   private refuse(error: unknown, callback: VerifyCallback): void {
-    if (error instanceof WsTicketError) {
-      callback(
-        false,
-        this.statusFor(error.code),
-        JSON.stringify({ code: error.code }),
-        JSON_REFUSAL_HEADERS,
-      );
-      return;
-    }
-    this.service().logFailure('WebSocket upgrade authentication failed', error);
-    callback(false, 500);
+    // Only a code reaches the client: an override's own error may quote hosts or queries.
+    const { code } = this.failures.coded('WebSocket upgrade authentication failed', error);
+    callback(false, this.statusFor(code), JSON.stringify({ code }), JSON_REFUSAL_HEADERS);
   }
 
   private service(): WsTicketService {

@@ -11,9 +11,18 @@ export const WsTicketErrorCode = {
   TICKET_MALFORMED: 'ticket_malformed',
   /** Unknown, expired or already used ticket. */
   TICKET_INVALID: 'ticket_invalid',
-  /** `resolveUser` refused (or failed for) the identity behind a valid ticket. */
+  /**
+   * `resolveUser` refused the identity behind a valid ticket (it returned `undefined`, `null` or
+   * `false`): a deliberate answer, which the client helper does not retry. A `resolveUser` that
+   * throws is `store_unavailable`, never this.
+   */
   USER_REJECTED: 'user_rejected',
-  /** The ticket store could not be reached in time. Retrying later may succeed. */
+  /**
+   * A failure, not a refusal: the ticket store could not be reached in time, or the app's code
+   * failed (`resolveUser` or an `allowedOrigins` function threw or timed out, an adapter or guard
+   * override threw). The error is logged on the server with its stack and never sent to the
+   * client. Retrying later may succeed (HTTP 503 with `Retry-After` at the ticket endpoint).
+   */
   STORE_UNAVAILABLE: 'store_unavailable',
   /** The handshake's `Origin` is not in `allowedOrigins`. Checked before the ticket. */
   ORIGIN_FORBIDDEN: 'origin_forbidden',

@@ -8,6 +8,7 @@ import { WsException } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
 import { expel } from './internal/socket-io.js';
+import { RefusalLog } from './session/refusal-log.js';
 import { UserConnections } from './session/user-connections.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
@@ -25,6 +26,8 @@ import { WsTicketService } from './ws-ticket.service.js';
  */
 @Injectable()
 export class WsTicketGuard implements CanActivate, OnModuleDestroy {
+  /** Failures that are no refusal (a subclass's check that threw), logged with their stack. */
+  private readonly failures = new RefusalLog();
   /** Sockets this guard authenticated itself (guard-only mode), by user. */
   private readonly admitted = new UserConnections<Socket>('disconnect');
   /** Set once this guard admitted a socket: only then has it anything to disconnect. */
@@ -77,9 +80,11 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
 
   /** Turns a refusal into the `WsException` the client receives. */
   protected throwRefusal(error: unknown): never {
-    if (error instanceof WsTicketError) {
-      throw new WsException({ code: error.code, message: error.description });
-    }
-    throw error;
+    // A WsTicketError is `{ code, message }`, a subclass's own WsException passes as is; anything
+    // else (a subclass's check that threw) is a failure: logged with its stack and answered
+    // store_unavailable, never Nest's "Internal server error" nor the error's own text.
+    if (error instanceof WsException) throw error;
+    const refusal = this.failures.coded('WebSocket guard failed', error);
+    throw new WsException({ code: refusal.code, message: refusal.description });
   }
 }

@@ -34,7 +34,9 @@ export interface WsTicketClaims {
 /**
  * Turns the identity stored with a ticket into the user the connection will carry.
  * Return `undefined`, `null` or `false` to refuse (inactive, deleted or banned users), so that a
- * natural `(claims) => !banned.has(claims.sub)` refuses too. Any other value is the user.
+ * natural `(claims) => !banned.has(claims.sub)` refuses too. Any other value is the user. Throw
+ * only when you cannot tell (the user backend is down): a throw is a failure, answered
+ * `store_unavailable` (retried by clients), never a refusal.
  */
 export type WsTicketResolveUser<TUser = unknown> = (
   claims: WsTicketClaims,
@@ -87,7 +89,9 @@ export interface WsTicketJwtOptions {
 
 /**
  * Decides whether a handshake `Origin` may connect. `origin` is `undefined` when the client sent
- * none (non-browser clients).
+ * none (non-browser clients). Anything but `true` refuses (`origin_forbidden`); a throw is a
+ * failure, as for `resolveUser`: the handshake is answered `store_unavailable` (retried by clients)
+ * and the error logged with its stack.
  */
 export type WsTicketOriginCheck = (origin: string | undefined) => boolean | Promise<boolean>;
 
@@ -156,10 +160,15 @@ export interface WsTicketModuleOptions<TUser = unknown> {
   /**
    * Loads the user behind verified claims. Called when a ticket is issued (a refusal answers 401)
    * and again when it is consumed at connect time (a refusal is `user_rejected`), so a user
-   * deactivated in between cannot connect. `undefined`, `null` and `false` refuse. Throwing counts
-   * as a refusal, except a `WsTicketError('store_unavailable')`: throw it when the user's backend is
-   * down, and the endpoint answers 503 and the handshake `store_unavailable`, both of which clients
-   * retry. A call slower than `callbackTimeout` is answered the same way.
+   * deactivated in between cannot connect. Refusal is a value, failure is an exception:
+   * - return `undefined`, `null` or `false` to refuse: 401 `user_rejected` at the endpoint,
+   *   `user_rejected` at the handshake, on which the client helper stops for good;
+   * - throw when you cannot answer (the user database is down): the endpoint answers 503
+   *   `store_unavailable` with `Retry-After` and the handshake `store_unavailable`, both retried by
+   *   clients. The error is logged with its stack (the first each minute, then a count) and never
+   *   reaches the client. A call slower than `callbackTimeout` is answered the same way.
+   *
+   * A thrown `WsTicketError` passes as is: `WsTicketError('user_rejected')` refuses as `null` does.
    * @default (claims) => claims
    */
   resolveUser?: WsTicketResolveUser<TUser>;
@@ -221,7 +230,8 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * Handshakes from other origins are refused with `origin_forbidden` before the ticket is looked
    * at. Handshakes without an `Origin` header (non-browser clients) pass a list check; a function
    * sees `undefined` and decides. Unset: any origin (tickets are not ambient credentials like
-   * cookies, so a foreign page cannot obtain one; set this anyway as defence in depth).
+   * cookies, so a foreign page cannot obtain one; set this anyway as defence in depth). A function
+   * that throws or is slower than `callbackTimeout` fails the handshake with `store_unavailable`.
    * @default undefined (no origin check)
    */
   allowedOrigins?: readonly string[] | WsTicketOriginCheck;

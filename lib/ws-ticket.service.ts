@@ -157,9 +157,10 @@ export class WsTicketService<TUser = unknown> {
 
   /**
    * Runs `resolveUser` on claims, within `callbackTimeout`. Resolves `undefined` when the user is
-   * refused (`undefined`, `null` or `false`); a throwing hook counts as a refusal (and is logged
-   * without its arguments).
-   * @throws WsTicketError `store_unavailable` when the hook timed out or threw it
+   * refused (`undefined`, `null`, `false`, or a thrown `WsTicketError('user_rejected')`). A hook
+   * that throws anything else failed: logged with its stack (never its arguments) and rejected as
+   * `store_unavailable`, which clients retry; a thrown `WsTicketError` passes as is.
+   * @throws WsTicketError `store_unavailable` when the hook timed out or threw
    */
   resolveUser(claims: WsTicketClaims): Promise<TUser | undefined> {
     return this.callbacks.resolveUser(claims);

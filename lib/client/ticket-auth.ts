@@ -18,7 +18,13 @@ import {
   type TicketRequestOptions,
 } from './ticket-request.js';
 
-/** Refusal codes that a new ticket cannot fix: the helper stops reconnecting on them. */
+/**
+ * Refusal codes that a new ticket cannot fix: the helper stops reconnecting on them. Each is a
+ * deliberate answer of the server, never a failure: `user_rejected` means the app's `resolveUser`
+ * refused the user (it returned `undefined`, `null` or `false`). A server that cannot answer (its
+ * store or user backend down, a `resolveUser` that throws) says `store_unavailable`, which is
+ * retried.
+ */
 export const WS_TICKET_FATAL_CODES: readonly string[] = [
   'user_rejected',
   'origin_forbidden',
@@ -141,9 +147,10 @@ export interface TicketAuthHandle {
  * Wires a socket.io-client socket to the ticket flow: a fresh ticket for every connection attempt,
  * reconnection after refusals a new ticket can fix (`ticket_invalid`, `store_unavailable`,
  * `session_expired` with a refreshed token, `ticket_request_failed`, …), and a stop, reported as
- * `fatal`, on those it cannot (`user_rejected`, `origin_forbidden`, `user_revoked`, a 401 from the
- * ticket endpoint). A pending ticket request is aborted when the socket disconnects (a transport
- * drop included), and a ticket that arrives after the socket was closed is never sent.
+ * `fatal`, on those it cannot ({@link WS_TICKET_FATAL_CODES}: `user_rejected`, `origin_forbidden`,
+ * `user_revoked`…, and a 401 from the ticket endpoint). A pending ticket request is aborted when
+ * the socket disconnects (a transport drop included), and a ticket that arrives after the socket
+ * was closed is never sent.
  * Create the socket with `autoConnect: false`, attach, then call `socket.connect()`.
  * @throws TypeError on invalid options (an `Authorization` in `requestInit.headers`…).
  */

@@ -16,8 +16,9 @@ class CallbackTimeout extends Error {
 
 /**
  * The app's own code the module waits on (`resolveUser`, an `allowedOrigins` function), each call
- * bounded by `callbackTimeout`: a slow backend answers `store_unavailable` (retried by clients)
- * instead of holding a request or a handshake open.
+ * bounded by `callbackTimeout`. Refusal is a value, failure is an exception: a hook that answers
+ * no refuses, a hook that throws or is too slow failed, which answers `store_unavailable` (retried
+ * by clients) instead of a refusal that logs users out, or a request held open.
  */
 export class AppCallbacks<TUser> {
   private readonly resolveUserHook: WsTicketResolveUser<TUser>;
@@ -31,36 +32,37 @@ export class AppCallbacks<TUser> {
   }
 
   /**
-   * The user behind claims, or `undefined` when refused (`undefined`, `null`, `false`, or a throw,
-   * logged without its arguments).
-   * @throws WsTicketError `store_unavailable` when the hook timed out or threw it
+   * The user behind claims, or `undefined` when refused (`undefined`, `null`, `false`, or a thrown
+   * `WsTicketError('user_rejected')`).
+   * @throws WsTicketError `store_unavailable` when the hook timed out or threw anything but a
+   *   `WsTicketError` (logged once a minute with its stack, never its arguments), or the
+   *   `WsTicketError` it threw
    */
   async resolveUser(claims: WsTicketClaims): Promise<TUser | undefined> {
     let user: TUser | null | undefined | false;
     try {
       user = await this.call('resolveUser', () => this.resolveUserHook(claims));
     } catch (error) {
-      // A backend that is down is no refusal: clients retry store_unavailable, never user_rejected.
-      if (error instanceof WsTicketError && error.code === WsTicketErrorCode.STORE_UNAVAILABLE) {
-        throw error;
+      // Thrown to refuse: the same answer as returning null (401 at the endpoint, not 503).
+      if (error instanceof WsTicketError && error.code === WsTicketErrorCode.USER_REJECTED) {
+        return undefined;
       }
-      this.log.record('resolveUser threw', (error as Error)?.message ?? String(error));
-      return undefined;
+      // A backend that is down is no refusal: clients retry store_unavailable, never user_rejected.
+      throw this.log.coded('resolveUser threw', error);
     }
     return user === undefined || user === null || user === false ? undefined : user;
   }
 
   /**
-   * Whether an `allowedOrigins` function admits `origin` (a throw is a no, and logged).
-   * @throws WsTicketError `store_unavailable` when the function timed out
+   * Whether an `allowedOrigins` function admits `origin`.
+   * @throws WsTicketError `store_unavailable` when the function timed out or threw anything but a
+   *   `WsTicketError` (logged once a minute with its stack), or the `WsTicketError` it threw
    */
   async originAllowed(check: WsTicketOriginCheck, origin: string | undefined): Promise<boolean> {
     try {
       return (await this.call('allowedOrigins', () => check(origin))) === true;
     } catch (error) {
-      if (error instanceof WsTicketError) throw error;
-      this.log.record('allowedOrigins threw', (error as Error)?.message ?? String(error));
-      return false;
+      throw this.log.coded('allowedOrigins threw', error);
     }
   }
 

@@ -17,6 +17,7 @@ export class OriginCheck {
 
   /**
    * @throws WsTicketError `origin_forbidden`, or `store_unavailable` when the function timed out
+   *   or threw
    */
   async check(handshake: WsTicketHandshake): Promise<void> {
     const allowed = this.allowed;

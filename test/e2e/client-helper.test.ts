@@ -8,6 +8,7 @@ import {
   type TicketClientEvent,
   WsTicketIoAdapter,
   WsTicketModule,
+  type WsTicketModuleOptions,
   WsTicketService,
   type WsTicketSession,
 } from '../../lib/index.js';
@@ -29,19 +30,40 @@ function recordingAdapter(seen: unknown[]) {
     })(app);
 }
 
-function start(seen: unknown[], options: { port?: number; allowedOrigins?: string[] } = {}) {
+function start(
+  seen: unknown[],
+  options: {
+    port?: number;
+    allowedOrigins?: string[];
+    resolveUser?: WsTicketModuleOptions['resolveUser'];
+  } = {},
+) {
   return startApp(
     {
       imports: [
         WsTicketModule.forRoot({
           jwt: { secret: TEST_SECRET },
           allowedOrigins: options.allowedOrigins,
+          resolveUser: options.resolveUser,
         }),
       ],
       providers: [ChatTestGateway],
     },
     { adapter: recordingAdapter(seen), port: options.port },
   );
+}
+
+/** Resolves as `promise` does, or rejects (saying `what()`) once `ms` have passed. */
+async function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting: ${what()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A socket.io-client socket wired with attachTicketAuth, not connected yet. */
@@ -110,6 +132,37 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
       await next(socket, 'connect');
       assert.deepEqual(events, [{ code: 'ticket_invalid', fatal: false }]);
       assert.equal(new Set(seen).size, 2);
+    } finally {
+      handle.detach();
+      socket.close();
+      await started.close();
+    }
+  });
+
+  it('keeps retrying while resolveUser throws, at the endpoint and at the handshake, and connects once it stops', async () => {
+    const seen: unknown[] = [];
+    // Calls alternate between the endpoint and the handshake once a ticket is issued: the first
+    // request fails, the second attempt gets a ticket whose handshake fails, the third connects.
+    const answers = ['throw', 'answer', 'throw'];
+    const started = await start(seen, {
+      resolveUser: async (claims) => {
+        if (answers.shift() === 'throw') throw new Error('users database is down');
+        return claims;
+      },
+    });
+    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }));
+    try {
+      socket.connect();
+      // Bounded: a helper that gave up would leave `connect` pending forever.
+      await within(next(socket, 'connect'), 10_000, () => JSON.stringify(events));
+      assert.deepEqual(
+        events.map(({ code, fatal, status }) => ({ code, fatal, status })),
+        [
+          { code: 'ticket_request_failed', fatal: false, status: 503 },
+          { code: 'store_unavailable', fatal: false, status: undefined },
+        ],
+      );
+      assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
     } finally {
       handle.detach();
       socket.close();

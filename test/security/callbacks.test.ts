@@ -39,7 +39,10 @@ class Hooks {
     return { id: String(claims.sub) };
   };
 
-  readonly allowedOrigins = () => (this.origin === 'hang' ? never() : true);
+  readonly allowedOrigins = () => {
+    if (this.origin === 'throw') throw new Error('origin registry exploded');
+    return this.origin === 'hang' ? never() : true;
+  };
 
   reset(): void {
     this.user = 'answer';
@@ -139,25 +142,49 @@ for (const platform of PLATFORMS) {
       },
     );
 
-    // Issue #21 will answer a throwing hook like a hung one; until then it is a refusal.
-    it('answers 401 user_rejected when resolveUser throws a plain Error', BOUNDED, async () => {
-      hooks.user = 'throw';
-      const response = await requestTicketAs(url);
-      assert.equal(response.status, 401);
-      assert.equal(((await response.json()) as { code: string }).code, 'user_rejected');
-    });
+    // A throw is a failure like a hang (issue #21): retried by clients, never user_rejected.
+    it(
+      'answers 503 store_unavailable with Retry-After when resolveUser throws a plain Error',
+      BOUNDED,
+      async () => {
+        hooks.user = 'throw';
+        const response = await requestTicketAs(url);
+        assert.equal(response.status, 503);
+        assert.ok(response.headers.get('retry-after'), 'no Retry-After');
+        assert.equal(((await response.json()) as { code: string }).code, 'store_unavailable');
+      },
+    );
 
     it(
-      'refuses the handshake with user_rejected when resolveUser throws, and logs no ticket',
+      'refuses the handshake with store_unavailable when resolveUser throws, and logs no ticket',
       BOUNDED,
       async () => {
         const uuid = await issueTicket(url);
         hooks.user = 'throw';
         const result = await connectChat(url, uuid);
-        assert.equal(!result.ok && result.code, 'user_rejected');
+        assert.equal(!result.ok && result.code, 'store_unavailable');
         const logs = logger.lines.join('\n');
         assert.match(logs, /resolveUser threw: users backend exploded/);
         assert.equal(logs.includes(uuid), false, 'the ticket was logged');
+      },
+    );
+
+    it(
+      'refuses the handshake with store_unavailable, not origin_forbidden, when allowedOrigins throws, and keeps the ticket unspent',
+      BOUNDED,
+      async () => {
+        const uuid = await issueTicket(url);
+        hooks.origin = 'throw';
+        const refused = await connectChat(url, uuid);
+        assert.equal(!refused.ok && refused.code, 'store_unavailable');
+        assert.match(
+          logger.lines.join('\n'),
+          /allowedOrigins threw: origin registry exploded .*\n\s+at /,
+        );
+        hooks.origin = 'answer';
+        const result = await connectChat(url, uuid);
+        assert.ok(result.ok, `refused: ${!result.ok && result.code}`);
+        result.socket.close();
       },
     );
   });
@@ -189,6 +216,19 @@ for (const platform of PLATFORMS) {
         const outcome = await openWs(`${server.wsUrl}/ws?uuid=${uuid}`);
         assert.equal(outcome.ok, false);
         assert.equal(!outcome.ok && outcome.status, 503);
+        assert.deepEqual(!outcome.ok && JSON.parse(outcome.body), { code: 'store_unavailable' });
+      },
+    );
+
+    it(
+      'answers the upgrade 503 { code: "store_unavailable" } as JSON when resolveUser throws, without its text',
+      BOUNDED,
+      async () => {
+        const uuid = await issueTicket(server.url);
+        hooks.user = 'throw';
+        const outcome = await openWs(`${server.wsUrl}/ws?uuid=${uuid}`);
+        assert.equal(!outcome.ok && outcome.status, 503);
+        assert.match((!outcome.ok && outcome.contentType) || '', /^application\/json/);
         assert.deepEqual(!outcome.ok && JSON.parse(outcome.body), { code: 'store_unavailable' });
       },
     );

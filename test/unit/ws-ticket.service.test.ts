@@ -29,13 +29,14 @@ describe('WsTicketService', () => {
     await assert.rejects(tickets.consume(uuid), (e: WsTicketError) => e.code === 'ticket_invalid');
   });
 
-  it('counts a throwing resolveUser as user_rejected', async () => {
+  it('refuses with user_rejected when resolveUser throws WsTicketError user_rejected', async () => {
     const tickets = service(new CountingStore(), {
       resolveUser: () => {
-        throw new Error('db down');
+        throw new WsTicketError('user_rejected');
       },
     });
     const { uuid } = await tickets.issue({ sub: '1' });
+    assert.equal(await tickets.resolveUser({ sub: '1' }), undefined);
     await assert.rejects(tickets.consume(uuid), (e: WsTicketError) => e.code === 'user_rejected');
   });
 
@@ -104,6 +105,38 @@ describe('WsTicketService failure logs', () => {
       assert.equal(failures.length, 1);
       assert.ok(failures[0].includes('redis://***@cache'));
       assert.ok(!lines.join('\n').includes('s3cret'));
+    } finally {
+      Logger.overrideLogger(false);
+    }
+  });
+});
+
+describe('WsTicketService with a throwing resolveUser', () => {
+  it('answers store_unavailable, not user_rejected, and logs the stack once per window', async () => {
+    const lines: string[] = [];
+    Logger.overrideLogger({
+      log() {},
+      error: (...parts: unknown[]) => lines.push(parts.map(String).join(' ')),
+      warn: (m: unknown) => lines.push(String(m)),
+    });
+    try {
+      const failure = new Error('db down');
+      const tickets = service(new CountingStore(), {
+        resolveUser: () => {
+          throw failure;
+        },
+      });
+      for (let i = 0; i < 3; i++) {
+        const { uuid } = await tickets.issue({ sub: 'secret-claims-owner' });
+        await assert.rejects(
+          tickets.consume(uuid),
+          (e: WsTicketError) => e.code === 'store_unavailable' && e.cause === failure,
+        );
+      }
+      const stacks = lines.filter((line) => line.startsWith('resolveUser threw: db down'));
+      assert.equal(stacks.length, 1);
+      assert.match(stacks[0], /\n\s+at /);
+      assert.ok(!lines.join('\n').includes('secret-claims-owner'), 'the claims were logged');
     } finally {
       Logger.overrideLogger(false);
     }
