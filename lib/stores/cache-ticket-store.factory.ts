@@ -1,7 +1,16 @@
-import type { Cache } from 'cache-manager';
 import { MemoryTicketStore } from './memory-ticket.store.js';
 import { type RedisTicketClient, RedisTicketStore } from './redis-ticket.store.js';
 import type { TicketStore } from './ticket-store.js';
+
+/**
+ * The part of a cache-manager `Cache` (what `@nestjs/cache-manager` provides as `CACHE_MANAGER`)
+ * that {@link ticketStoreFromCache} reads: its Keyv stores and their adapters. Declared here so that
+ * neither `cache-manager` nor `keyv` is needed by apps that do not use them.
+ */
+export interface TicketStoreCache {
+  /** The cache's Keyv instances, first tier first; `store` is each one's adapter. */
+  readonly stores?: ReadonlyArray<{ readonly store?: unknown } | undefined>;
+}
 
 /** The members of the cache's node-redis client read here, beyond {@link RedisTicketClient}. */
 interface CacheRedisClient extends RedisTicketClient {
@@ -50,7 +59,7 @@ function nameOf(adapter: unknown): string {
  * - anything else → an error at startup, because silently falling back to a non-atomic or a
  *   process-local store would break single use or multi-instance setups.
  */
-export function ticketStoreFromCache(cache: Cache | undefined): TicketStore {
+export function ticketStoreFromCache(cache: TicketStoreCache | undefined): TicketStore {
   const adapters: unknown[] = (cache?.stores ?? []).map((keyv) => keyv?.store);
   const redis = adapters.find(isKeyvRedis);
   if (redis) return new RedisTicketStore({ client: cacheClient(redis) });
