@@ -1,19 +1,13 @@
-import { CACHE_MANAGER } from '@nestjs/cache-manager';
-import { type DynamicModule, Logger, Module } from '@nestjs/common';
-import type { Cache } from 'cache-manager';
-import { ticketStoreFromCache } from './stores/cache-ticket-store.factory.js';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { TicketStore } from './stores/ticket-store.js';
-import { DEFAULT_TICKET_PATH, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
+import { ticketStoreProvider } from './stores/ticket-store.provider.js';
+import { DEFAULT_TICKET_PATH } from './ws-ticket.constants.js';
 import { createWsTicketController } from './ws-ticket.controller.js';
 import { WsTicketGuard } from './ws-ticket.guard.js';
-import {
-  ConfigurableModuleClass,
-  WS_TICKET_MODULE_OPTIONS,
-} from './ws-ticket.module-definition.js';
+import { ConfigurableModuleClass } from './ws-ticket.module-definition.js';
 import type {
   WsTicketModuleAsyncOptions,
   WsTicketModuleExtras,
-  WsTicketModuleOptions,
   WsTicketModuleRootOptions,
 } from './ws-ticket.options.js';
 import { WsTicketService } from './ws-ticket.service.js';
@@ -27,27 +21,7 @@ import { WsTicketService } from './ws-ticket.service.js';
  * Then `app.useWebSocketAdapter(new WsTicketIoAdapter(app))` and `@UseGuards(WsTicketGuard)`.
  */
 @Module({
-  providers: [
-    WsTicketService,
-    WsTicketGuard,
-    {
-      provide: TicketStore,
-      useFactory: (options: WsTicketModuleOptions, cache?: Cache) => {
-        const store = options.store ?? ticketStoreFromCache(cache);
-        // Say which store won: a CacheModule this module cannot see silently means process memory.
-        const source = options.store
-          ? 'the `store` option'
-          : cache
-            ? 'the CacheModule'
-            : 'no CacheModule';
-        new Logger(WS_TICKET_LOGGER_CONTEXT).log(
-          `Ticket store: ${store.constructor.name} (${source})`,
-        );
-        return store;
-      },
-      inject: [WS_TICKET_MODULE_OPTIONS, { token: CACHE_MANAGER, optional: true }],
-    },
-  ],
+  providers: [WsTicketService, WsTicketGuard, ticketStoreProvider],
   exports: [WsTicketService, WsTicketGuard, TicketStore],
 })
 export class WsTicketModule extends ConfigurableModuleClass {

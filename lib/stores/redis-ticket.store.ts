@@ -1,5 +1,6 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
+import { RedisTicketConnection } from './redis-ticket.connection.js';
 import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
 
 /**
@@ -43,8 +44,9 @@ export interface RedisTicketStoreClientOptions {
 export interface RedisTicketStoreUrlOptions {
   /**
    * Redis URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS). The store creates
-   * a node-redis client (the optional peer dependency `redis`) when the module starts, connects it
-   * in the background, logs outages once, and closes it on application shutdown.
+   * a node-redis client (the optional peer dependency `redis`) when the first app using it starts,
+   * connects it in the background, logs outages once, and closes it when the last of those apps
+   * shuts down.
    */
   url: string;
   client?: never;
@@ -52,9 +54,6 @@ export interface RedisTicketStoreUrlOptions {
 
 /** Options of {@link RedisTicketStore}: either `client` or `url`. */
 export type RedisTicketStoreOptions = RedisTicketStoreClientOptions | RedisTicketStoreUrlOptions;
-
-/** Name the store's own connections carry in `CLIENT LIST`. */
-const CLIENT_NAME = 'ws-ticket';
 
 /** KEYS[1] owner set; ARGV ticket key, ttl (ms). The set lives as long as its longest ticket. */
 const ADD_TO_OWNER = `
@@ -91,15 +90,6 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return value`;
 
-/** The members of the store's own node-redis client used beyond {@link RedisTicketClient}. */
-interface OwnedRedisClient extends RedisTicketClient {
-  readonly isOpen: boolean;
-  connect(): Promise<unknown>;
-  destroy(): void;
-  on(event: 'error' | 'ready' | 'end', listener: (error: Error) => void): unknown;
-  off(event: 'error' | 'ready' | 'end', listener: (error: Error) => void): unknown;
-}
-
 /**
  * Ticket store on Redis (≥ 6.2), shared by every app instance. `put` is `SET key value PX ttl`;
  * `take` is a single `GETDEL`: one atomic round trip, so one ticket is accepted once across all
@@ -116,15 +106,20 @@ interface OwnedRedisClient extends RedisTicketClient {
  * ```ts
  * WsTicketModule.forRoot({ jwt, store: new RedisTicketStore({ url: process.env.REDIS_URL }) })
  * ```
+ *
+ * One instance may serve several apps, in turn or at once (an e2e suite that builds an app from the
+ * same module in every `beforeEach`): with `url`, the store opens its connection when the first of
+ * them starts and closes it when the last one shuts down; the next app to start opens a new one.
+ * A `client` is the app's, whichever apps use the store: it is never connected nor closed here.
  */
 export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   private readonly options: RedisTicketStoreOptions;
-  private owned: Promise<OwnedRedisClient> | undefined;
-  private ownedClient: OwnedRedisClient | undefined;
-  /** State of the store's own connection, for logging each outage once; unset before it is tried. */
-  private connected: boolean | undefined;
+  /** The connection of its own (`url`), from its first use to the next {@link close}. */
+  private connection: RedisTicketConnection | undefined;
   private closed = false;
+  /** Apps started on this store and not shut down yet: the last one out closes the connection. */
+  private users = 0;
   /** The app's client function's answer while it is pending. */
   private resolving: Promise<RedisTicketClient> | undefined;
 
@@ -140,8 +135,15 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     this.options = options;
   }
 
-  /** Opens the store's own connection at startup, so a missing `redis` package fails the boot. */
+  /**
+   * Counts one more app on the store and, with `url`, opens its connection unless another app
+   * already did (at startup, so that a missing `redis` package fails the boot). A store closed by a
+   * previous app's shutdown, or by {@link close}, is usable again.
+   */
   async onModuleInit(): Promise<void> {
+    // Counted first: Nest runs the shutdown hooks even when a startup hook threw.
+    this.users += 1;
+    this.closed = false;
     if (this.options.url !== undefined) await this.open();
   }
 
@@ -204,17 +206,21 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     return this.generation(BUMP_GENERATION, key, ttl);
   }
 
-  /** Closes the connection the store opened (`url`); a client handed in is left to the app. */
+  /**
+   * Closes the connection the store opened (`url`) at once, whichever apps still use it (a client
+   * handed in is left to the app). Operations then fail until an app starts on the store again.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    const client = this.ownedClient;
-    this.ownedClient = undefined;
-    // destroy(), not close(): a hung Redis would hold a graceful close forever.
-    if (client?.isOpen) client.destroy();
+    const connection = this.connection;
+    this.connection = undefined;
+    connection?.close();
   }
 
+  /** Closes the store when the last app using it shuts down; other apps keep it open. */
   async onApplicationShutdown(): Promise<void> {
-    await this.close();
+    this.users = Math.max(0, this.users - 1);
+    if (this.users === 0) await this.close();
   }
 
   private async generation(script: string, key: string, ttl: number): Promise<number> {
@@ -256,60 +262,9 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     return this.resolving;
   }
 
-  private open(): Promise<OwnedRedisClient> {
-    this.owned ??= this.connect(this.options.url as string);
-    return this.owned;
-  }
-
-  /** Creates the client and resolves after its first connection attempt, successful or not. */
-  private async connect(url: string): Promise<OwnedRedisClient> {
-    let redis: typeof import('redis');
-    try {
-      redis = await import('redis');
-    } catch (error) {
-      throw new Error(
-        'RedisTicketStore: the `url` option needs the `redis` package (npm install redis).',
-        { cause: error },
-      );
-    }
-    if (this.closed) throw new Error('RedisTicketStore is closed');
-    // No offline queue: commands fail while disconnected. The default strategy reconnects forever.
-    const client: OwnedRedisClient = redis.createClient({
-      url,
-      name: CLIENT_NAME,
-      disableOfflineQueue: true,
-    });
-    this.ownedClient = client;
-    // node-redis emits 'error' on every failed (re)connection; unheard, it would crash the process.
-    client.on('error', (error) => this.onConnectionError(error));
-    client.on('ready', () => this.onReady());
-    await new Promise<void>((resolve) => {
-      const settle = () => {
-        client.off('ready', settle);
-        client.off('error', settle);
-        client.off('end', settle);
-        resolve();
-      };
-      client.on('ready', settle);
-      client.on('error', settle);
-      client.on('end', settle);
-      // Failures surface as 'error' events while the client keeps retrying.
-      client.connect().catch(() => {});
-    });
-    return client;
-  }
-
-  private onConnectionError(error: Error): void {
-    if (this.connected === false || this.closed) return;
-    this.connected = false;
-    this.logger.error(
-      `Redis ticket store unavailable (${describeError(error)}); tickets fail with store_unavailable until it is back.`,
-    );
-  }
-
-  private onReady(): void {
-    if (this.connected === false) this.logger.log('Redis ticket store available again.');
-    this.connected = true;
+  private open(): Promise<RedisTicketClient> {
+    this.connection ??= new RedisTicketConnection(this.options.url as string, this.logger);
+    return this.connection.open();
   }
 }
 
@@ -326,16 +281,4 @@ function isRedisUrl(url: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/** The cause of a connection error. Anything shaped like URL credentials is masked, to be sure. */
-function describeError(error: unknown): string {
-  const { message, code, name } = (error ?? {}) as {
-    message?: string;
-    code?: string;
-    name?: string;
-  };
-  // Node reports a refused dual-stack connect as an AggregateError with an empty message.
-  const text = message || code || name || 'unknown error';
-  return text.replace(/\/\/[^/@\s]*@/g, '//***@');
 }

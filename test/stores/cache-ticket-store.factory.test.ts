@@ -6,7 +6,11 @@ import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { createClient } from 'redis';
 import { MemoryTicketStore, RedisTicketStore, ticketStoreFromCache } from '../../lib/index.js';
-import { startMonitor, withRedisServer } from '../redis/support/redis-tools.js';
+import {
+  connectionsReceived,
+  startMonitor,
+  withRedisServer,
+} from '../redis/support/redis-tools.js';
 import { type RedisServerHandle, redisSkipReason } from '../support/redis-server.js';
 
 /** A Keyv adapter of an unknown kind (say, SQL): no atomic get-and-delete. */
@@ -113,6 +117,60 @@ describe('ticketStoreFromCache: on a real Redis', { skip: redisSkipReason() }, (
       await store.put(`ws-ticket:${randomUUID()}`, 'v', 1000);
       await store.onApplicationShutdown();
       assert.equal(adapter.client.isOpen, true);
+    } finally {
+      await cache.disconnect();
+    }
+  });
+
+  it('fails once the cache closed its client, and never reopens it', async () => {
+    const adapter = new KeyvRedis(redis.url);
+    const cache = createCache({ stores: [new Keyv({ store: adapter })] });
+    const store = ticketStoreFromCache(cache);
+    try {
+      await store.put(`ws-ticket:${randomUUID()}`, 'v', 1000);
+      const received = await connectionsReceived(inspect);
+      await cache.disconnect();
+      await assert.rejects(
+        store.take(`ws-ticket:${randomUUID()}`),
+        /cache closed its Redis client/,
+      );
+      await assert.rejects(store.put(`ws-ticket:${randomUUID()}`, 'v', 1000), /closed/);
+      assert.equal(adapter.client.isOpen, false);
+      assert.equal(await connectionsReceived(inspect), received);
+    } finally {
+      // Were it reopened, the test must still end.
+      await cache.disconnect();
+    }
+  });
+
+  it('fails once the cache opened and closed its client, even if the store never used it', async () => {
+    const adapter = new KeyvRedis(redis.url);
+    const cache = createCache({ stores: [new Keyv({ store: adapter })] });
+    const store = ticketStoreFromCache(cache);
+    try {
+      await cache.set('greeting', 'hello');
+      await cache.disconnect();
+      await assert.rejects(
+        store.take(`ws-ticket:${randomUUID()}`),
+        /cache closed its Redis client/,
+      );
+      assert.equal(adapter.client.isOpen, false);
+    } finally {
+      await cache.disconnect();
+    }
+  });
+
+  it("connects the client again for the next app's store, as the cache itself would", async () => {
+    // One KeyvRedis in a module declared once, and an app built from it per test.
+    const adapter = new KeyvRedis(redis.url);
+    const cache = createCache({ stores: [new Keyv({ store: adapter })] });
+    try {
+      await ticketStoreFromCache(cache).put(`ws-ticket:${randomUUID()}`, 'first app', 1000);
+      await cache.disconnect();
+      const key = `ws-ticket:${randomUUID()}`;
+      const next = ticketStoreFromCache(cache);
+      await next.put(key, 'next app', 1000);
+      assert.equal(await next.take(key), 'next app');
     } finally {
       await cache.disconnect();
     }

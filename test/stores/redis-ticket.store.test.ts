@@ -135,6 +135,69 @@ describe('RedisTicketStore', { skip }, () => {
       await assert.rejects(store.take(key()), /closed/);
     });
 
+    it('keeps its connection while another app uses it, and closes it with the last one', async () => {
+      const store = new RedisTicketStore({ url: redis.url });
+      const own = async () => (await clientNames(inspect)).filter((n) => n === 'ws-ticket').length;
+      await store.onModuleInit();
+      await store.onModuleInit();
+      try {
+        await store.onApplicationShutdown();
+        const k = key();
+        await store.put(k, 'still', 10_000);
+        assert.equal(await store.take(k), 'still');
+        assert.equal(await own(), 1);
+      } finally {
+        await store.onApplicationShutdown();
+      }
+      await eventually(async () => (await own()) === 0, 'the store connection to close');
+      await assert.rejects(store.take(key()), /closed/);
+    });
+
+    it('opens a new connection for an app that starts after the last one shut down', async () => {
+      const store = new RedisTicketStore({ url: redis.url });
+      await store.onModuleInit();
+      await store.onApplicationShutdown();
+      await store.onModuleInit();
+      try {
+        const k = key();
+        await store.put(k, 'again', 10_000);
+        assert.equal(await store.take(k), 'again');
+        assert.ok((await clientNames(inspect)).includes('ws-ticket'));
+      } finally {
+        await store.onApplicationShutdown();
+      }
+    });
+
+    it('leaves no connection behind when the app shuts down while it opens', async () => {
+      const store = new RedisTicketStore({ url: redis.url });
+      const own = async () => (await clientNames(inspect)).filter((n) => n === 'ws-ticket').length;
+      const opening = store.onModuleInit();
+      await store.onApplicationShutdown();
+      await assert.rejects(opening, /closed/);
+      await store.onModuleInit();
+      try {
+        const k = key();
+        await store.put(k, 'next', 10_000);
+        assert.equal(await store.take(k), 'next');
+        assert.equal(await own(), 1);
+      } finally {
+        await store.onApplicationShutdown();
+      }
+      await eventually(async () => (await own()) === 0, 'the store connection to close');
+    });
+
+    it('closes at once on an explicit close(), whatever apps still use it', async () => {
+      const store = new RedisTicketStore({ url: redis.url });
+      await store.onModuleInit();
+      await store.onModuleInit();
+      await store.close();
+      await assert.rejects(store.take(key()), /closed/);
+      await eventually(
+        async () => !(await clientNames(inspect)).includes('ws-ticket'),
+        'the store connection to close',
+      );
+    });
+
     it('connects lazily on first use when not started by Nest', async () => {
       const store = new RedisTicketStore({ url: redis.url });
       try {
@@ -143,6 +206,28 @@ describe('RedisTicketStore', { skip }, () => {
         assert.equal(await store.take(k), 'lazy');
       } finally {
         await store.close();
+      }
+    });
+  });
+
+  describe('a client handed in, across apps', () => {
+    it('serves the next app after one shut down, and leaves the client open', async () => {
+      const client = createClient({ url: redis.url });
+      client.on('error', () => {});
+      await client.connect();
+      try {
+        const store = new RedisTicketStore({ client });
+        for (const round of ['first', 'second']) {
+          await store.onModuleInit();
+          const k = key();
+          await store.put(k, round, 10_000);
+          assert.equal(await store.take(k), round);
+          await store.onApplicationShutdown();
+          await assert.rejects(store.take(key()), /closed/);
+          assert.equal(await client.ping(), 'PONG');
+        }
+      } finally {
+        client.destroy();
       }
     });
   });

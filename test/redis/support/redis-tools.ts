@@ -83,6 +83,13 @@ function open(port: number): Promise<Socket> {
   });
 }
 
+/** Connections Redis has accepted since it started (`INFO stats`): a reconnection shows here. */
+export async function connectionsReceived(redis: ReturnType<typeof createClient>): Promise<number> {
+  const match = /total_connections_received:(\d+)/.exec(await redis.info('stats'));
+  if (!match) throw new Error('no total_connections_received in INFO stats');
+  return Number(match[1]);
+}
+
 /** The pid of the redis-server answering on `url` (to pause it with SIGSTOP). */
 export async function redisPid(url: string): Promise<number> {
   const client = await inspector(url);
