@@ -85,6 +85,24 @@ export function createWsTicketController(
             HttpStatus.TOO_MANY_REQUESTS,
           );
         }
+        if (error instanceof WsTicketError && error.code !== 'store_unavailable') {
+          // Another code an app's resolveUser threw on purpose (user_revoked…): a refusal.
+          this.tickets.logRefusal(error.code, 'Ticket request refused');
+          http.setHeader(
+            response,
+            'WWW-Authenticate',
+            'Bearer realm="ws-ticket", error="invalid_token"',
+          );
+          throw new HttpException(
+            {
+              statusCode: 401,
+              error: 'Unauthorized',
+              code: error.code,
+              message: error.description,
+            },
+            HttpStatus.UNAUTHORIZED,
+          );
+        }
         if (error instanceof WsTicketError) {
           http.setHeader(response, 'Retry-After', '1');
           throw new HttpException(

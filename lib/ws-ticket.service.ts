@@ -7,7 +7,7 @@ import { ConnectionRegistries } from './session/connection-registries.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
 import { IssueLimit } from './session/issue-limit.js';
 import { OriginCheck } from './session/origin-check.js';
-import { RefusalLog } from './session/refusal-log.js';
+import { maskCredentials, RefusalLog } from './session/refusal-log.js';
 import { Revocation } from './session/revocation.js';
 import { TicketBinding } from './session/ticket-binding.js';
 import { TicketConsumer } from './session/ticket-consumer.js';
@@ -266,6 +266,7 @@ export class WsTicketService<TUser = unknown> {
    * Checks a handshake's `Origin` header against `allowedOrigins` (a function within
    * `callbackTimeout`).
    * @throws WsTicketError `origin_forbidden`, or `store_unavailable` when the function timed out
+   *   or threw
    */
   checkOrigin(handshake: WsTicketHandshake): Promise<void> {
     return this.origins.check(handshake);
@@ -366,7 +367,7 @@ export class WsTicketService<TUser = unknown> {
   logFailure(what: string, error: unknown): void {
     const message = (error as Error)?.message ?? String(error);
     // A driver's message may quote a connection URL: never its credentials.
-    this.refusals.record(what, message.replace(/\/\/[^/@\s]*@/g, '//***@'));
+    this.refusals.record(what, maskCredentials(message));
   }
 
   /** Logs a refusal (never its input) and passes it on. */

@@ -18,7 +18,7 @@ const INTERNAL = 'connect ECONNREFUSED 10.0.0.5:5432';
 const STACK = /\n\s+at /;
 
 /** How the user backend answers `resolveUser`, as each test sets it. */
-type Answer = 'user' | 'null' | 'down' | 'refuse-by-throw';
+type Answer = 'user' | 'null' | 'down' | 'refuse-by-throw' | 'revoked-by-throw';
 
 /** The app's user backend behind `resolveUser`, asynchronous like a database driver. */
 class UserBackend {
@@ -27,6 +27,7 @@ class UserBackend {
   readonly resolveUser = async (claims: WsTicketClaims) => {
     if (this.answer === 'down') throw new Error(INTERNAL);
     if (this.answer === 'refuse-by-throw') throw new WsTicketError('user_rejected');
+    if (this.answer === 'revoked-by-throw') throw new WsTicketError('user_revoked');
     if (this.answer === 'null') return null;
     return { id: String(claims.sub) };
   };
@@ -113,6 +114,19 @@ for (const platform of PLATFORMS) {
         assert.equal(lines.length, 1);
         assert.match(lines[0], STACK);
         assert.ok(!logger.lines.join('\n').includes(uuid), 'the ticket was logged');
+      },
+    );
+
+    it(
+      'answers 401 with the code of another WsTicketError resolveUser throws on purpose',
+      BOUNDED,
+      async () => {
+        backend.answer = 'revoked-by-throw';
+        const response = await requestTicket(url, signJwt({ sub: 'ivan' }));
+        assert.equal(response.status, 401);
+        assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer realm="ws-ticket"/);
+        assert.equal(((await response.json()) as { code: string }).code, 'user_revoked');
+        assert.equal(failureLines(logger).length, 0);
       },
     );
 
