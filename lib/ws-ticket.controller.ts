@@ -11,8 +11,8 @@ import {
   type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { WsTicketBearerError } from './bearer/bearer.errors.js';
-import { WsTicketError } from './ws-ticket.errors.js';
+import { type BearerRefusal, WsTicketBearerError } from './bearer/bearer.errors.js';
+import { WsTicketError, type WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
 import type { WsTicketRequest, WsTicketResponse } from './ws-ticket.types.js';
 
@@ -60,67 +60,69 @@ export function createWsTicketController(
       try {
         return await this.tickets.issueForBearer(request.headers.authorization, request);
       } catch (error) {
-        if (error instanceof WsTicketBearerError) {
-          this.tickets.logRefusal(error.code, 'Ticket request refused');
-          http.setHeader(response, 'WWW-Authenticate', wwwAuthenticate(error));
-          throw new HttpException(
-            {
-              statusCode: 401,
-              error: 'Unauthorized',
-              code: error.code,
-              message: error.description,
-            },
-            HttpStatus.UNAUTHORIZED,
-          );
+        const refusal =
+          error instanceof WsTicketBearerError || error instanceof WsTicketError
+            ? httpAnswer(error)
+            : undefined;
+        if (!refusal) throw error;
+        if (refusal.status === HttpStatus.UNAUTHORIZED) {
+          this.tickets.logRefusal(refusal.code, 'Ticket request refused');
         }
-        if (error instanceof WsTicketError && error.code === 'rate_limited') {
-          http.setHeader(response, 'Retry-After', String(error.retryAfter ?? 60));
-          throw new HttpException(
-            {
-              statusCode: 429,
-              error: 'Too Many Requests',
-              code: error.code,
-              message: error.description,
-            },
-            HttpStatus.TOO_MANY_REQUESTS,
-          );
+        for (const [name, value] of Object.entries(refusal.headers)) {
+          http.setHeader(response, name, value);
         }
-        if (error instanceof WsTicketError && error.code !== 'store_unavailable') {
-          // Another code an app's resolveUser threw on purpose (user_revoked…): a refusal.
-          this.tickets.logRefusal(error.code, 'Ticket request refused');
-          http.setHeader(
-            response,
-            'WWW-Authenticate',
-            'Bearer realm="ws-ticket", error="invalid_token"',
-          );
-          throw new HttpException(
-            {
-              statusCode: 401,
-              error: 'Unauthorized',
-              code: error.code,
-              message: error.description,
-            },
-            HttpStatus.UNAUTHORIZED,
-          );
-        }
-        if (error instanceof WsTicketError) {
-          http.setHeader(response, 'Retry-After', '1');
-          throw new HttpException(
-            {
-              statusCode: 503,
-              error: 'Service Unavailable',
-              code: error.code,
-              message: error.description,
-            },
-            HttpStatus.SERVICE_UNAVAILABLE,
-          );
-        }
-        throw error;
+        throw new HttpException(
+          {
+            statusCode: refusal.status,
+            error: refusal.error,
+            code: refusal.code,
+            message: refusal.description,
+          },
+          refusal.status,
+        );
       }
     }
   }
   if (decorators.length > 0) applyDecorators(...decorators)(WsTicketController);
   return WsTicketController;
+}
+
+/** How the endpoint answers a coded error: status, reason phrase and headers. */
+function httpAnswer(error: WsTicketBearerError | WsTicketError): {
+  status: HttpStatus;
+  error: string;
+  code: WsTicketErrorCode | BearerRefusal;
+  description: string;
+  headers: Record<string, string>;
+} {
+  const { code, description } = error;
+  if (error instanceof WsTicketBearerError) {
+    const headers = { 'WWW-Authenticate': wwwAuthenticate(error) };
+    return { status: HttpStatus.UNAUTHORIZED, error: 'Unauthorized', code, description, headers };
+  }
+  if (code === 'rate_limited') {
+    const headers = { 'Retry-After': String(error.retryAfter ?? 60) };
+    return {
+      status: HttpStatus.TOO_MANY_REQUESTS,
+      error: 'Too Many Requests',
+      code,
+      description,
+      headers,
+    };
+  }
+  if (code === 'store_unavailable') {
+    const headers = { 'Retry-After': '1' };
+    return {
+      status: HttpStatus.SERVICE_UNAVAILABLE,
+      error: 'Service Unavailable',
+      code,
+      description,
+      headers,
+    };
+  }
+  // Another code an app's resolveUser threw on purpose (user_revoked…): a refusal.
+  const headers = { 'WWW-Authenticate': 'Bearer realm="ws-ticket", error="invalid_token"' };
+  return { status: HttpStatus.UNAUTHORIZED, error: 'Unauthorized', code, description, headers };
 }
 
 function wwwAuthenticate(error: WsTicketBearerError): string {
