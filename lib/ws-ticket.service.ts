@@ -1,13 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
 import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
+import { maskCredentials } from './internal/mask-credentials.js';
 import { positive } from './internal/options.js';
 import { AppCallbacks } from './session/app-callbacks.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
 import { IssueLimit } from './session/issue-limit.js';
 import { OriginCheck } from './session/origin-check.js';
-import { maskCredentials, RefusalLog } from './session/refusal-log.js';
+import { RefusalLog } from './session/refusal-log.js';
 import { Revocation } from './session/revocation.js';
 import { TicketBinding } from './session/ticket-binding.js';
 import { TicketConsumer } from './session/ticket-consumer.js';

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { maskCredentials } from '../internal/mask-credentials.js';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
 
@@ -11,11 +12,6 @@ export interface RefusalLogger {
 
 /** How long one summary window lasts, in milliseconds. */
 export const REFUSAL_LOG_WINDOW = 60_000;
-
-/** Masks the credentials of URLs (`//user:pass@host`) a driver's message or stack may quote. */
-export function maskCredentials(text: string): string {
-  return text.replace(/\/\/[^/@\s]*@/g, '//***@');
-}
 
 /**
  * Logs refusals without letting a flood flood the log: per kind (a refusal code, or any other

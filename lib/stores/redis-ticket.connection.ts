@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import { maskCredentials } from '../internal/mask-credentials.js';
 import type { RedisTicketClient } from './redis-ticket.store.js';
 
 /** Name the store's own connections carry in `CLIENT LIST`. */
@@ -105,5 +106,5 @@ function describeError(error: unknown): string {
   };
   // Node reports a refused dual-stack connect as an AggregateError with an empty message.
   const text = message || code || name || 'unknown error';
-  return text.replace(/\/\/[^/@\s]*@/g, '//***@');
+  return maskCredentials(text);
 }
