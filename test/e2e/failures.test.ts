@@ -38,6 +38,18 @@ function failureLines(logger: CaptureLogger): string[] {
   return logger.lines.filter((line) => line.startsWith('resolveUser threw'));
 }
 
+/** Asserts that a ticket request was refused 401 with `code`, and logged as no failure. */
+async function assertRefused(
+  response: Response,
+  code: string,
+  logger: CaptureLogger,
+): Promise<void> {
+  assert.equal(response.status, 401);
+  assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer realm="ws-ticket"/);
+  assert.equal(((await response.json()) as { code: string }).code, code);
+  assert.equal(failureLines(logger).length, 0);
+}
+
 for (const platform of PLATFORMS) {
   const start = startOn(platform);
 
@@ -122,20 +134,21 @@ for (const platform of PLATFORMS) {
       BOUNDED,
       async () => {
         backend.answer = 'revoked-by-throw';
-        const response = await requestTicket(url, signJwt({ sub: 'ivan' }));
-        assert.equal(response.status, 401);
-        assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer realm="ws-ticket"/);
-        assert.equal(((await response.json()) as { code: string }).code, 'user_revoked');
-        assert.equal(failureLines(logger).length, 0);
+        await assertRefused(
+          await requestTicket(url, signJwt({ sub: 'ivan' })),
+          'user_revoked',
+          logger,
+        );
       },
     );
 
     it('still answers 401 user_rejected when resolveUser returns null', BOUNDED, async () => {
       backend.answer = 'null';
-      const response = await requestTicket(url, signJwt({ sub: 'grace' }));
-      assert.equal(response.status, 401);
-      assert.equal(((await response.json()) as { code: string }).code, 'user_rejected');
-      assert.equal(failureLines(logger).length, 0);
+      await assertRefused(
+        await requestTicket(url, signJwt({ sub: 'grace' })),
+        'user_rejected',
+        logger,
+      );
     });
 
     it(
@@ -154,10 +167,11 @@ for (const platform of PLATFORMS) {
       BOUNDED,
       async () => {
         backend.answer = 'refuse-by-throw';
-        const response = await requestTicket(url, signJwt({ sub: 'ivan' }));
-        assert.equal(response.status, 401);
-        assert.equal(((await response.json()) as { code: string }).code, 'user_rejected');
-        assert.equal(failureLines(logger).length, 0);
+        await assertRefused(
+          await requestTicket(url, signJwt({ sub: 'ivan' })),
+          'user_rejected',
+          logger,
+        );
       },
     );
 

@@ -88,6 +88,14 @@ function linesOf(logger: CaptureLogger, kind: string): string[] {
   return logger.lines.filter((line) => line.startsWith(kind));
 }
 
+/** Asserts one log line of the failure kind in the window, with the error's text and stack. */
+function assertLoggedOnce(logger: CaptureLogger, kind: string): void {
+  const lines = linesOf(logger, kind);
+  assert.equal(lines.length, 1, 'the failure was not logged exactly once in the minute');
+  assert.ok(lines[0].includes(INTERNAL), lines[0]);
+  assert.match(lines[0], STACK);
+}
+
 /** A raw ws app on 127.0.0.1, port 0, with the seat-checking adapter. */
 async function startSeatCheckingWs(
   metadata: ModuleMetadata,
@@ -136,10 +144,7 @@ for (const platform of PLATFORMS) {
           assert.equal(!result.ok && result.code, 'store_unavailable');
           assert.equal(!result.ok && result.message, 'store_unavailable');
         }
-        const lines = linesOf(logger, 'Socket.IO handshake authentication failed');
-        assert.equal(lines.length, 1, 'the second failure in the minute logged again');
-        assert.ok(lines[0].includes(INTERNAL), lines[0]);
-        assert.match(lines[0], STACK);
+        assertLoggedOnce(logger, 'Socket.IO handshake authentication failed');
       },
     );
 
@@ -160,10 +165,7 @@ for (const platform of PLATFORMS) {
           assert.match((!outcome.ok && outcome.contentType) || '', /^application\/json/);
           assert.deepEqual(!outcome.ok && JSON.parse(outcome.body), { code: 'store_unavailable' });
         }
-        const lines = linesOf(logger, 'WebSocket upgrade authentication failed');
-        assert.equal(lines.length, 1, 'the second failure in the minute logged again');
-        assert.ok(lines[0].includes(INTERNAL), lines[0]);
-        assert.match(lines[0], STACK);
+        assertLoggedOnce(logger, 'WebSocket upgrade authentication failed');
       },
     );
 
@@ -190,10 +192,7 @@ for (const platform of PLATFORMS) {
         } finally {
           socket.close();
         }
-        const lines = linesOf(logger, 'WebSocket guard failed');
-        assert.equal(lines.length, 1);
-        assert.ok(lines[0].includes(INTERNAL), lines[0]);
-        assert.match(lines[0], STACK);
+        assertLoggedOnce(logger, 'WebSocket guard failed');
       },
     );
   });
