@@ -10,6 +10,7 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { WsTicketIoAdapter } from '../../lib/index.js';
+import { withDeadline } from './stop-child.js';
 
 /** The HTTP platforms every e2e suite runs on, as nestjs/throttler does. */
 export const PLATFORMS = ['express', 'fastify'] as const;
@@ -63,7 +64,8 @@ export async function startApp(
   );
   await app.listen(options.port ?? 0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
-  return { app, url, close: () => app.close() };
+  // app.close() that never returns (a held connection) fails the test by name instead of hanging.
+  return { app, url, close: () => withDeadline(app.close(), 15_000, 'app.close()') };
 }
 
 /** `startApp` bound to one HTTP platform, for suites repeated over {@link PLATFORMS}. */

@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
+import { stopChild } from './stop-child.js';
 
 /** A real redis-server child process on a free loopback port. */
 export interface RedisServerHandle {
   readonly port: number;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
-  /** Stops the server (SIGTERM, then waits for exit). Safe to call twice. */
+  /** Stops the server (SIGCONT, SIGTERM, SIGKILL after 5 s) and waits for the exit. Safe to call twice. */
   stop(): Promise<void>;
   /** Starts it again on the same port (after stop()), with an empty dataset. */
   start(): Promise<void>;
@@ -43,21 +44,38 @@ export function freePort(): Promise<number> {
   });
 }
 
-function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
+/**
+ * Resolves once *this* redis-server answers PING on `port`: another process that took the port
+ * between {@link freePort} and the spawn (test files run two at a time) does not count, and a child
+ * that exited (its port was taken) rejects at once instead of waiting out the deadline.
+ */
+function waitForRedis(port: number, child: ChildProcess, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
     const attempt = () => {
+      if (exited()) return reject(new Error(`redis-server exited before listening on ${port}`));
       const socket = new Socket();
-      socket.once('connect', () => {
+      let answer = '';
+      let over = false;
+      const retry = () => {
+        if (over) return;
+        over = true;
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`redis-server did not answer on ${port}`));
+        else setTimeout(attempt, 25);
+      };
+      socket.setTimeout(1000, retry);
+      socket.on('error', retry);
+      socket.on('data', (chunk: Buffer) => {
+        answer += chunk.toString('latin1');
+        if (over || !answer.includes('\r\n')) return;
+        if (!answer.startsWith('+PONG') || exited()) return retry();
+        over = true;
         socket.destroy();
         resolve();
       });
-      socket.once('error', () => {
-        socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`redis-server did not listen on ${port}`));
-        else setTimeout(attempt, 25);
-      });
-      socket.connect(port, '127.0.0.1');
+      socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
     };
     attempt();
   });
@@ -65,7 +83,7 @@ function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
 
 /** Starts redis-server on a free port. Call {@link redisSkipReason} first. */
 export async function startRedisServer(): Promise<RedisServerHandle> {
-  const port = await freePort();
+  let port = await freePort();
   let child: ChildProcess | undefined;
 
   const start = async () => {
@@ -79,19 +97,26 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
     current.once('exit', () => {
       if (child === current) child = undefined;
     });
-    await waitForPort(port);
+    await waitForRedis(port, current);
   };
 
   const stop = async () => {
     const current = child;
     if (!current) return;
     child = undefined;
-    await new Promise<void>((resolve) => {
-      current.once('exit', () => resolve());
-      current.kill('SIGTERM');
-    });
+    await stopChild(current, { name: 'redis-server', graceMs: 5000 });
   };
 
-  await start();
+  // A port taken between freePort() and the spawn: try another one (restarts keep theirs).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      await stop();
+      if (attempt === 3) throw error;
+      port = await freePort();
+    }
+  }
   return { port, url: `redis://127.0.0.1:${port}`, start, stop };
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './stop-child.js';
 
 export interface SampleProcess {
   url: string;
@@ -32,15 +33,17 @@ export function startSample(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  // The sample must exit by itself on SIGTERM (Nest's shutdown hooks): 10 s, then killed and failed.
   const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
+    stopChild(child, {
+      name: 'the sample',
+      graceMs: 10_000,
+      mustExitOnTerm: true,
+      output: () => output,
     });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      void stop();
+      void stop().catch(() => {});
       reject(new Error(`sample did not start:\n${output}`));
     }, 15_000);
     const onData = (chunk: Buffer) => {

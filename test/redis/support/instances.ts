@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '../../support/stop-child.js';
 
 /** A running `fixtures/instance.js` process. */
 export interface Instance {
@@ -15,7 +16,7 @@ export interface Instance {
   exited(): Promise<void>;
   /** Ends stdin: the app closes gracefully and the process should exit by itself. */
   close(): void;
-  /** SIGTERM, then waits for the exit. Safe to call twice. */
+  /** SIGTERM (SIGKILL after 10 s), then waits for the exit. Safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -34,12 +35,12 @@ export function startInstance(env: {
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const alive = () => child.exitCode === null && child.signalCode === null;
   const stop = async () => {
-    if (alive()) child.kill('SIGTERM');
+    if (alive()) await stopChild(child, { name: 'the instance', graceMs: 10_000 });
     await exit;
   };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      void stop();
+      void stop().catch(() => {});
       reject(new Error(`instance did not start:\n${output}`));
     }, 15_000);
     const onData = (chunk: Buffer) => {
