@@ -1,4 +1,5 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import { withDeadline } from './stop-child.js';
 
 export type ConnectOutcome =
   | { ok: true; socket: Socket }
@@ -21,14 +22,24 @@ export function connect(
   return outcome(socket);
 }
 
+/**
+ * How long a helper waits for something the server must send before failing the test by name: a
+ * bound far above what any answer takes here, so a lost answer is a failure, not a hung file.
+ */
+export const ANSWER_WAIT_MS = 15_000;
+
 /** Waits for a socket's first connect or connect_error. */
 export function outcome(socket: Socket): Promise<ConnectOutcome> {
-  return new Promise((resolve) => {
+  const answer = new Promise<ConnectOutcome>((resolve) => {
     socket.once('connect', () => resolve({ ok: true, socket }));
     socket.once('connect_error', (error: Error & { data?: { code?: string } }) => {
       socket.close();
       resolve({ ok: false, code: error.data?.code, message: error.message });
     });
+  });
+  return withDeadline(answer, ANSWER_WAIT_MS, 'connect or connect_error').catch((error) => {
+    socket.close();
+    throw error;
   });
 }
 
@@ -47,7 +58,8 @@ export function ask<T = unknown>(socket: Socket, event: string, payload?: unknow
   return socket.timeout(5000).emitWithAck(event, payload) as Promise<T>;
 }
 
-/** Resolves the next `event` the socket receives. */
+/** Resolves the next `event` the socket receives; rejects after {@link ANSWER_WAIT_MS}. */
 export function next<T = unknown>(socket: Socket, event: string): Promise<T> {
-  return new Promise((resolve) => socket.once(event, resolve));
+  const received = new Promise<T>((resolve) => socket.once(event, resolve));
+  return withDeadline(received, ANSWER_WAIT_MS, `waiting for "${event}"`);
 }
