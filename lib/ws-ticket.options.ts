@@ -303,7 +303,10 @@ export type WsTicketModuleRootOptions<TUser = unknown> = WsTicketModuleOptions<T
  * ```
  */
 export interface WsTicketOptionsFactory<TUser = unknown> {
-  /** Returns the module options (static extras are not read here: pass them beside `useClass`). */
+  /**
+   * Returns the module options. Static extras (`isGlobal`, `path`, `controller`,
+   * `controllerDecorators`) returned here are a startup error: pass them beside `useClass`.
+   */
   createWsTicketOptions(): WsTicketModuleOptions<TUser> | Promise<WsTicketModuleOptions<TUser>>;
 }
 

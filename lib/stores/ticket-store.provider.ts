@@ -1,4 +1,5 @@
 import { type FactoryProvider, Logger } from '@nestjs/common';
+import { received } from '../internal/options.js';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { WS_TICKET_MODULE_OPTIONS } from '../ws-ticket.module-definition.js';
 import type { WsTicketModuleOptions } from '../ws-ticket.options.js';
@@ -18,6 +19,17 @@ const CACHE_MANAGER = 'CACHE_MANAGER';
 export const ticketStoreProvider: FactoryProvider<TicketStore> = {
   provide: TicketStore,
   useFactory: (options: WsTicketModuleOptions, cache?: TicketStoreCache) => {
+    const given: unknown = options.store;
+    if (
+      given !== undefined &&
+      !(['put', 'take'] as const).every(
+        (name) => typeof (given as Partial<TicketStore> | null)?.[name] === 'function',
+      )
+    ) {
+      throw new Error(
+        `WsTicketModule: \`store\` must be a TicketStore, e.g. new RedisTicketStore({ url }) or new MemoryTicketStore(); received ${received(given, true)}.`,
+      );
+    }
     const store = options.store ?? ticketStoreFromCache(cache);
     // Say which store won: a CacheModule this module cannot see silently means process memory.
     const source = options.store
