@@ -23,11 +23,12 @@ import { WsTicketService } from './ws-ticket.service.js';
  * WsTicketModule.forRoot({ jwt: { secret }, resolveUser: (claims) => users.findActive(claims.sub) })
  * ```
  * Then `app.useWebSocketAdapter(new WsTicketIoAdapter(app))` and `@UseGuards(WsTicketGuard)`.
+ *
+ * The providers come with `forRoot()` / `forRootAsync()` only, so that a feature module's
+ * `imports: [WsTicketModule]` (the bare class) adds nothing: the guard there is served by the
+ * global module.
  */
-@Module({
-  providers: [WsTicketService, WsTicketGuard, ticketStoreProvider],
-  exports: [WsTicketService, WsTicketGuard, TicketStore],
-})
+@Module({})
 export class WsTicketModule extends ConfigurableModuleClass {
   /** Registers the module with static options (and extras such as `isGlobal` beside them). */
   static override forRoot<TUser = unknown>(
@@ -55,7 +56,11 @@ function assemble(
   const providers = (module.providers ?? []).map((provider) =>
     checkedOptions(provider, source, extras),
   );
-  const assembled: DynamicModule = { ...module, providers };
+  const assembled: DynamicModule = {
+    ...module,
+    providers: [...providers, WsTicketService, WsTicketGuard, ticketStoreProvider],
+    exports: [...(module.exports ?? []), WsTicketService, WsTicketGuard, TicketStore],
+  };
   if (extras.controller === false) return assembled;
   const controller = createWsTicketController(
     extras.path ?? DEFAULT_TICKET_PATH,

@@ -255,8 +255,10 @@ export interface WsTicketModuleOptions<TUser = unknown> {
  */
 export interface WsTicketModuleExtras {
   /**
-   * Register the module globally so that `WsTicketService` and the guard are injectable everywhere.
-   * @default false
+   * Register the module globally, so that `WsTicketService` and `WsTicketGuard` are injectable in
+   * every module (as `ThrottlerModule` is). With `false`, only modules that import the module
+   * holding `WsTicketModule.forRoot…()` (re-exported) may use them.
+   * @default true
    */
   isGlobal?: boolean;
   /**
