@@ -1,4 +1,5 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { AdapterCheck } from './internal/adapter-check.js';
 import { checkOptionKeys, type OptionsSource } from './internal/option-keys.js';
 import { TicketStore } from './stores/ticket-store.js';
 import { ticketStoreProvider } from './stores/ticket-store.provider.js';
@@ -58,7 +59,7 @@ function assemble(
   );
   const assembled: DynamicModule = {
     ...module,
-    providers: [...providers, WsTicketService, WsTicketGuard, ticketStoreProvider],
+    providers: [...providers, WsTicketService, WsTicketGuard, ticketStoreProvider, AdapterCheck],
     exports: [...(module.exports ?? []), WsTicketService, WsTicketGuard, TicketStore],
   };
   if (extras.controller === false) return assembled;

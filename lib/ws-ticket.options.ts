@@ -247,6 +247,15 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * @default { limit: 60, window: 60 }
    */
   issueLimit?: WsTicketIssueLimit | false;
+  /**
+   * The app authenticates Socket.IO connections with `WsTicketGuard` alone, on purpose (plain
+   * `IoAdapter`, no `WsTicketIoAdapter`): silences the startup warning about gateways running
+   * without a ticket adapter. In that mode any client may connect and only guarded handlers check
+   * tickets, and there is no session expiry nor per-user room. It does not silence the warning for
+   * Nest's raw `WsAdapter`, under which the guard cannot read any ticket (use `WsTicketWsAdapter`).
+   * @default false
+   */
+  guardOnly?: boolean;
 }
 
 /**

@@ -27,6 +27,7 @@ export const MODULE_OPTION_KEYS = keysOf<WsTicketModuleOptions>({
   allowedOrigins: true,
   bind: true,
   issueLimit: true,
+  guardOnly: true,
 });
 
 /** Keys read when the module is assembled, before any factory runs. */
