@@ -3,6 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
+import { requireService } from './internal/require-service.js';
 import { expel } from './internal/socket-io.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { UserConnections } from './session/user-connections.js';
@@ -223,10 +224,7 @@ export class WsTicketIoAdapter extends IoAdapter {
   }
 
   private service(): WsTicketService {
-    this.tickets ??= this.app.get(WsTicketService, { strict: false }) ?? undefined;
-    if (!this.tickets) {
-      throw new Error('WsTicketIoAdapter: WsTicketService not found; import WsTicketModule.');
-    }
+    this.tickets ??= requireService(this.app, this);
     return this.tickets;
   }
 }

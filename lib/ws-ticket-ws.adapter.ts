@@ -12,6 +12,7 @@ import type {
 } from 'ws';
 import { queryOf } from './internal/http.js';
 import { wsMaxPayload } from './internal/options.js';
+import { requireService } from './internal/require-service.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { UserConnections } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
@@ -333,15 +334,7 @@ export class WsTicketWsAdapter extends WsAdapter {
   }
 
   private service(): WsTicketService {
-    if (this.tickets) return this.tickets;
-    try {
-      this.tickets = this.app.get(WsTicketService, { strict: false }) ?? undefined;
-    } catch {
-      // app.get throws when the provider is absent: answered by the clearer error below.
-    }
-    if (!this.tickets) {
-      throw new Error('WsTicketWsAdapter: WsTicketService not found; import WsTicketModule.');
-    }
+    this.tickets ??= requireService(this.app, this);
     return this.tickets;
   }
 }

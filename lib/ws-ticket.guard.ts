@@ -3,6 +3,7 @@ import {
   type ExecutionContext,
   Injectable,
   type OnModuleDestroy,
+  Optional,
 } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
@@ -33,7 +34,17 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
   /** Set once this guard admitted a socket: only then has it anything to disconnect. */
   private unregister: (() => void) | undefined;
 
-  constructor(protected readonly tickets: WsTicketService) {}
+  protected readonly tickets: WsTicketService;
+
+  // Optional, to replace Nest's "can't resolve dependencies" with an error that names the fix.
+  constructor(@Optional() tickets?: WsTicketService) {
+    if (!tickets) {
+      throw new Error(
+        'WsTicketGuard: WsTicketService cannot be injected in the module that uses the guard. WsTicketModule.forRoot…() is global unless `isGlobal: false`: drop `isGlobal: false`, or import the module that registers WsTicketModule into this one (and export WsTicketModule from it). If the app has no WsTicketModule.forRoot({ jwt: { secret } }) / forRootAsync({ useFactory }) at all, add one to the root module: a bare `imports: [WsTicketModule]` registers nothing.',
+      );
+    }
+    this.tickets = tickets;
+  }
 
   onModuleDestroy(): void {
     this.unregister?.();

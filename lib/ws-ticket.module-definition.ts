@@ -11,7 +11,7 @@ export const {
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createWsTicketOptions')
   .setExtras<Required<WsTicketModuleExtras>>(
-    { isGlobal: false, path: DEFAULT_TICKET_PATH, controller: true, controllerDecorators: [] },
+    { isGlobal: true, path: DEFAULT_TICKET_PATH, controller: true, controllerDecorators: [] },
     (definition, extras) => ({ ...definition, global: extras.isGlobal }),
   )
   .build();

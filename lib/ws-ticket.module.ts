@@ -1,10 +1,15 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { AdapterCheck } from './internal/adapter-check.js';
+import { checkOptionKeys, type OptionsSource } from './internal/option-keys.js';
 import { TicketStore } from './stores/ticket-store.js';
 import { ticketStoreProvider } from './stores/ticket-store.provider.js';
 import { DEFAULT_TICKET_PATH } from './ws-ticket.constants.js';
 import { createWsTicketController } from './ws-ticket.controller.js';
 import { WsTicketGuard } from './ws-ticket.guard.js';
-import { ConfigurableModuleClass } from './ws-ticket.module-definition.js';
+import {
+  ConfigurableModuleClass,
+  WS_TICKET_MODULE_OPTIONS,
+} from './ws-ticket.module-definition.js';
 import type {
   WsTicketModuleAsyncOptions,
   WsTicketModuleExtras,
@@ -19,17 +24,18 @@ import { WsTicketService } from './ws-ticket.service.js';
  * WsTicketModule.forRoot({ jwt: { secret }, resolveUser: (claims) => users.findActive(claims.sub) })
  * ```
  * Then `app.useWebSocketAdapter(new WsTicketIoAdapter(app))` and `@UseGuards(WsTicketGuard)`.
+ *
+ * The providers come with `forRoot()` / `forRootAsync()` only, so that a feature module's
+ * `imports: [WsTicketModule]` (the bare class) adds nothing: the guard there is served by the
+ * global module.
  */
-@Module({
-  providers: [WsTicketService, WsTicketGuard, ticketStoreProvider],
-  exports: [WsTicketService, WsTicketGuard, TicketStore],
-})
+@Module({})
 export class WsTicketModule extends ConfigurableModuleClass {
   /** Registers the module with static options (and extras such as `isGlobal` beside them). */
   static override forRoot<TUser = unknown>(
     options: WsTicketModuleRootOptions<TUser>,
   ): DynamicModule {
-    return withController(super.forRoot(options as WsTicketModuleRootOptions), options);
+    return assemble(super.forRoot(options as WsTicketModuleRootOptions), options, 'forRoot');
   }
 
   /**
@@ -39,15 +45,59 @@ export class WsTicketModule extends ConfigurableModuleClass {
   static override forRootAsync<TUser = unknown>(
     options: WsTicketModuleAsyncOptions<TUser>,
   ): DynamicModule {
-    return withController(super.forRootAsync(options as WsTicketModuleAsyncOptions), options);
+    return assemble(super.forRootAsync(options as WsTicketModuleAsyncOptions), options, 'factory');
   }
 }
 
-function withController(module: DynamicModule, extras: WsTicketModuleExtras): DynamicModule {
-  if (extras.controller === false) return module;
+function assemble(
+  module: DynamicModule,
+  extras: WsTicketModuleExtras,
+  source: OptionsSource,
+): DynamicModule {
+  const providers = (module.providers ?? []).map((provider) =>
+    checkedOptions(provider, source, extras),
+  );
+  const assembled: DynamicModule = {
+    ...module,
+    providers: [...providers, WsTicketService, WsTicketGuard, ticketStoreProvider, AdapterCheck],
+    exports: [...(module.exports ?? []), WsTicketService, WsTicketGuard, TicketStore],
+  };
+  if (extras.controller === false) return assembled;
   const controller = createWsTicketController(
     extras.path ?? DEFAULT_TICKET_PATH,
     extras.controllerDecorators ?? [],
   );
-  return { ...module, controllers: [...(module.controllers ?? []), controller] };
+  return { ...assembled, controllers: [...(module.controllers ?? []), controller] };
+}
+
+/**
+ * The options provider, checking the keys of what it provides when the app starts (a typo, a
+ * static extra returned by a factory): forRoot's own options, or what the factory returned.
+ */
+function checkedOptions(provider: Provider, source: OptionsSource, root: object): Provider {
+  if (typeof provider !== 'object' || provider.provide !== WS_TICKET_MODULE_OPTIONS) {
+    return provider;
+  }
+  if ('useValue' in provider) {
+    const value: unknown = provider.useValue;
+    return {
+      provide: WS_TICKET_MODULE_OPTIONS,
+      useFactory: () => {
+        checkOptionKeys(root, 'forRoot');
+        return value;
+      },
+    };
+  }
+  if ('useFactory' in provider) {
+    const factory = provider.useFactory;
+    return {
+      ...provider,
+      useFactory: async (...args: unknown[]) => {
+        const options: unknown = await factory(...args);
+        checkOptionKeys(options, source);
+        return options;
+      },
+    };
+  }
+  return provider;
 }

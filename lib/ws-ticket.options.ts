@@ -247,6 +247,15 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * @default { limit: 60, window: 60 }
    */
   issueLimit?: WsTicketIssueLimit | false;
+  /**
+   * The app authenticates Socket.IO connections with `WsTicketGuard` alone, on purpose (plain
+   * `IoAdapter`, no `WsTicketIoAdapter`): silences the startup warning about gateways running
+   * without a ticket adapter. In that mode any client may connect and only guarded handlers check
+   * tickets, and there is no session expiry nor per-user room. It does not silence the warning for
+   * Nest's raw `WsAdapter`, under which the guard cannot read any ticket (use `WsTicketWsAdapter`).
+   * @default false
+   */
+  guardOnly?: boolean;
 }
 
 /**
@@ -255,8 +264,10 @@ export interface WsTicketModuleOptions<TUser = unknown> {
  */
 export interface WsTicketModuleExtras {
   /**
-   * Register the module globally so that `WsTicketService` and the guard are injectable everywhere.
-   * @default false
+   * Register the module globally, so that `WsTicketService` and `WsTicketGuard` are injectable in
+   * every module (as `ThrottlerModule` is). With `false`, only modules that import the module
+   * holding `WsTicketModule.forRoot…()` (re-exported) may use them.
+   * @default true
    */
   isGlobal?: boolean;
   /**
@@ -303,7 +314,10 @@ export type WsTicketModuleRootOptions<TUser = unknown> = WsTicketModuleOptions<T
  * ```
  */
 export interface WsTicketOptionsFactory<TUser = unknown> {
-  /** Returns the module options (static extras are not read here: pass them beside `useClass`). */
+  /**
+   * Returns the module options. Static extras (`isGlobal`, `path`, `controller`,
+   * `controllerDecorators`) returned here are a startup error: pass them beside `useClass`.
+   */
   createWsTicketOptions(): WsTicketModuleOptions<TUser> | Promise<WsTicketModuleOptions<TUser>>;
 }
 

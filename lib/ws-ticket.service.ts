@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
 import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { maskCredentials } from './internal/mask-credentials.js';
-import { positive } from './internal/options.js';
+import { callback, flag, optionObject, positive, received } from './internal/options.js';
 import { AppCallbacks } from './session/app-callbacks.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
@@ -72,20 +72,43 @@ export class WsTicketService<TUser = unknown> {
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
     store: TicketStore,
   ) {
-    this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl');
-    const storeTimeout = positive(options.storeTimeout ?? DEFAULT_STORE_TIMEOUT, 'storeTimeout');
+    this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl', 'seconds', DEFAULT_TICKET_TTL);
+    const storeTimeout = positive(
+      options.storeTimeout ?? DEFAULT_STORE_TIMEOUT,
+      'storeTimeout',
+      'milliseconds',
+      DEFAULT_STORE_TIMEOUT,
+    );
     const callbackTimeout = positive(
       options.callbackTimeout ?? DEFAULT_CALLBACK_TIMEOUT,
       'callbackTimeout',
+      'milliseconds',
+      DEFAULT_CALLBACK_TIMEOUT,
     );
-    this.callbacks = new AppCallbacks(options.resolveUser, callbackTimeout, this.refusals);
+    const resolveUser = callback(
+      options.resolveUser,
+      'resolveUser',
+      '(claims) => users.findActive(claims.sub)',
+    );
+    this.callbacks = new AppCallbacks(resolveUser, callbackTimeout, this.refusals);
     this.param = options.param ?? DEFAULT_TICKET_PARAM;
-    if (!PARAM_FORMAT.test(this.param)) {
-      throw new Error('WsTicketModule: `param` must be 1-64 letters, digits, "_" or "-".');
+    if (typeof this.param !== 'string' || !PARAM_FORMAT.test(this.param)) {
+      throw new Error(
+        `WsTicketModule: \`param\` must be 1-64 letters, digits, "_" or "-"; received ${received(this.param)}.`,
+      );
     }
-    this.userIdOf = userIdReader(options.getUserId);
-    this.bearer = options.jwt && new WsTicketBearerVerifier(options.jwt, this.userIdOf);
-    this.closeOnSessionEnd = options.closeOnSessionEnd ?? true;
+    const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    if (typeof keyPrefix !== 'string') {
+      throw new Error(
+        `WsTicketModule: \`keyPrefix\` must be a string, e.g. '${DEFAULT_KEY_PREFIX}'; received ${received(keyPrefix)}.`,
+      );
+    }
+    this.userIdOf = userIdReader(
+      callback(options.getUserId, 'getUserId', '(claims) => claims.userId'),
+    );
+    const jwt = optionObject(options.jwt, 'jwt', "{ secret: config.getOrThrow('JWT_SECRET') }");
+    this.bearer = jwt && new WsTicketBearerVerifier(jwt, this.userIdOf);
+    this.closeOnSessionEnd = flag(options.closeOnSessionEnd, 'closeOnSessionEnd') ?? true;
     this.binding = new TicketBinding(options.bind ?? {}, this.logger);
     this.origins = new OriginCheck(options.allowedOrigins, this.callbacks);
     // Shared no longer than the ticket itself lives: later, the ticket is as dead as any other.
@@ -100,22 +123,26 @@ export class WsTicketService<TUser = unknown> {
     this.tickets = new BoundedTicketStore(
       store,
       {
-        keyPrefix: options.keyPrefix ?? DEFAULT_KEY_PREFIX,
+        keyPrefix,
         timeout: storeTimeout,
         generationTtl: horizon,
       },
       (error) => this.logFailure('Ticket store failed', error),
     );
-    this.tickets.check(options.issueLimit !== false, this.logger);
+    const issueLimit =
+      options.issueLimit === false
+        ? false
+        : optionObject(options.issueLimit, 'issueLimit', '{ limit: 60, window: 60 } or false');
+    this.tickets.check(issueLimit !== false, this.logger);
     this.revocation = new Revocation(this.tickets, horizon);
     this.issuer = new TicketIssuer({
       ttl: this.ttl,
       tickets: this.tickets,
       revocation: this.revocation,
       issueLimit:
-        options.issueLimit === false
+        issueLimit === false
           ? undefined
-          : new IssueLimit(options.issueLimit ?? {}, this.tickets, () =>
+          : new IssueLimit(issueLimit ?? {}, this.tickets, () =>
               this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
             ),
       binding: this.binding,

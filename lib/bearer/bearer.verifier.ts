@@ -1,4 +1,5 @@
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
+import { flag, received } from '../internal/options.js';
 import { DEFAULT_JWT_ALGORITHMS, MAX_BEARER_LENGTH } from '../ws-ticket.constants.js';
 import type { WsTicketClaims, WsTicketJwtOptions, WsTicketUserIdOf } from '../ws-ticket.options.js';
 import { WsTicketBearerError } from './bearer.errors.js';
@@ -48,6 +49,7 @@ export class WsTicketBearerVerifier {
     private readonly options: WsTicketJwtOptions,
     private readonly userIdOf: (claims: WsTicketClaims) => string | undefined,
   ) {
+    checkJwtOptions(options);
     const algorithms = options.algorithms ?? (options.service ? undefined : DEFAULT_JWT_ALGORITHMS);
     if (
       algorithms !== undefined &&
@@ -58,7 +60,12 @@ export class WsTicketBearerVerifier {
       );
     }
     if (!options.service && !options.secret && !options.publicKey) {
-      throw new Error('WsTicketModule: set `jwt.secret`, `jwt.publicKey` or `jwt.service`.');
+      const given = (['secret', 'publicKey', 'service'] as const)
+        .filter((name) => name in options)
+        .map((name) => `\`jwt.${name}\` ${received(options[name], true)}`);
+      throw new Error(
+        `WsTicketModule: set \`jwt.secret\`, \`jwt.publicKey\` or \`jwt.service\`; received ${given.length > 0 ? given.join(', ') : 'none of them'} (a missing environment variable? ConfigService.getOrThrow() names it).`,
+      );
     }
     this.jwt =
       options.service ??
@@ -109,6 +116,64 @@ export class WsTicketBearerVerifier {
     }
     return claims;
   }
+}
+
+/** Type checks of `jwt`, saying what was received (only the type, for keys and secrets). */
+function checkJwtOptions(options: WsTicketJwtOptions): void {
+  for (const name of ['secret', 'publicKey'] as const) {
+    const key: unknown = options[name];
+    if (key !== undefined && typeof key !== 'string' && !Buffer.isBuffer(key)) {
+      throw new Error(
+        `WsTicketModule: \`jwt.${name}\` must be a string or a Buffer; received ${received(key, true)}.`,
+      );
+    }
+  }
+  const service: unknown = options.service;
+  if (
+    service !== undefined &&
+    typeof (service as { verifyAsync?: unknown } | null)?.verifyAsync !== 'function'
+  ) {
+    throw new Error(
+      `WsTicketModule: \`jwt.service\` must be a JwtService from @nestjs/jwt (inject it in forRootAsync({ inject: [JwtService], useFactory })); received ${received(service, true)}.`,
+    );
+  }
+  const algorithms: unknown = options.algorithms;
+  if (
+    algorithms !== undefined &&
+    (!Array.isArray(algorithms) || algorithms.some((a) => typeof a !== 'string'))
+  ) {
+    const hint =
+      typeof algorithms === 'string' ? `: pass a list, e.g. ['${algorithms.split(',')[0]}']` : '';
+    throw new Error(
+      `WsTicketModule: \`jwt.algorithms\` must be a list of algorithm names, e.g. ['HS256']; received ${received(algorithms)}${hint}.`,
+    );
+  }
+  for (const name of ['issuer', 'audience'] as const) {
+    const value: unknown = options[name];
+    if (
+      value !== undefined &&
+      typeof value !== 'string' &&
+      !(Array.isArray(value) && value.every((entry) => typeof entry === 'string'))
+    ) {
+      throw new Error(
+        `WsTicketModule: \`jwt.${name}\` must be a string or a list of strings; received ${received(value)}.`,
+      );
+    }
+  }
+  const tolerance: unknown = options.clockTolerance;
+  if (
+    tolerance !== undefined &&
+    (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0)
+  ) {
+    const hint =
+      typeof tolerance === 'string' && Number.isFinite(Number(tolerance))
+        ? ': convert environment values with Number(…)'
+        : '';
+    throw new Error(
+      `WsTicketModule: \`jwt.clockTolerance\` must be a number of seconds, 0 or more (e.g. 5); received ${received(tolerance)}${hint}.`,
+    );
+  }
+  flag(options.allowMissingExp, 'jwt.allowMissingExp');
 }
 
 function definedOnly<T extends Record<string, unknown>>(object: T): Partial<T> {

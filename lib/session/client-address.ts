@@ -1,5 +1,6 @@
 import proxyaddr from 'proxy-addr';
 import type { HeaderBag } from '../internal/http.js';
+import { received } from '../internal/options.js';
 import type { WsTicketTrustedProxies } from '../ws-ticket.options.js';
 
 /** The longest hop count accepted: no real chain of proxies is longer. */
@@ -42,14 +43,20 @@ function compileTrust(trusted: WsTicketTrustedProxies): (address: string, hop: n
   if (typeof trusted === 'number') {
     if (!Number.isInteger(trusted) || trusted < 1 || trusted > MAX_HOPS) {
       throw new Error(
-        `WsTicketModule: \`bind.trustedProxies\` as a hop count must be an integer from 1 to ${MAX_HOPS} (the proxies between clients and the app), or a list of their addresses.`,
+        `WsTicketModule: \`bind.trustedProxies\` as a hop count must be an integer from 1 to ${MAX_HOPS} (the proxies between clients and the app), or a list of their addresses; received ${received(trusted)}.`,
       );
     }
     return (_address, hop) => hop < trusted;
   }
   if (!Array.isArray(trusted) || trusted.some((entry) => typeof entry !== 'string')) {
+    const hint =
+      typeof trusted === 'string' && /^\d+$/.test(trusted)
+        ? ': convert environment values with Number(…)'
+        : typeof trusted === 'string'
+          ? ": split a comma-separated environment value with .split(',')"
+          : '';
     throw new Error(
-      'WsTicketModule: `bind.trustedProxies` must be a hop count or a list of proxy addresses / CIDR ranges.',
+      `WsTicketModule: \`bind.trustedProxies\` must be a hop count or a list of proxy addresses / CIDR ranges; received ${received(trusted)}${hint}.`,
     );
   }
   if (trusted.length === 0) {

@@ -14,8 +14,8 @@ export class IssueLimit {
     private readonly store: BoundedTicketStore,
     private readonly onRefusal: () => void,
   ) {
-    this.limit = positive(options.limit ?? 60, 'issueLimit.limit');
-    this.window = positive(options.window ?? 60, 'issueLimit.window') * 1000;
+    this.limit = positive(options.limit ?? 60, 'issueLimit.limit', 'tickets', 60);
+    this.window = positive(options.window ?? 60, 'issueLimit.window', 'seconds', 60) * 1000;
   }
 
   /**

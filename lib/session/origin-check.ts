@@ -1,4 +1,5 @@
 import { header } from '../internal/http.js';
+import { received } from '../internal/options.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
 import type { WsTicketOriginCheck } from '../ws-ticket.options.js';
 import type { WsTicketHandshake } from '../ws-ticket.types.js';
@@ -11,7 +12,19 @@ export class OriginCheck {
     private readonly callbacks: AppCallbacks<unknown>,
   ) {
     if (allowed !== undefined && typeof allowed !== 'function' && !Array.isArray(allowed)) {
-      throw new Error('WsTicketModule: `allowedOrigins` must be a list of origins or a function.');
+      const hint =
+        typeof allowed === 'string'
+          ? ": split a comma-separated environment value with .split(',')"
+          : '';
+      throw new Error(
+        `WsTicketModule: \`allowedOrigins\` must be a list of origins (e.g. ['https://app.example.com']) or a function; received ${received(allowed)}${hint}.`,
+      );
+    }
+    if (Array.isArray(allowed) && allowed.some((origin) => typeof origin !== 'string')) {
+      const wrong = allowed.find((origin) => typeof origin !== 'string');
+      throw new Error(
+        `WsTicketModule: \`allowedOrigins\` must list origins as strings ('https://app.example.com'); received an entry ${received(wrong)}.`,
+      );
     }
   }
 

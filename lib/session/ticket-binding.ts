@@ -1,5 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { type HeaderBag, header } from '../internal/http.js';
+import { REMOVED_OPTIONS } from '../internal/option-keys.js';
+import { flag, optionObject } from '../internal/options.js';
 import { sha256 } from '../stores/bounded-ticket-store.js';
 import type { WsTicketBindOptions } from '../ws-ticket.options.js';
 import { type ClientAddressReader, clientAddressReader } from './client-address.js';
@@ -20,21 +22,10 @@ export class TicketBinding {
     private readonly options: WsTicketBindOptions,
     logger?: Logger,
   ) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new Error(
-        'WsTicketModule: `bind` must be an object, e.g. `{ ip: true, trustedProxies: 1 }`.',
-      );
-    }
-    for (const flag of ['ip', 'userAgent'] as const) {
-      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
-        throw new Error(`WsTicketModule: \`bind.${flag}\` must be true or false.`);
-      }
-    }
-    if ('trustProxy' in options) {
-      throw new Error(
-        'WsTicketModule: `bind.trustProxy` was removed: it trusted the left-most X-Forwarded-For entry, which the client writes. Name the proxies in front of the app instead: `bind.trustedProxies: 1` (one proxy, e.g. nginx or an ALB) or a list of their addresses / CIDR ranges.',
-      );
-    }
+    optionObject(options, 'bind', '`{ ip: true, trustedProxies: 1 }`');
+    flag(options.ip, 'bind.ip');
+    flag(options.userAgent, 'bind.userAgent');
+    if ('trustProxy' in options) throw new Error(REMOVED_OPTIONS['bind.trustProxy']);
     this.addressOf = clientAddressReader(options.trustedProxies);
     if (options.trustedProxies !== undefined && options.ip !== true) {
       logger?.warn(

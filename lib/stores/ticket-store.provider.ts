@@ -1,4 +1,6 @@
 import { type FactoryProvider, Logger } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
+import { received } from '../internal/options.js';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { WS_TICKET_MODULE_OPTIONS } from '../ws-ticket.module-definition.js';
 import type { WsTicketModuleOptions } from '../ws-ticket.options.js';
@@ -17,16 +19,50 @@ const CACHE_MANAGER = 'CACHE_MANAGER';
  */
 export const ticketStoreProvider: FactoryProvider<TicketStore> = {
   provide: TicketStore,
-  useFactory: (options: WsTicketModuleOptions, cache?: TicketStoreCache) => {
+  useFactory: (
+    options: WsTicketModuleOptions,
+    modules: ModulesContainer,
+    cache?: TicketStoreCache,
+  ) => {
+    const given: unknown = options.store;
+    if (
+      given !== undefined &&
+      !(['put', 'take'] as const).every(
+        (name) => typeof (given as Partial<TicketStore> | null)?.[name] === 'function',
+      )
+    ) {
+      throw new Error(
+        `WsTicketModule: \`store\` must be a TicketStore, e.g. new RedisTicketStore({ url }) or new MemoryTicketStore(); received ${received(given, true)}.`,
+      );
+    }
     const store = options.store ?? ticketStoreFromCache(cache);
-    // Say which store won: a CacheModule this module cannot see silently means process memory.
+    const logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
+    if (!options.store && !cache) {
+      const hidden = cacheModuleIn(modules);
+      if (hidden) {
+        // Not the memory store by choice: the app's cache is out of this module's sight.
+        logger.warn(
+          `Ticket store: ${store.constructor.name} (process memory), although the app registers a CacheModule (in ${hidden}): WsTicketModule cannot see it. Fix: CacheModule.register({ isGlobal: true }) (or registerAsync), import the CacheModule in forRootAsync({ imports: [CacheModule.register(…)], useFactory }), or pass \`store:\` (a RedisTicketStore) to WsTicketModule.`,
+        );
+        return store;
+      }
+    }
+    // Say which store won: the CacheModule, the option, or none to be seen.
     const source = options.store
       ? 'the `store` option'
       : cache
         ? 'the CacheModule'
         : 'no CacheModule';
-    new Logger(WS_TICKET_LOGGER_CONTEXT).log(`Ticket store: ${store.constructor.name} (${source})`);
+    logger.log(`Ticket store: ${store.constructor.name} (${source})`);
     return store;
   },
-  inject: [WS_TICKET_MODULE_OPTIONS, { token: CACHE_MANAGER, optional: true }],
+  inject: [WS_TICKET_MODULE_OPTIONS, ModulesContainer, { token: CACHE_MANAGER, optional: true }],
 };
+
+/** The name of a module of the app that provides `CACHE_MANAGER`, if any. */
+function cacheModuleIn(modules: ModulesContainer): string | undefined {
+  for (const module of modules.values()) {
+    if (module.providers.has(CACHE_MANAGER)) return module.metatype?.name ?? 'a module';
+  }
+  return undefined;
+}

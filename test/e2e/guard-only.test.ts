@@ -25,7 +25,7 @@ describe('WsTicketGuard without the ticket adapter (plain IoAdapter)', () => {
   before(async () => {
     started = await startApp(
       {
-        imports: [WsTicketModule.forRoot({ jwt: { secret: TEST_SECRET }, store })],
+        imports: [WsTicketModule.forRoot({ jwt: { secret: TEST_SECRET }, store, guardOnly: true })],
         providers: [ChatTestGateway],
       },
       { adapter: 'plain' },

@@ -1,0 +1,35 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { WsTicketService } from '../ws-ticket.service.js';
+
+/** The adapters that found their app's `WsTicketService`: the app's gateways are authenticated. */
+const ticketAdapters = new WeakSet<object>();
+
+/**
+ * The `WsTicketService` a ticket adapter authenticates with, or a startup error naming the fix when
+ * the app never registered `WsTicketModule.forRoot…()` (instead of Nest's "could not find").
+ * Remembers the adapter, for the bootstrap check of gateways running without one.
+ */
+export function requireService(
+  app: INestApplicationContext,
+  adapter: { constructor: { name: string } },
+): WsTicketService {
+  let service: WsTicketService | undefined;
+  try {
+    service = app.get(WsTicketService, { strict: false }) ?? undefined;
+  } catch {
+    // app.get throws when the provider is absent: answered by the clearer error below.
+  }
+  if (!service) {
+    const name = adapter.constructor.name;
+    throw new Error(
+      `${name}: WsTicketService not found; import WsTicketModule.forRoot({ jwt: { secret } }) or WsTicketModule.forRootAsync({ useFactory }) in the app's root module (a bare \`imports: [WsTicketModule]\` registers nothing).`,
+    );
+  }
+  ticketAdapters.add(adapter);
+  return service;
+}
+
+/** Whether an app's WebSocket adapter is a ticket adapter that found its `WsTicketService`. */
+export function isTicketAdapter(adapter: unknown): boolean {
+  return typeof adapter === 'object' && adapter !== null && ticketAdapters.has(adapter);
+}
