@@ -10,16 +10,16 @@ import type {
   WebSocket,
   WebSocketServer,
 } from 'ws';
-import { queryOf } from './internal/http.js';
-import { wsMaxPayload } from './internal/options.js';
-import { RefusalLog } from './session/refusal-log.js';
-import { UserConnections } from './session/user-connections.js';
-import type { WsTicketSession } from './session/ws-ticket-session.types.js';
-import { DEFAULT_WS_MAX_PAYLOAD } from './ws-ticket.constants.js';
-import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
-import { WsTicketService } from './ws-ticket.service.js';
-import type { WsTicketHandshake } from './ws-ticket.types.js';
-import { scheduleSessionEnd, type WsTicketSocketData } from './ws-ticket-session.js';
+import { queryOf } from '../internal/http.js';
+import { wsMaxPayload } from '../internal/options.js';
+import { RefusalLog } from '../session/refusal-log.js';
+import { UserConnections } from '../session/user-connections.js';
+import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
+import { DEFAULT_WS_MAX_PAYLOAD } from '../ws-ticket.constants.js';
+import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
+import { WsTicketService } from '../ws-ticket.service.js';
+import type { WsTicketHandshake } from '../ws-ticket.types.js';
+import { scheduleSessionEnd, type WsTicketSocketData } from '../ws-ticket-session.js';
 import {
   FALLBACK_CLOSE_CODE,
   offeredProtocols,
