@@ -70,7 +70,7 @@ export interface WsTicketWsAdapterOptions extends WsTicketWsBaseOptions {
    * A whole number from 1 to 2^31 − 1; anything else throws here.
    * @default 1_048_576 (1 MiB, as Socket.IO's `maxHttpBufferSize`)
    */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
 }
 
 type VerifyClient = VerifyClientCallbackAsync | VerifyClientCallbackSync;
