@@ -18,8 +18,8 @@ import {
   type TicketStore,
   WsTicketIoAdapter,
   WsTicketModule,
-  WsTicketWsAdapter,
 } from '../lib/index.js';
+import { WsTicketWsAdapter } from '../lib/ws/index.js';
 import {
   BareRouteController,
   BearerJwtGuard,

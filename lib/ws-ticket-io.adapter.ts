@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
-import type { Server, ServerOptions, Socket } from 'socket.io';
 import { queryOf } from './internal/http.js';
 import { requireService } from './internal/require-service.js';
 import { expel } from './internal/socket-io.js';
@@ -17,6 +16,23 @@ import {
   wsTicketUserRoom,
 } from './ws-ticket-session.js';
 
+/*
+ * Socket.IO types come from Nest's IoAdapter, not from an import of `socket.io`: Nest's package
+ * pins its own socket.io, so an app whose `socket.io` resolves to another copy would see two unrelated
+ * Server classes, and our overrides would no longer match IoAdapter's (TS2416 in the app's build).
+ */
+
+/** The Socket.IO server `WsTicketIoAdapter` creates: Nest's `IoAdapter` server, from its socket.io. */
+export type WsTicketIoServer = ReturnType<IoAdapter['createIOServer']>;
+
+/** Socket.IO's `ServerOptions`, as Nest's `IoAdapter.createIOServer()` takes them. */
+export type WsTicketIoServerOptions = NonNullable<Parameters<IoAdapter['createIOServer']>[1]>;
+
+/** A socket of a {@link WsTicketIoServer} (Socket.IO's `Socket`, from Nest's socket.io). */
+export type WsTicketIoSocket = Parameters<IoAdapter['bindClientDisconnect']>[0];
+
+type Server = WsTicketIoServer;
+type Socket = WsTicketIoSocket;
 type NextFunction = (err?: Error) => void;
 
 /** Server-side event (through `serverSideEmit`) that carries a revocation to the other instances. */
@@ -65,7 +81,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     super(app);
   }
 
-  override createIOServer(port: number, options?: ServerOptions): Server {
+  override createIOServer(port: number, options?: WsTicketIoServerOptions): WsTicketIoServer {
     const recovery = options?.connectionStateRecovery;
     // Socket.IO skips middlewares for recovered sessions by default; recovery must not skip auth.
     const safeOptions = recovery
@@ -107,7 +123,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     return server;
   }
 
-  override async close(server: Server): Promise<void> {
+  override async close(server: WsTicketIoServer): Promise<void> {
     // Nest closes what create() returned: the server, or a namespace of it.
     const owner = (server as unknown as { server?: Server }).server ?? server;
     this.unregister.get(owner)?.();
@@ -119,7 +135,7 @@ export class WsTicketIoAdapter extends IoAdapter {
    * `super` first. Namespaces multiplexed over one connection share one ticket consumption. Throw a
    * `WsTicketError` to refuse; any other error is a failure (logged, `store_unavailable`).
    */
-  protected authenticate(socket: Socket): Promise<WsTicketSession> {
+  protected authenticate(socket: WsTicketIoSocket): Promise<WsTicketSession> {
     // engine.io's query parser keeps the last of repeated keys: read the URL as sent instead.
     const handshake = { ...socket.handshake, query: queryOf(socket.handshake.url) };
     return this.service().consumeForConnection(socket.conn, handshake);

@@ -55,36 +55,36 @@ export interface WsTicketJwtOptions {
    * Shared secret for HMAC algorithms (HS256/384/512).
    * One of `secret`, `publicKey` or `service` is required.
    */
-  secret?: string | Buffer;
+  secret?: string | Buffer | undefined;
   /** PEM public key for RSA / ECDSA / RSA-PSS algorithms. */
-  publicKey?: string | Buffer;
+  publicKey?: string | Buffer | undefined;
   /**
    * An existing `JwtService` (for example the app's own, from `JwtModule`) to verify with instead of
    * building one from `secret` / `publicKey`. It keeps its own `verifyOptions`: of `algorithms`,
    * `issuer`, `audience` and `clockTolerance` below, only those you set are passed, and they win.
    */
-  service?: JwtService;
+  service?: JwtService | undefined;
   /**
    * Accepted signature algorithms. `none` is never accepted.
    * @default ['HS256'] with `secret` / `publicKey`; with `service`, the service's own
    *   `verifyOptions.algorithms` (jsonwebtoken's key-type default when it has none)
    */
-  algorithms?: WsTicketJwtAlgorithm[];
+  algorithms?: WsTicketJwtAlgorithm[] | undefined;
   /** Required `iss` claim (one of, when a list). Not checked when unset. */
-  issuer?: string | string[];
+  issuer?: string | string[] | undefined;
   /** Required `aud` claim (one of, when a list). Not checked when unset. */
-  audience?: string | string[];
+  audience?: string | string[] | undefined;
   /**
    * Allowed clock skew when checking `exp` and `nbf`, in seconds.
    * @default 0
    */
-  clockTolerance?: number;
+  clockTolerance?: number | undefined;
   /**
    * Accept tokens that carry no `exp` claim. Such tokens never expire, so this is off by default:
    * a token without `exp` is refused with 401.
    * @default false
    */
-  allowMissingExp?: boolean;
+  allowMissingExp?: boolean | undefined;
 }
 
 /**
@@ -102,12 +102,12 @@ export interface WsTicketBindOptions {
    * address changes between the two requests (mobile networks, some corporate proxies).
    * @default false
    */
-  ip?: boolean;
+  ip?: boolean | undefined;
   /**
    * The handshake must carry the `User-Agent` that requested the ticket.
    * @default false
    */
-  userAgent?: boolean;
+  userAgent?: boolean | undefined;
   /**
    * The reverse proxies in front of the app, for `ip`. The client address is then the right-most
    * `X-Forwarded-For` entry that none of them wrote (entries further left are written by the client
@@ -123,7 +123,7 @@ export interface WsTicketBindOptions {
    * Cloudflare do). Without this option `ip` compares the TCP peer address on both sides.
    * @default undefined (no proxy: the TCP peer address)
    */
-  trustedProxies?: WsTicketTrustedProxies;
+  trustedProxies?: WsTicketTrustedProxies | undefined;
 }
 
 /**
@@ -139,12 +139,12 @@ export interface WsTicketIssueLimit {
    * Tickets one user (`sub`) may obtain per window.
    * @default 60
    */
-  limit?: number;
+  limit?: number | undefined;
   /**
    * Window length, in seconds.
    * @default 60
    */
-  window?: number;
+  window?: number | undefined;
 }
 
 /** Options of `WsTicketModule.forRoot()` and the factory of `forRootAsync()`. */
@@ -156,7 +156,7 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * controller authenticates requests (Passport, sessions) and calls `WsTicketService.issue()`.
    * @default undefined (no bearer verification)
    */
-  jwt?: WsTicketJwtOptions;
+  jwt?: WsTicketJwtOptions | undefined;
   /**
    * Loads the user behind verified claims. Called when a ticket is issued (a refusal answers 401)
    * and again when it is consumed at connect time (a refusal is `user_rejected`), so a user
@@ -171,13 +171,13 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * A thrown `WsTicketError` passes as is: `WsTicketError('user_rejected')` refuses as `null` does.
    * @default (claims) => claims
    */
-  resolveUser?: WsTicketResolveUser<TUser>;
+  resolveUser?: WsTicketResolveUser<TUser> | undefined;
   /**
    * Reads the user id from verified claims (see {@link WsTicketUserIdOf}). Tokens that name no user
    * are refused at the ticket endpoint with 401 `bearer_invalid`.
    * @default the `sub` claim, when it is a non-empty string or a finite number
    */
-  getUserId?: WsTicketUserIdOf;
+  getUserId?: WsTicketUserIdOf | undefined;
   /**
    * Upper bound on one call of `resolveUser` or of an `allowedOrigins` function, in milliseconds.
    * A slower call is abandoned: the ticket endpoint answers 503 and the handshake
@@ -185,19 +185,19 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * than this.
    * @default 5000
    */
-  callbackTimeout?: number;
+  callbackTimeout?: number | undefined;
   /**
    * Ticket lifetime, in seconds. Keep it short: a ticket only has to survive the round trip
    * between fetching it and opening the socket.
    * @default 30
    */
-  ttl?: number;
+  ttl?: number | undefined;
   /**
    * Key of the Socket.IO handshake `auth` payload, and name of the query parameter, that carry the
    * ticket. The `auth` payload wins when both are present.
    * @default 'uuid'
    */
-  param?: string;
+  param?: string | undefined;
   /**
    * Where tickets live. By default the module uses the app's `CacheModule` when one of its stores
    * is Redis (`@keyv/redis`; the CacheModule must be visible to this module: `isGlobal`, or in
@@ -205,26 +205,26 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * at startup). Pass a `RedisTicketStore` (or any `TicketStore`) to choose explicitly.
    * @default derived from the app's CACHE_MANAGER, else `new MemoryTicketStore()`
    */
-  store?: TicketStore;
+  store?: TicketStore | undefined;
   /**
    * Prefix of every ticket key in the store. Keys are `${keyPrefix}${sha256(ticket)}`: the ticket
    * itself is never stored.
    * @default 'ws-ticket:'
    */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * Upper bound on one store operation, in milliseconds. A slower store counts as unavailable
    * (`store_unavailable`, HTTP 503), so no client waits longer than this on the store.
    * @default 2000
    */
-  storeTimeout?: number;
+  storeTimeout?: number | undefined;
   /**
    * Close sockets when the session behind them ends: at the bearer JWT's `exp` the server emits
    * `unauthorized` `{ code: 'session_expired' }` and disconnects the socket. A ticket whose
    * session already ended is refused with `session_expired`.
    * @default true
    */
-  closeOnSessionEnd?: boolean;
+  closeOnSessionEnd?: boolean | undefined;
   /**
    * Origins allowed to open sockets (exact `scheme://host[:port]` strings), or a function.
    * Handshakes from other origins are refused with `origin_forbidden` before the ticket is looked
@@ -234,19 +234,19 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * that throws or is slower than `callbackTimeout` fails the handshake with `store_unavailable`.
    * @default undefined (no origin check)
    */
-  allowedOrigins?: readonly string[] | WsTicketOriginCheck;
+  allowedOrigins?: readonly string[] | WsTicketOriginCheck | undefined;
   /**
    * Bind tickets to the requesting client's IP address and/or user agent; a mismatch is
    * `ticket_binding_mismatch` (and the ticket is spent).
    * @default {} (no binding)
    */
-  bind?: WsTicketBindOptions;
+  bind?: WsTicketBindOptions | undefined;
   /**
    * Per-user issuance limit, counted in the ticket store (so it holds across instances on a shared
    * store). Beyond it the endpoint answers 429 with `Retry-After`. `false` disables it.
    * @default { limit: 60, window: 60 }
    */
-  issueLimit?: WsTicketIssueLimit | false;
+  issueLimit?: WsTicketIssueLimit | false | undefined;
   /**
    * The app authenticates Socket.IO connections with `WsTicketGuard` alone, on purpose (plain
    * `IoAdapter`, no `WsTicketIoAdapter`): silences the startup warning about gateways running
@@ -255,7 +255,7 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * Nest's raw `WsAdapter`, under which the guard cannot read any ticket (use `WsTicketWsAdapter`).
    * @default false
    */
-  guardOnly?: boolean;
+  guardOnly?: boolean | undefined;
 }
 
 /**
@@ -269,18 +269,18 @@ export interface WsTicketModuleExtras {
    * holding `WsTicketModule.forRoot…()` (re-exported) may use them.
    * @default true
    */
-  isGlobal?: boolean;
+  isGlobal?: boolean | undefined;
   /**
    * Route of the built-in ticket endpoint, relative to the app's global prefix.
    * @default 'auth/ws-ticket'
    */
-  path?: string;
+  path?: string | undefined;
   /**
    * Mount the built-in ticket endpoint. Set `false` to expose `WsTicketService.issue()` behind your
    * own controller and guards instead.
    * @default true
    */
-  controller?: boolean;
+  controller?: boolean | undefined;
   /**
    * Decorators applied to the built-in endpoint's controller class, as with `applyDecorators()`:
    * `SkipThrottle()` from `@nestjs/throttler`, a `Public()` made with `SetMetadata` for an app-wide
@@ -289,7 +289,7 @@ export interface WsTicketModuleExtras {
    * Ignored with `controller: false`.
    * @default [] (none)
    */
-  controllerDecorators?: readonly ClassDecorator[];
+  controllerDecorators?: readonly ClassDecorator[] | undefined;
 }
 
 /**

@@ -14,24 +14,24 @@ export type WsTicketHeaders = Record<string, string | string[] | undefined>;
 /** The parts of a Socket.IO handshake (or a raw upgrade) the service reads. */
 export interface WsTicketHandshake {
   /** Socket.IO `auth` payload. */
-  auth?: Record<string, unknown>;
+  auth?: Record<string, unknown> | undefined;
   /** Parsed query string; a repeated key is an array. */
-  query?: Record<string, unknown>;
+  query?: Record<string, unknown> | undefined;
   /** Request headers (lowercase names). */
-  headers?: WsTicketHeaders;
+  headers?: WsTicketHeaders | undefined;
   /** Peer IP address. */
   address?: string | undefined;
 }
 
 /** The parts of an HTTP request the service reads when issuing (Express and Fastify both fit). */
 export interface WsTicketRequest {
-  headers?: WsTicketHeaders;
+  headers?: WsTicketHeaders | undefined;
   /**
    * The client IP as the HTTP framework sees it. Read only when `socket` is absent: `bind.ip`
    * derives the address from the TCP peer and `bind.trustedProxies`, never from Express'
    * `trust proxy`, so that the ticket request and the handshake agree.
    */
-  ip?: string;
+  ip?: string | undefined;
   /** The TCP connection; its `remoteAddress` is the peer `bind.ip` starts from. */
   socket?: { remoteAddress?: string | undefined };
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { WsTicketWsAdapter } from '../lib/index.js';
+import { WsTicketWsAdapter } from '../lib/ws/index.js';
 import { createSampleApp } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { WsChatGateway } from './ws/ws-chat.gateway.js';

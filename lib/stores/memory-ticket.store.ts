@@ -18,7 +18,7 @@ export interface MemoryTicketStoreOptions {
    * How often expired tickets and counters are swept out of memory, in milliseconds.
    * @default 10000
    */
-  sweepInterval?: number;
+  sweepInterval?: number | undefined;
 }
 
 /**

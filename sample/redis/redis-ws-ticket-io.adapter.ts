@@ -1,7 +1,10 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { createAdapter } from '@socket.io/redis-adapter';
-import type { Server, ServerOptions } from 'socket.io';
-import { WsTicketIoAdapter } from '../../lib/index.js';
+import {
+  WsTicketIoAdapter,
+  type WsTicketIoServer,
+  type WsTicketIoServerOptions,
+} from '../../lib/index.js';
 import {
   closeSampleRedisClient,
   createSampleRedisClient,
@@ -31,8 +34,13 @@ export class RedisWsTicketIoAdapter extends WsTicketIoAdapter {
     this.redisAdapter = createAdapter(unawaitedSafe(this.pub), unawaitedSafe(this.sub));
   }
 
-  override createIOServer(port: number, options?: ServerOptions): Server {
-    return super.createIOServer(port, { ...options, adapter: this.redisAdapter } as ServerOptions);
+  // Typed with the adapter's own aliases (Nest's socket.io), not `socket.io`'s: they still match
+  // when the app's socket.io is another copy than the one Nest's package pins.
+  override createIOServer(port: number, options?: WsTicketIoServerOptions): WsTicketIoServer {
+    return super.createIOServer(port, {
+      ...options,
+      adapter: this.redisAdapter,
+    } as WsTicketIoServerOptions);
   }
 
   override async dispose(): Promise<void> {

@@ -7,8 +7,8 @@ import {
   type WsResponse,
 } from '@nestjs/websockets';
 import type { WebSocketServer as WsServer } from 'ws';
-import type { WsTicketWebSocket } from '../../lib/index.js';
 import { WsTicketGuard, WsUser } from '../../lib/index.js';
+import type { WsTicketWebSocket } from '../../lib/ws/index.js';
 import type { User } from '../users/users.service.js';
 
 const MAX_TEXT = 2000;

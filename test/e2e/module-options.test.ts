@@ -45,6 +45,53 @@ for (const platform of PLATFORMS) {
       }
     });
 
+    it('treats every option passed as undefined as left out (process.env values)', async () => {
+      const unset = process.env.WS_TICKET_TEST_UNSET_VARIABLE;
+      const started = await start({
+        imports: [
+          WsTicketModule.forRoot({
+            jwt: {
+              secret: TEST_SECRET,
+              publicKey: undefined,
+              service: undefined,
+              algorithms: undefined,
+              issuer: unset,
+              audience: unset,
+              clockTolerance: undefined,
+              allowMissingExp: undefined,
+            },
+            resolveUser: undefined,
+            getUserId: undefined,
+            callbackTimeout: undefined,
+            ttl: undefined,
+            param: unset,
+            store: undefined,
+            keyPrefix: unset,
+            storeTimeout: undefined,
+            closeOnSessionEnd: undefined,
+            allowedOrigins: undefined,
+            bind: { ip: undefined, userAgent: undefined, trustedProxies: undefined },
+            issueLimit: { limit: undefined, window: undefined },
+            isGlobal: undefined,
+            path: unset,
+            controller: undefined,
+            controllerDecorators: undefined,
+          }),
+        ],
+        providers: [ChatTestGateway],
+      });
+      try {
+        const response = await requestTicket(started.url, signJwt({ sub: '5' }), '/auth/ws-ticket');
+        const body = (await response.json()) as { uuid: string; expiresIn: number };
+        assert.equal(body.expiresIn, 30);
+        const socket = await connected(`${started.url}/chat`, { auth: { uuid: body.uuid } });
+        assert.equal(((await ask(socket, 'whoami')) as { sub?: unknown }).sub, '5');
+        socket.close();
+      } finally {
+        await started.close();
+      }
+    });
+
     it('mounts the endpoint on a custom path, under the global prefix', async () => {
       const started = await start(
         {

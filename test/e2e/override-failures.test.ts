@@ -18,8 +18,8 @@ import {
   WsTicketIoAdapter,
   WsTicketModule,
   type WsTicketSession,
-  WsTicketWsAdapter,
 } from '../../lib/index.js';
+import { WsTicketWsAdapter } from '../../lib/ws/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
 import { connectChat, issueTicket } from '../redis/support/http.js';
 import { PLATFORMS, type Platform, type StartedApp, startOn } from '../support/app.js';

@@ -10,8 +10,8 @@ import {
   WsTicketModule,
   type WsTicketModuleOptions,
   type WsTicketOptionsFactory,
-  WsTicketWsAdapter,
 } from '../../lib/index.js';
+import { WsTicketWsAdapter } from '../../lib/ws/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
 import { requestTicket, type StartOptions, startApp, ticketFor } from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';

@@ -5,12 +5,8 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import {
-  WsTicketIoAdapter,
-  WsTicketModule,
-  type WsTicketModuleOptions,
-  WsTicketWsAdapter,
-} from '../../lib/index.js';
+import { WsTicketIoAdapter, WsTicketModule, type WsTicketModuleOptions } from '../../lib/index.js';
+import { WsTicketWsAdapter } from '../../lib/ws/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
 import { PLATFORMS, type Platform, ticketFor } from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';

@@ -1,7 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import type { Server } from 'socket.io';
-import { WsTicketIoAdapter, WsTicketService, type WsTicketWsAdapter } from '../../lib/index.js';
+import { WsTicketIoAdapter, WsTicketService } from '../../lib/index.js';
 import type { ConnectionSessions, RefusalLog, Revocation } from '../../lib/session/index.js';
+import type { WsTicketWsAdapter } from '../../lib/ws/index.js';
 
 /** The bounded structures inside a WsTicketService, for tests that assert their sizes. */
 export interface ServiceInternals {

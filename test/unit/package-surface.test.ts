@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as api from '../../lib/index.js';
+import * as wsApi from '../../lib/ws/index.js';
 
 // Tests run from the repository root (npm test).
 const root = `${process.cwd()}/`;
@@ -41,7 +42,6 @@ describe('Package surface', () => {
       'WsTicketModule',
       'WsTicketService',
       'WsTicketIoAdapter',
-      'WsTicketWsAdapter',
       'WsTicketGuard',
       'WsUser',
       'TicketStore',
@@ -57,5 +57,20 @@ describe('Package surface', () => {
     ]) {
       assert.ok(name in api, `${name} is not exported from lib/index.ts`);
     }
+  });
+
+  it('exports the raw ws adapter from nestjs-ws-ticket/ws only, with the wire tables on both entries', () => {
+    assert.equal(pkg.exports['./ws'].default, './dist/lib/ws/index.js');
+    assert.ok(
+      'WsTicketWsAdapter' in wsApi,
+      'WsTicketWsAdapter is not exported from lib/ws/index.ts',
+    );
+    assert.ok(!('WsTicketWsAdapter' in api), 'the main entry must not load @nestjs/platform-ws');
+    // The same objects, not copies: an app may compare close codes from either entry.
+    assert.equal(wsApi.WS_TICKET_CLOSE_CODES, api.WS_TICKET_CLOSE_CODES);
+    assert.equal(wsApi.WS_TICKET_REFUSAL_STATUS, api.WS_TICKET_REFUSAL_STATUS);
+    assert.equal(wsApi.WS_TICKET_PROTOCOL, api.WS_TICKET_PROTOCOL);
+    assert.equal(wsApi.WS_TICKET_PROTOCOL_PREFIX, api.WS_TICKET_PROTOCOL_PREFIX);
+    assert.equal(wsApi.DEFAULT_WS_MAX_PAYLOAD, api.DEFAULT_WS_MAX_PAYLOAD);
   });
 });

@@ -6,9 +6,76 @@ import ts from 'typescript';
 // exactOptionalPropertyTypes. Tests run from the repository root (npm test) after build:all.
 const root = `${process.cwd()}/`;
 const libDir = `${root}dist/lib/`;
-const entries = [`${libDir}index.d.ts`, `${libDir}client/index.d.ts`];
+const entries = [`${libDir}index.d.ts`, `${libDir}client/index.d.ts`, `${libDir}ws/index.d.ts`];
 
-const program = ts.createProgram(entries, {
+/*
+ * Consumer code, compiled with the declarations. The files are virtual but sit in the repository
+ * root, so `nestjs-ws-ticket` resolves to this package by its own name, through its `exports`.
+ */
+const consumerDir = `${root}consumer-fixtures/`;
+const consumerFiles: Record<string, string> = {
+  // Express' Request (what `@Req()` gives a controller) is a WsTicketRequest as it is.
+  'express-request.ts': `
+    import type { Request } from 'express';
+    import type { WsTicketRequest, WsTicketService } from 'nestjs-ws-ticket';
+    export const asTicketRequest = (request: Request): WsTicketRequest => request;
+    export const issue = (service: WsTicketService, request: Request) =>
+      service.issueForBearer(request.headers.authorization, request);
+  `,
+  // Values read from the environment are string | undefined; undefined means "left out".
+  'env-options.ts': `
+    import { MemoryTicketStore, WsTicketModule, type WsTicketModuleOptions } from 'nestjs-ws-ticket';
+    import { WsTicketWsAdapter } from 'nestjs-ws-ticket/ws';
+    import type { INestApplication } from '@nestjs/common';
+    const env = process.env;
+    const ttl = env.WS_TICKET_TTL ? Number(env.WS_TICKET_TTL) : undefined;
+    export const root = WsTicketModule.forRoot({
+      jwt: { secret: env.JWT_SECRET, publicKey: env.JWT_PUBLIC_KEY, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
+      ttl,
+      param: env.WS_TICKET_PARAM,
+      keyPrefix: env.WS_TICKET_PREFIX,
+      path: env.WS_TICKET_PATH,
+      isGlobal: env.WS_TICKET_GLOBAL ? true : undefined,
+      store: env.WS_TICKET_MEMORY ? new MemoryTicketStore({ sweepInterval: ttl }) : undefined,
+      bind: { ip: env.WS_TICKET_BIND_IP ? true : undefined, trustedProxies: ttl },
+      issueLimit: { limit: ttl, window: ttl },
+    });
+    export const factory = (): WsTicketModuleOptions => ({ jwt: { secret: env.JWT_SECRET } });
+    export const async = WsTicketModule.forRootAsync({ useFactory: factory, path: env.WS_TICKET_PATH });
+    export const adapter = (app: INestApplication) => new WsTicketWsAdapter(app, { maxPayload: ttl });
+  `,
+  // The raw ws adapter's handshake goes wherever the service takes a handshake.
+  'upgrade-handshake.ts': `
+    import type { IncomingMessage } from 'node:http';
+    import type { WsTicketHandshake } from 'nestjs-ws-ticket';
+    import { WsTicketWsAdapter, type WsTicketUpgradeHandshake } from 'nestjs-ws-ticket/ws';
+    export const asHandshake = (handshake: WsTicketUpgradeHandshake): WsTicketHandshake => handshake;
+    export class TaggedWsAdapter extends WsTicketWsAdapter {
+      protected override handshakeOf(request: IncomingMessage): WsTicketUpgradeHandshake {
+        const handshake: WsTicketHandshake = super.handshakeOf(request);
+        return { ...super.handshakeOf(request), query: { ...handshake.query, tagged: true } };
+      }
+    }
+  `,
+  // A subclass overrides createIOServer with the adapter's own aliases; it is still Nest's IoAdapter.
+  'io-subclass.ts': `
+    import type { INestApplicationContext } from '@nestjs/common';
+    import type { IoAdapter } from '@nestjs/platform-socket.io';
+    import { WsTicketIoAdapter, type WsTicketIoServer, type WsTicketIoServerOptions, type WsTicketIoSocket, type WsTicketSession } from 'nestjs-ws-ticket';
+    export class TunedIoAdapter extends WsTicketIoAdapter {
+      override createIOServer(port: number, options?: WsTicketIoServerOptions): WsTicketIoServer {
+        return super.createIOServer(port, options && { ...options, pingInterval: 10_000 });
+      }
+      protected override authenticate(socket: WsTicketIoSocket): Promise<WsTicketSession> {
+        return super.authenticate(socket);
+      }
+    }
+    export const asNest = (app: INestApplicationContext): IoAdapter => new TunedIoAdapter(app);
+  `,
+};
+const consumerPaths = Object.keys(consumerFiles).map((name) => `${consumerDir}${name}`);
+
+const options: ts.CompilerOptions = {
   module: ts.ModuleKind.NodeNext,
   moduleResolution: ts.ModuleResolutionKind.NodeNext,
   target: ts.ScriptTarget.ES2022,
@@ -18,8 +85,31 @@ const program = ts.createProgram(entries, {
   exactOptionalPropertyTypes: true,
   skipLibCheck: false,
   noEmit: true,
-});
+};
+const host = ts.createCompilerHost(options);
+const virtual = (file: string) =>
+  file.startsWith(consumerDir) ? consumerFiles[file.slice(consumerDir.length)] : undefined;
+const { fileExists, readFile, getSourceFile } = host;
+host.fileExists = (file) => virtual(file) !== undefined || fileExists.call(host, file);
+host.readFile = (file) => virtual(file) ?? readFile.call(host, file);
+host.getSourceFile = (file, language, ...rest) => {
+  const text = virtual(file);
+  return text === undefined
+    ? getSourceFile.call(host, file, language, ...rest)
+    : ts.createSourceFile(file, text, language);
+};
+const program = ts.createProgram([...entries, ...consumerPaths], options, host);
 const checker = program.getTypeChecker();
+
+function diagnosticsOf(file?: string): string[] {
+  const source = file === undefined ? undefined : program.getSourceFile(file);
+  if (file !== undefined) assert.ok(source, `${file} is not in the program`);
+  return ts
+    .getPreEmitDiagnostics(program, source)
+    .map(
+      (d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`,
+    );
+}
 
 function resolved(symbol: ts.Symbol): ts.Symbol {
   return symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
@@ -68,14 +158,60 @@ function referencesOf(symbol: ts.Symbol): Array<{ target: ts.Symbol; where: stri
 
 describe('Public types', () => {
   it('compile for a consumer with skipLibCheck off and exactOptionalPropertyTypes on', () => {
-    const diagnostics = ts
-      .getPreEmitDiagnostics(program)
-      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
-    assert.deepEqual(diagnostics, []);
+    assert.deepEqual(diagnosticsOf(), []);
+  });
+
+  for (const file of consumerPaths) {
+    const name = file.slice(consumerDir.length);
+    it(`accept consumer code: ${name}`, () => {
+      assert.deepEqual(diagnosticsOf(file), []);
+    });
+  }
+
+  it('reject consumer code that breaks the types, so the fixtures prove something', () => {
+    const broken = ts.createProgram(
+      [`${consumerDir}broken.ts`],
+      options,
+      Object.assign(Object.create(host) as ts.CompilerHost, {
+        getSourceFile: (file: string, language: ts.ScriptTarget) =>
+          file === `${consumerDir}broken.ts`
+            ? ts.createSourceFile(
+                file,
+                `import { WsTicketModule } from 'nestjs-ws-ticket';
+                 WsTicketModule.forRoot({ ttl: '30' });`,
+                language,
+              )
+            : host.getSourceFile(file, language),
+        fileExists: (file: string) => file === `${consumerDir}broken.ts` || host.fileExists(file),
+      }),
+      program,
+    );
+    const codes = ts
+      .getPreEmitDiagnostics(broken, broken.getSourceFile(`${consumerDir}broken.ts`))
+      .map((d) => d.code);
+    assert.deepEqual(codes, [2322]);
+  });
+
+  it('take Socket.IO types from Nest, never from an import of socket.io of their own', () => {
+    // An app's socket.io may be another copy than Nest's: our declarations must not name theirs.
+    const naming = program
+      .getSourceFiles()
+      .filter((source) => source.fileName.startsWith(libDir))
+      .filter((source) =>
+        source.statements.some(
+          (statement) =>
+            (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) &&
+            statement.moduleSpecifier !== undefined &&
+            ts.isStringLiteral(statement.moduleSpecifier) &&
+            /^socket\.io(\/|$)/.test(statement.moduleSpecifier.text),
+        ),
+      )
+      .map((source) => source.fileName.slice(libDir.length));
+    assert.deepEqual(naming, []);
   });
 
   it('name only types the entry points export, so consumers can name them too', () => {
-    const exported = new Set([...exportsOf(entries[0]), ...exportsOf(entries[1])]);
+    const exported = new Set(entries.flatMap(exportsOf));
     const unreachable = new Set<string>();
     for (const symbol of exported) {
       for (const { target, where } of referencesOf(symbol)) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { NestFactory } from '@nestjs/core';
-import { WsTicketWsAdapter } from '../../lib/index.js';
+import { WsTicketWsAdapter } from '../../lib/ws/index.js';
 import { ticketFor } from '../support/app.js';
 import { signJwt } from '../support/jwt.js';
 import { freePort } from '../support/redis-server.js';

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { WebSocket } from 'ws';
-import { DEFAULT_WS_MAX_PAYLOAD, WsTicketWsAdapter } from '../../lib/index.js';
+import { DEFAULT_WS_MAX_PAYLOAD, WsTicketWsAdapter } from '../../lib/ws/index.js';
 import { ticketFor } from '../support/app.js';
 import { wsSocketsOf } from '../support/internals.js';
 import { signJwt } from '../support/jwt.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { INestApplication } from '@nestjs/common';
 import type { WebSocket } from 'ws';
-import { WsTicketWsAdapter } from '../../lib/index.js';
+import { WsTicketWsAdapter } from '../../lib/ws/index.js';
 import { createSampleApp } from '../../sample/bootstrap.js';
 import type { SampleConfig } from '../../sample/config.js';
 import { WsChatGateway } from '../../sample/ws/ws-chat.gateway.js';

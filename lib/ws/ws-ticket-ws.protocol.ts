@@ -1,11 +1,14 @@
 import type { IncomingMessage } from 'node:http';
-import type { ServerOptions } from 'ws';
-import type { WsTicketErrorCode } from './ws-ticket.errors.js';
+import type { WsTicketErrorCode } from '../ws-ticket.errors.js';
 
 /*
  * The raw WebSocket wire contract: the `Sec-WebSocket-Protocol` ticket scheme, the HTTP statuses of
- * refused upgrades and the close codes of open sockets.
+ * refused upgrades and the close codes of open sockets. Nothing here imports `ws`: the main entry
+ * re-exports these tables, and `ws` is an optional peer.
  */
+
+/** `ws`'s `handleProtocols` option, written out so that this file needs no `ws` types. */
+type HandleProtocols = (protocols: Set<string>, request: IncomingMessage) => string | false;
 
 /**
  * Marker subprotocol of the `Sec-WebSocket-Protocol` scheme. A client that carries its ticket in
@@ -79,7 +82,7 @@ export function ticketEntries(request: IncomingMessage): string[] {
 export function selectProtocol(
   protocols: Set<string>,
   request: IncomingMessage,
-  own: NonNullable<ServerOptions['handleProtocols']> | undefined,
+  own: HandleProtocols | undefined,
 ): string | false {
   const real = new Set<string>();
   for (const protocol of protocols) {

@@ -10,17 +10,17 @@ import type {
   WebSocket,
   WebSocketServer,
 } from 'ws';
-import { queryOf } from './internal/http.js';
-import { wsMaxPayload } from './internal/options.js';
-import { requireService } from './internal/require-service.js';
-import { RefusalLog } from './session/refusal-log.js';
-import { UserConnections } from './session/user-connections.js';
-import type { WsTicketSession } from './session/ws-ticket-session.types.js';
-import { DEFAULT_WS_MAX_PAYLOAD } from './ws-ticket.constants.js';
-import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
-import { WsTicketService } from './ws-ticket.service.js';
-import type { WsTicketHandshake } from './ws-ticket.types.js';
-import { scheduleSessionEnd, type WsTicketSocketData } from './ws-ticket-session.js';
+import { queryOf } from '../internal/http.js';
+import { wsMaxPayload } from '../internal/options.js';
+import { requireService } from '../internal/require-service.js';
+import { RefusalLog } from '../session/refusal-log.js';
+import { UserConnections } from '../session/user-connections.js';
+import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
+import { DEFAULT_WS_MAX_PAYLOAD } from '../ws-ticket.constants.js';
+import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
+import { WsTicketService } from '../ws-ticket.service.js';
+import type { WsTicketHandshake } from '../ws-ticket.types.js';
+import { scheduleSessionEnd, type WsTicketSocketData } from '../ws-ticket-session.js';
 import {
   FALLBACK_CLOSE_CODE,
   offeredProtocols,
@@ -71,7 +71,7 @@ export interface WsTicketWsAdapterOptions extends WsTicketWsBaseOptions {
    * A whole number from 1 to 2^31 − 1; anything else throws here.
    * @default 1_048_576 (1 MiB, as Socket.IO's `maxHttpBufferSize`)
    */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
 }
 
 type VerifyClient = VerifyClientCallbackAsync | VerifyClientCallbackSync;
