@@ -43,6 +43,7 @@ describe('Package surface', () => {
       'WsTicketIoAdapter',
       'WsTicketWsAdapter',
       'WsTicketGuard',
+      'WsTicketExceptionFilter',
       'WsUser',
       'TicketStore',
       'MemoryTicketStore',
