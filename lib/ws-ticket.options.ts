@@ -55,9 +55,9 @@ export interface WsTicketJwtOptions {
    * Shared secret for HMAC algorithms (HS256/384/512).
    * One of `secret`, `publicKey` or `service` is required.
    */
-  secret?: string | Buffer;
+  secret?: string | Buffer | undefined;
   /** PEM public key for RSA / ECDSA / RSA-PSS algorithms. */
-  publicKey?: string | Buffer;
+  publicKey?: string | Buffer | undefined;
   /**
    * An existing `JwtService` (for example the app's own, from `JwtModule`) to verify with instead of
    * building one from `secret` / `publicKey`. It keeps its own `verifyOptions`: of `algorithms`,
