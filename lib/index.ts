@@ -19,6 +19,7 @@ export { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
 export type * from './ws-ticket.options.js';
 export * from './ws-ticket.service.js';
 export type * from './ws-ticket.types.js';
+export * from './ws-ticket-exception.filter.js';
 export * from './ws-ticket-io.adapter.js';
 export * from './ws-ticket-session.js';
 export * from './ws-user.decorator.js';

@@ -11,8 +11,11 @@ import {
   type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { type BearerRefusal, WsTicketBearerError } from './bearer/bearer.errors.js';
-import { WsTicketError, type WsTicketErrorCode } from './ws-ticket.errors.js';
+import {
+  isTicketHttpError,
+  TICKET_HTTP_HEADERS,
+  ticketHttpAnswer,
+} from './http/ticket-http-answer.js';
 import { WsTicketService } from './ws-ticket.service.js';
 import type { WsTicketRequest, WsTicketResponse } from './ws-ticket.types.js';
 
@@ -54,79 +57,24 @@ export function createWsTicketController(
       @Res({ passthrough: true }) response: unknown,
     ): Promise<WsTicketResponse> {
       const http = this.adapterHost.httpAdapter;
-      http.setHeader(response, 'Cache-Control', 'no-store');
-      http.setHeader(response, 'Pragma', 'no-cache');
-      http.setHeader(response, 'X-Content-Type-Options', 'nosniff');
+      for (const [name, value] of Object.entries(TICKET_HTTP_HEADERS)) {
+        http.setHeader(response, name, value);
+      }
       try {
         return await this.tickets.issueForBearer(request.headers.authorization, request);
       } catch (error) {
-        const refusal =
-          error instanceof WsTicketBearerError || error instanceof WsTicketError
-            ? httpAnswer(error)
-            : undefined;
-        if (!refusal) throw error;
+        if (!isTicketHttpError(error)) throw error;
+        const refusal = ticketHttpAnswer(error);
         if (refusal.status === HttpStatus.UNAUTHORIZED) {
-          this.tickets.logRefusal(refusal.code, 'Ticket request refused');
+          this.tickets.logRefusal(refusal.body.code, 'Ticket request refused');
         }
         for (const [name, value] of Object.entries(refusal.headers)) {
           http.setHeader(response, name, value);
         }
-        throw new HttpException(
-          {
-            statusCode: refusal.status,
-            error: refusal.error,
-            code: refusal.code,
-            message: refusal.description,
-          },
-          refusal.status,
-        );
+        throw new HttpException(refusal.body, refusal.status);
       }
     }
   }
   if (decorators.length > 0) applyDecorators(...decorators)(WsTicketController);
   return WsTicketController;
-}
-
-/** How the endpoint answers a coded error: status, reason phrase and headers. */
-function httpAnswer(error: WsTicketBearerError | WsTicketError): {
-  status: HttpStatus;
-  error: string;
-  code: WsTicketErrorCode | BearerRefusal;
-  description: string;
-  headers: Record<string, string>;
-} {
-  const { code, description } = error;
-  if (error instanceof WsTicketBearerError) {
-    const headers = { 'WWW-Authenticate': wwwAuthenticate(error) };
-    return { status: HttpStatus.UNAUTHORIZED, error: 'Unauthorized', code, description, headers };
-  }
-  if (code === 'rate_limited') {
-    const headers = { 'Retry-After': String(error.retryAfter ?? 60) };
-    return {
-      status: HttpStatus.TOO_MANY_REQUESTS,
-      error: 'Too Many Requests',
-      code,
-      description,
-      headers,
-    };
-  }
-  if (code === 'store_unavailable') {
-    const headers = { 'Retry-After': '1' };
-    return {
-      status: HttpStatus.SERVICE_UNAVAILABLE,
-      error: 'Service Unavailable',
-      code,
-      description,
-      headers,
-    };
-  }
-  // Another code an app's resolveUser threw on purpose (user_revoked…): a refusal.
-  const headers = { 'WWW-Authenticate': 'Bearer realm="ws-ticket", error="invalid_token"' };
-  return { status: HttpStatus.UNAUTHORIZED, error: 'Unauthorized', code, description, headers };
-}
-
-function wwwAuthenticate(error: WsTicketBearerError): string {
-  // RFC 6750 §3.1: no error attribute when the request carried no credentials at all.
-  if (error.code === 'bearer_missing') return 'Bearer realm="ws-ticket"';
-  return `Bearer realm="ws-ticket", error="invalid_token", error_description="${error.description}"`;
 }

@@ -7,11 +7,7 @@ import {
   MAX_TIMER_DELAY,
   MIN_TICKET_RETRY_DELAY,
 } from './client.constants.js';
-import {
-  TICKET_REQUEST_FAILED,
-  TICKET_REQUEST_UNAUTHORIZED,
-  TicketRequestFailure,
-} from './ticket-failure.js';
+import { TICKET_REQUEST_FAILED, TicketRequestFailure } from './ticket-failure.js';
 import {
   checkTicketRequestOptions,
   requestTicket,
@@ -39,6 +35,14 @@ export interface TicketAuthOptions extends TicketRequestOptions {
    * @default 'uuid'
    */
   param?: string | undefined;
+  /**
+   * Called when a ticket request fails (not when it was superseded or aborted). The `auth` callback
+   * is then never answered: socket.io-client sends no CONNECT without a ticket, and the attempt
+   * waits, transport open, until you `socket.disconnect()` (and `socket.connect()` again later, when
+   * `failure.fatal` is false) or the server's `connectTimeout` (45 s by default) closes the
+   * transport and socket.io-client reconnects. `attachTicketAuth` does this for you.
+   */
+  onFailure?: ((failure: TicketRequestFailure) => void) | undefined;
 }
 
 /** The `auth` callback socket.io-client calls before every connection attempt. */
@@ -55,10 +59,13 @@ export interface TicketAuthCallback {
  * reconnections included, fetches a fresh ticket (tickets are single use), with the guarantees of
  * `fetchTicket`. The latest call wins: a new call aborts the pending request, whose callback
  * is then never called, so a slow old answer cannot reach a newer connection. A failed request
- * calls back with no ticket (the handshake then fails with `ticket_missing`) and sets `lastFailure`.
+ * never calls back (no handshake is ever sent without a ticket): it sets `lastFailure` and calls
+ * `onFailure`, where the app decides whether to disconnect, retry or give up.
  *
  * ```js
- * const socket = io('/chat', { auth: ticketAuth({ ticketUrl: '/api/auth/ws-ticket', getToken }) });
+ * const socket = io('/chat', {
+ *   auth: ticketAuth({ ticketUrl: '/api/auth/ws-ticket', getToken, onFailure: () => socket.disconnect() }),
+ * });
  * ```
  * @throws TypeError on invalid options (an `Authorization` in `requestInit.headers`…).
  */
@@ -75,15 +82,23 @@ export function ticketAuth(options: TicketAuthOptions): TicketAuthCallback {
     abort();
     const current = new AbortController();
     pending = current;
-    const settle = (failure: TicketRequestFailure | undefined, data: Record<string, unknown>) => {
-      if (pending !== current) return; // superseded or aborted: dropped
+    const settled = () => {
+      if (pending !== current) return false; // superseded or aborted: dropped
       pending = undefined;
-      lastFailure = failure;
-      callback(data);
+      return true;
     };
     requestTicket(checked, current.signal).then(
-      (ticket) => settle(undefined, { [param]: ticket.uuid }),
-      (error: unknown) => settle(asFailure(error), {}),
+      (ticket) => {
+        if (!settled()) return;
+        lastFailure = undefined;
+        callback({ [param]: ticket.uuid });
+      },
+      (error: unknown) => {
+        if (!settled()) return;
+        lastFailure = asFailure(error);
+        // Never `callback({})`: a ticketless CONNECT only earns a ticket_missing refusal.
+        options.onFailure?.(lastFailure);
+      },
     );
   };
   return Object.defineProperties(auth, {
@@ -105,6 +120,7 @@ export interface TicketSocket {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
   connect(): unknown;
+  disconnect(): unknown;
 }
 
 /** A refusal or closure as the helper reports it. */
@@ -120,7 +136,7 @@ export interface TicketClientEvent {
 }
 
 /** Options of {@link attachTicketAuth}. */
-export interface AttachTicketAuthOptions extends TicketAuthOptions {
+export interface AttachTicketAuthOptions extends Omit<TicketAuthOptions, 'onFailure'> {
   /**
    * Delay before reconnecting after a refusal a new ticket may fix, in milliseconds: doubles from
    * `min` up to `max`, with jitter, and resets on a successful connection. A `min` below
@@ -130,7 +146,10 @@ export interface AttachTicketAuthOptions extends TicketAuthOptions {
    * @default { min: 500, max: 10000 } (`DEFAULT_TICKET_RETRY_DELAY`)
    */
   retryDelay?: { min?: number | undefined; max?: number | undefined } | undefined;
-  /** Called on every refusal, `unauthorized` event and ticket request failure. */
+  /**
+   * Called on every refusal, `unauthorized` event and ticket request failure. After a fatal one
+   * the helper has stopped: the socket is disconnected and nothing is retried.
+   */
   onRefused?: ((event: TicketClientEvent) => void) | undefined;
 }
 
@@ -148,9 +167,12 @@ export interface TicketAuthHandle {
  * reconnection after refusals a new ticket can fix (`ticket_invalid`, `store_unavailable`,
  * `session_expired` with a refreshed token, `ticket_request_failed`, …), and a stop, reported as
  * `fatal`, on those it cannot ({@link WS_TICKET_FATAL_CODES}: `user_rejected`, `origin_forbidden`,
- * `user_revoked`…, and a 401 from the ticket endpoint). A pending ticket request is aborted when
- * the socket disconnects (a transport drop included), and a ticket that arrives after the socket
- * was closed is never sent.
+ * `user_revoked`…, and the fatal ticket request failures: 401/403, another 4xx such as a 404 from a
+ * wrong `ticketUrl`, a `ticketUrl` that cannot be requested). No handshake is ever sent without a
+ * ticket: when a ticket request fails, the helper disconnects the attempt (no CONNECT is sent),
+ * then backs off and connects again, or stops when the failure is fatal. A pending ticket request
+ * is aborted when the socket disconnects (a transport drop included), and a ticket that arrives
+ * after the socket was closed is never sent.
  * Create the socket with `autoConnect: false`, attach, then call `socket.connect()`.
  * @throws TypeError on invalid options (an `Authorization` in `requestInit.headers`…).
  */
@@ -158,7 +180,7 @@ export function attachTicketAuth(
   socket: TicketSocket,
   options: AttachTicketAuthOptions,
 ): TicketAuthHandle {
-  const tickets = ticketAuth(options);
+  const tickets = ticketAuth({ ...options, onFailure: (failure) => onTicketFailure(failure) });
   const auth = Object.defineProperties(
     (callback: (data: Record<string, unknown>) => void) =>
       tickets((data) => {
@@ -183,6 +205,16 @@ export function attachTicketAuth(
     }, nextDelay(retryAfter));
   };
 
+  const onTicketFailure = (failure: TicketRequestFailure) => {
+    if (stopped || !socket.active) return; // detached, or closed by the app meanwhile
+    // Ends the attempt without a CONNECT (and closes the transport if no other namespace uses it).
+    socket.disconnect();
+    const event: TicketClientEvent = { code: failure.code, fatal: failure.fatal };
+    if (failure.status !== undefined) event.status = failure.status;
+    if (failure.cause !== undefined) event.cause = failure.cause;
+    report(event);
+    if (!failure.fatal) retry(failure.retryAfter);
+  };
   const onConnect = () => {
     nextDelay.reset();
     closedFor = undefined;
@@ -190,16 +222,7 @@ export function attachTicketAuth(
   const onConnectError = (...args: unknown[]) => {
     const error = args[0] as (Error & { data?: { code?: string } }) | undefined;
     if (socket.active) return; // transport-level failure: socket.io-client retries by itself
-    const failure = auth.lastFailure;
-    if (failure) {
-      const fatal = failure.code === TICKET_REQUEST_UNAUTHORIZED;
-      const event: TicketClientEvent = { code: failure.code, fatal };
-      if (failure.status !== undefined) event.status = failure.status;
-      if (failure.cause !== undefined) event.cause = failure.cause;
-      report(event);
-      if (!fatal) retry(failure.retryAfter);
-      return;
-    }
+    // A server refusal: ticket request failures never reach a handshake (onTicketFailure).
     const code = error?.data?.code ?? error?.message ?? 'connect_error';
     const fatal = WS_TICKET_FATAL_CODES.includes(code);
     report({ code, fatal });

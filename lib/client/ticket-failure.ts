@@ -1,15 +1,43 @@
-/** Client-side code: the ticket endpoint refused the bearer token (401/403), or there is none. Fatal. */
+/**
+ * Client-side code: the ticket endpoint refused the bearer token (401/403), or there is none. Fatal:
+ * sign in again.
+ */
 export const TICKET_REQUEST_UNAUTHORIZED = 'ticket_request_unauthorized';
 /**
- * Client-side code: no usable ticket (endpoint unreachable, slow, redirecting, answering an error or
- * something that is not a ticket, or `getToken` failed). Retried.
+ * Client-side code: the ticket endpoint answered another 4xx than 401, 403, 408, 425 and 429 (404
+ * for a `ticketUrl` without the app's global prefix, 405 for a route that is not the ticket
+ * endpoint, 400, 410, …). Fatal: the same request would get the same answer, so fix `ticketUrl`.
+ */
+export const TICKET_REQUEST_REJECTED = 'ticket_request_rejected';
+/**
+ * Client-side code: `ticketUrl` cannot be requested: it does not parse, it is relative where there
+ * is no page to resolve it against (Node), or its scheme is not `http:`/`https:` (a `ws://` URL).
+ * Fatal, and no request is made (`getToken` is not called). Checked when the default `fetch` is
+ * used; a custom `fetch` receives relative URLs as they are.
+ */
+export const TICKET_URL_INVALID = 'ticket_url_invalid';
+/**
+ * Client-side code: no usable ticket this time (endpoint unreachable, slow, redirecting, answering
+ * 5xx, 408, 425 or 429, or something that is not a ticket, or `getToken` failed). Retried.
  */
 export const TICKET_REQUEST_FAILED = 'ticket_request_failed';
 
 /** The codes of a {@link TicketRequestFailure}. */
 export type TicketRequestFailureCode =
   | typeof TICKET_REQUEST_UNAUTHORIZED
+  | typeof TICKET_REQUEST_REJECTED
+  | typeof TICKET_URL_INVALID
   | typeof TICKET_REQUEST_FAILED;
+
+/**
+ * The failure codes a retry cannot fix: `attachTicketAuth` stops on them, and
+ * `TicketRequestFailure.fatal` is true.
+ */
+export const TICKET_REQUEST_FATAL_CODES: readonly TicketRequestFailureCode[] = [
+  TICKET_REQUEST_UNAUTHORIZED,
+  TICKET_REQUEST_REJECTED,
+  TICKET_URL_INVALID,
+];
 
 /** Details of a {@link TicketRequestFailure}. */
 export interface TicketRequestFailureInit {
@@ -27,8 +55,13 @@ export interface TicketRequestFailureInit {
  */
 export class TicketRequestFailure extends Error {
   override readonly name = 'TicketRequestFailure';
-  /** `ticket_request_unauthorized` (fatal) or `ticket_request_failed` (worth retrying). */
+  /**
+   * `ticket_request_unauthorized`, `ticket_request_rejected`, `ticket_url_invalid` (fatal) or
+   * `ticket_request_failed` (worth retrying).
+   */
   readonly code: TicketRequestFailureCode;
+  /** True when a retry cannot fix it ({@link TICKET_REQUEST_FATAL_CODES}): stop asking. */
+  readonly fatal: boolean;
   /** HTTP status, when the endpoint answered one the client could see. */
   readonly status?: number | undefined;
   /**
@@ -42,6 +75,7 @@ export class TicketRequestFailure extends Error {
       cause: init.cause,
     });
     this.code = code;
+    this.fatal = TICKET_REQUEST_FATAL_CODES.includes(code);
     if (init.status !== undefined) this.status = init.status;
     if (init.retryAfter !== undefined) this.retryAfter = init.retryAfter;
     // `{ cause: undefined }` still defines the property: keep it only when there is one.

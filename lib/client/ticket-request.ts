@@ -5,7 +5,9 @@
 import { DEFAULT_TICKET_REQUEST_TIMEOUT, MAX_TIMER_DELAY } from './client.constants.js';
 import {
   TICKET_REQUEST_FAILED,
+  TICKET_REQUEST_REJECTED,
   TICKET_REQUEST_UNAUTHORIZED,
+  TICKET_URL_INVALID,
   TicketRequestFailure,
 } from './ticket-failure.js';
 import {
@@ -66,10 +68,13 @@ export interface CheckedTicketRequest {
 
 /**
  * Requests one ticket, for a raw WebSocket or any client of your own. Resolves the ticket, or
- * rejects with a {@link TicketRequestFailure}: `ticket_request_unauthorized` when there is no token
- * or the endpoint answers 401/403, `ticket_request_failed` for everything else (unreachable,
- * `requestTimeout` passed, `signal` aborted, a redirect, an error status — with `retryAfter` when the
- * answer had one —, a body over 4 KiB or that is not `{ uuid: <v4 UUID>, expiresIn: <seconds> }`).
+ * rejects with a {@link TicketRequestFailure}. Fatal (`fatal: true`, do not retry):
+ * `ticket_request_unauthorized` when there is no token or the endpoint answers 401/403,
+ * `ticket_request_rejected` for another 4xx than 408, 425 and 429 (a 404 from a `ticketUrl` that
+ * misses the global prefix…), `ticket_url_invalid` for a `ticketUrl` that cannot be requested.
+ * `ticket_request_failed` for everything else, worth retrying (unreachable, `requestTimeout`
+ * passed, `signal` aborted, a redirect, 5xx, 408, 425 or 429 — with `retryAfter` when the answer
+ * had one —, a body over 4 KiB or that is not `{ uuid: <v4 UUID>, expiresIn: <seconds> }`).
  *
  * ```js
  * const { uuid } = await fetchTicket({ ticketUrl: '/api/auth/ws-ticket', getToken });
@@ -143,6 +148,7 @@ export async function requestTicket(
 async function attempt(options: TicketRequestOptions, signal: AbortSignal): Promise<TicketGrant> {
   const failed = (init: ConstructorParameters<typeof TicketRequestFailure>[1]) =>
     new TicketRequestFailure(TICKET_REQUEST_FAILED, init);
+  checkTicketUrl(options);
   let token: string | null | undefined;
   try {
     token = await untilAborted(
@@ -192,6 +198,10 @@ async function attempt(options: TicketRequestOptions, signal: AbortSignal): Prom
     discard(response);
     throw new TicketRequestFailure(TICKET_REQUEST_UNAUTHORIZED, { status });
   }
+  if (status !== undefined && status >= 400 && status < 500 && !RETRYABLE_4XX.has(status)) {
+    discard(response);
+    throw new TicketRequestFailure(TICKET_REQUEST_REJECTED, { status });
+  }
   if (!response.ok) {
     discard(response);
     throw failed({ status, retryAfter: retryAfterOf(response.headers) });
@@ -200,5 +210,45 @@ async function attempt(options: TicketRequestOptions, signal: AbortSignal): Prom
     return await readTicket(response, signal);
   } catch (cause) {
     throw cause instanceof TicketRequestFailure ? cause : failed({ status, cause });
+  }
+}
+
+/** 4xx answers that say "later", not "never": Request Timeout, Too Early, Too Many Requests. */
+const RETRYABLE_4XX = new Set([408, 425, 429]);
+
+/**
+ * Throws `ticket_url_invalid` for a `ticketUrl` the default `fetch` cannot request: unparseable,
+ * relative without a page to resolve it against (Node has no `location`), or not http(s). A custom
+ * `fetch` may resolve relative URLs itself, so it receives them; an unparseable one is refused
+ * whatever the `fetch`.
+ */
+function checkTicketUrl(options: TicketRequestOptions): void {
+  const base = (globalThis as { location?: { href?: unknown } }).location?.href;
+  const raw = String(options.ticketUrl);
+  let url: URL;
+  try {
+    url = new URL(raw, typeof base === 'string' ? base : undefined);
+  } catch (cause) {
+    const relative = parses(raw, 'http://ticket-url.invalid/');
+    if (options.fetch !== undefined && relative) return;
+    const reason = relative
+      ? 'ticketUrl is relative and there is no page to resolve it against: pass an absolute URL'
+      : 'ticketUrl is not a URL';
+    throw new TicketRequestFailure(TICKET_URL_INVALID, { cause: new TypeError(reason, { cause }) });
+  }
+  if (options.fetch === undefined && url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TicketRequestFailure(TICKET_URL_INVALID, {
+      cause: new TypeError(`ticketUrl must be http: or https:, not ${url.protocol}`),
+    });
+  }
+}
+
+/** `URL.canParse`, which older browsers lack. */
+function parses(url: string, base: string): boolean {
+  try {
+    new URL(url, base);
+    return true;
+  } catch {
+    return false;
   }
 }

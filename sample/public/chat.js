@@ -30,6 +30,8 @@ const REASONS = {
     'The server closed your connections: you logged out everywhere or the account was deactivated.',
   ticket_request_unauthorized: 'The ticket endpoint refuses your access token. Sign in again.',
   ticket_request_failed: 'Could not get a ticket; retrying.',
+  ticket_request_rejected: 'The ticket endpoint was not found or refused the request (ticketUrl).',
+  ticket_url_invalid: 'The ticket endpoint address is not usable (ticketUrl).',
   'transport close': 'The connection to the server was lost; reconnecting with a fresh ticket.',
   'transport error': 'The connection to the server failed; reconnecting with a fresh ticket.',
   'ping timeout': 'The server stopped answering; reconnecting with a fresh ticket.',
@@ -162,13 +164,10 @@ function startChat() {
     );
   });
   socket.on('connect_error', (error) => {
-    // Refusals (socket no longer active) are reported by the helper through onRefused.
+    // Refusals (socket no longer active) and ticket request failures (which never reach a
+    // handshake) are reported by the helper through onRefused.
     if (!socket.active) return;
-    const failure = socket.auth?.lastFailure;
-    setConnection(
-      'reconnecting',
-      failure ? { code: failure.code, status: failure.status } : { code: error.message },
-    );
+    setConnection('reconnecting', { code: error.message });
   });
   socket.on('message', (message) => addMessage(message));
   socket.on('exception', (error) => {

@@ -6,6 +6,7 @@ import { io, type Socket } from 'socket.io-client';
 import {
   attachTicketAuth,
   type TicketClientEvent,
+  WsTicketError,
   WsTicketIoAdapter,
   WsTicketModule,
   type WsTicketModuleOptions,
@@ -19,13 +20,21 @@ import { ask, next } from '../support/sockets.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The real adapter, recording every ticket that reaches a handshake. */
-function recordingAdapter(seen: unknown[]) {
+/**
+ * The real adapter, recording every ticket that reaches a handshake and, in `refusals`, the code of
+ * every handshake it refused.
+ */
+function recordingAdapter(seen: unknown[], refusals: string[] = []) {
   return (app: INestApplication) =>
     new (class extends WsTicketIoAdapter {
-      protected override authenticate(socket: ServerSocket): Promise<WsTicketSession> {
+      protected override async authenticate(socket: ServerSocket): Promise<WsTicketSession> {
         seen.push(this.app.get(WsTicketService).ticketFrom(socket.handshake));
-        return super.authenticate(socket);
+        try {
+          return await super.authenticate(socket);
+        } catch (error) {
+          refusals.push(error instanceof WsTicketError ? error.code : String(error));
+          throw error;
+        }
       }
     })(app);
 }
@@ -34,6 +43,8 @@ function start(
   seen: unknown[],
   options: {
     port?: number;
+    prefix?: string;
+    refusals?: string[];
     allowedOrigins?: string[];
     resolveUser?: WsTicketModuleOptions['resolveUser'];
   } = {},
@@ -49,7 +60,11 @@ function start(
       ],
       providers: [ChatTestGateway],
     },
-    { adapter: recordingAdapter(seen), port: options.port },
+    {
+      adapter: recordingAdapter(seen, options.refusals),
+      port: options.port,
+      prefix: options.prefix,
+    },
   );
 }
 
@@ -66,11 +81,20 @@ async function within<T>(promise: Promise<T>, ms: number, what: () => string): P
   }
 }
 
+/** Resolves once `condition()` holds (checked every 10 ms); rejects after 5 s, saying `what()`. */
+async function until(condition: () => boolean, what: () => string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`still waiting: ${what()}`);
+    await sleep(10);
+  }
+}
+
 /** A socket.io-client socket wired with attachTicketAuth, not connected yet. */
 function client(
   started: StartedApp,
   getToken: () => string,
-  extra: { fetch?: typeof fetch; headers?: Record<string, string> } = {},
+  extra: { fetch?: typeof fetch; headers?: Record<string, string>; ticketUrl?: string } = {},
 ) {
   const events: TicketClientEvent[] = [];
   const socket: Socket = io(`${started.url}/chat`, {
@@ -81,7 +105,7 @@ function client(
     extraHeaders: extra.headers,
   });
   const handle = attachTicketAuth(socket, {
-    ticketUrl: `${started.url}/auth/ws-ticket`,
+    ticketUrl: extra.ticketUrl ?? `${started.url}/auth/ws-ticket`,
     getToken,
     fetch: extra.fetch,
     retryDelay: { min: 50, max: 100 },
@@ -144,7 +168,9 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     // Calls alternate between the endpoint and the handshake once a ticket is issued: the first
     // request fails, the second attempt gets a ticket whose handshake fails, the third connects.
     const answers = ['throw', 'answer', 'throw'];
+    const refusals: string[] = [];
     const started = await start(seen, {
+      refusals,
       resolveUser: async (claims) => {
         if (answers.shift() === 'throw') throw new Error('users database is down');
         return claims;
@@ -162,6 +188,8 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
           { code: 'store_unavailable', fatal: false, status: undefined },
         ],
       );
+      // The failed ticket request sent no handshake: the only refusal is the handshake's own.
+      assert.deepEqual(refusals, ['store_unavailable']);
       assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
     } finally {
       handle.detach();
@@ -196,10 +224,14 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     const { socket, events, handle } = client(started, () => 'not-a-jwt');
     try {
       socket.connect();
-      await next(socket, 'connect_error');
+      await until(
+        () => events.length > 0,
+        () => 'no report',
+      );
       await sleep(400);
       assert.deepEqual(events, [{ code: 'ticket_request_unauthorized', fatal: true, status: 401 }]);
-      assert.equal(seen.length, 1);
+      assert.deepEqual(seen, [], 'a handshake was sent without a ticket');
+      assert.equal(socket.active, false);
     } finally {
       handle.detach();
       socket.close();
@@ -243,6 +275,102 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
       assert.deepEqual(events, [{ code: 'user_revoked', fatal: true }]);
       assert.equal(seen.length, 1);
       assert.equal(socket.connected, false);
+    } finally {
+      handle.detach();
+      socket.close();
+      await started.close();
+    }
+  });
+  it('stops after one ticket request when ticketUrl misses the global prefix (404): no ticketless handshake', async () => {
+    const seen: unknown[] = [];
+    const refusals: string[] = [];
+    const started = await start(seen, { prefix: 'api', refusals });
+    let requests = 0;
+    const counting: typeof fetch = (input, init) => {
+      requests++;
+      return fetch(input, init);
+    };
+    // The app serves POST /api/auth/ws-ticket; the client forgot the prefix.
+    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), {
+      fetch: counting,
+      ticketUrl: `${started.url}/auth/ws-ticket`,
+    });
+    try {
+      socket.connect();
+      await until(
+        () => events.length > 0,
+        () => 'no report',
+      );
+      await sleep(600);
+      assert.deepEqual(events, [{ code: 'ticket_request_rejected', fatal: true, status: 404 }]);
+      assert.equal(requests, 1, 'the helper asked again');
+      assert.deepEqual(seen, [], 'a handshake reached the server');
+      assert.equal(refusals.filter((code) => code === 'ticket_missing').length, 0);
+      assert.equal(socket.active, false);
+    } finally {
+      handle.detach();
+      socket.close();
+      await started.close();
+    }
+  });
+
+  it('stops on a relative ticketUrl in Node (ticket_url_invalid): no request, no handshake', async () => {
+    const seen: unknown[] = [];
+    const refusals: string[] = [];
+    const started = await start(seen, { refusals });
+    let asked = 0;
+    const { socket, events, handle } = client(
+      started,
+      () => {
+        asked++;
+        return signJwt({ sub: '1' });
+      },
+      { ticketUrl: '/auth/ws-ticket' },
+    );
+    try {
+      socket.connect();
+      await until(
+        () => events.length > 0,
+        () => 'no report',
+      );
+      await sleep(600);
+      assert.deepEqual(
+        events.map(({ code, fatal }) => ({ code, fatal })),
+        [{ code: 'ticket_url_invalid', fatal: true }],
+      );
+      assert.match(String((events[0].cause as Error).message), /relative/);
+      assert.equal(asked, 0);
+      assert.deepEqual([seen, refusals], [[], []]);
+    } finally {
+      handle.detach();
+      socket.close();
+      await started.close();
+    }
+  });
+
+  it('backs off on 429 from the real endpoint without a ticketless handshake, then connects', async () => {
+    const seen: unknown[] = [];
+    const refusals: string[] = [];
+    const started = await start(seen, { refusals });
+    let requests = 0;
+    // The first answer is the endpoint's own 429 (issueLimit), replayed: Retry-After 1.
+    const limited: typeof fetch = async (input, init) =>
+      ++requests === 1
+        ? new Response(JSON.stringify({ statusCode: 429, code: 'rate_limited' }), {
+            status: 429,
+            headers: { 'retry-after': '1' },
+          })
+        : fetch(input, init);
+    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), {
+      fetch: limited,
+    });
+    try {
+      socket.connect();
+      await within(next(socket, 'connect'), 5000, () => JSON.stringify(events));
+      assert.deepEqual(events, [{ code: 'ticket_request_failed', fatal: false, status: 429 }]);
+      assert.equal(requests, 2);
+      assert.equal(seen.length, 1);
+      assert.deepEqual(refusals, []);
     } finally {
       handle.detach();
       socket.close();

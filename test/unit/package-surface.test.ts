@@ -43,6 +43,7 @@ describe('Package surface', () => {
       'WsTicketService',
       'WsTicketIoAdapter',
       'WsTicketGuard',
+      'WsTicketExceptionFilter',
       'WsUser',
       'TicketStore',
       'MemoryTicketStore',
