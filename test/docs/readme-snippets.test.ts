@@ -59,19 +59,6 @@ const APP_FILES: Record<string, string> = {
   `,
 };
 
-const exported = Object.keys(
-  (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { exports: Record<string, unknown> })
-    .exports,
-);
-
-/**
- * Subpaths the README already imports but package.json does not export yet: the raw ws adapter
- * moves to `nestjs-ws-ticket/ws` in a parallel change of issue #12. Their "cannot find module" is
- * reported as pending, not as a failure, until the subpath is exported; remove the entry then (a
- * test below says so).
- */
-const PENDING_SUBPATHS = ['./ws'];
-
 interface Block {
   /** 1-based line of the opening fence in README.md. */
   line: number;
@@ -133,22 +120,9 @@ function check() {
   // Third-party declarations are theirs to fix (@nestjs/cache-manager 12's d.ts, for one, fails
   // exactOptionalPropertyTypes); this package's own (dist/lib) and the snippets are checked.
   const ours = (diagnostic: ts.Diagnostic) => !diagnostic.file?.fileName.includes('/node_modules/');
-  const pending: string[] = [];
-  const notPending = (diagnostic: ts.Diagnostic) => {
-    const text = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
-    const subpath = /^Cannot find module 'nestjs-ws-ticket(\/[^']+)'/.exec(text)?.[1];
-    if (!subpath || !PENDING_SUBPATHS.includes(`.${subpath}`) || exported.includes(`.${subpath}`)) {
-      return true;
-    }
-    pending.push(
-      `README.md:${owners.get(diagnostic.file?.fileName ?? '')?.line} nestjs-ws-ticket${subpath}`,
-    );
-    return false;
-  };
   const problems = ts
     .getPreEmitDiagnostics(program)
     .filter(ours)
-    .filter(notPending)
     .map((diagnostic) => {
       const text = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
       const file = diagnostic.file;
@@ -160,22 +134,16 @@ function check() {
         : `${file.fileName.replace(root, '')}:${line + 1}`;
       return `${where}: ${text}`;
     });
-  return { problems, pending };
+  return problems;
 }
 
 describe('README TypeScript snippets', () => {
   it('type-check under nest new settings against the built package (strict, nodenext)', (t) => {
-    const { problems, pending } = check();
+    const problems = check();
     t.diagnostic(
       `${compiled.length} ts blocks compiled, ${fragments.length} marked fragment skipped`,
     );
-    for (const line of pending) t.diagnostic(`pending, not exported by package.json yet: ${line}`);
     assert.deepEqual(problems, []);
-  });
-
-  it('lists as pending only subpaths that package.json does not export yet', () => {
-    const exportedPending = PENDING_SUBPATHS.filter((subpath) => exported.includes(subpath));
-    assert.deepEqual(exportedPending, [], 'exported now: remove them from PENDING_SUBPATHS');
   });
 
   it('are complete modules, with fragments rare and marked', () => {
