@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
 import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { maskCredentials } from './internal/mask-credentials.js';
-import { callback, flag, optionObject, positive, received } from './internal/options.js';
+import { serviceOptions } from './internal/service-options.js';
 import { AppCallbacks } from './session/app-callbacks.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
@@ -17,15 +17,7 @@ import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { BoundedTicketStore } from './stores/bounded-ticket-store.js';
 // A value import: Nest reads the constructor's parameter types to inject the store.
 import { TicketStore } from './stores/ticket-store.js';
-import {
-  DEFAULT_CALLBACK_TIMEOUT,
-  DEFAULT_KEY_PREFIX,
-  DEFAULT_STORE_TIMEOUT,
-  DEFAULT_TICKET_PARAM,
-  DEFAULT_TICKET_TTL,
-  TICKET_FORMAT,
-  WS_TICKET_LOGGER_CONTEXT,
-} from './ws-ticket.constants.js';
+import { TICKET_FORMAT, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
 import type { WsTicketClaims, WsTicketModuleOptions } from './ws-ticket.options.js';
@@ -35,8 +27,6 @@ import type {
   WsTicketRequest,
   WsTicketResponse,
 } from './ws-ticket.types.js';
-
-const PARAM_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Issues and consumes tickets, and revokes users. Inject it into your own controller (with
@@ -72,43 +62,14 @@ export class WsTicketService<TUser = unknown> {
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
     store: TicketStore,
   ) {
-    this.ttl = positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl', 'seconds', DEFAULT_TICKET_TTL);
-    const storeTimeout = positive(
-      options.storeTimeout ?? DEFAULT_STORE_TIMEOUT,
-      'storeTimeout',
-      'milliseconds',
-      DEFAULT_STORE_TIMEOUT,
-    );
-    const callbackTimeout = positive(
-      options.callbackTimeout ?? DEFAULT_CALLBACK_TIMEOUT,
-      'callbackTimeout',
-      'milliseconds',
-      DEFAULT_CALLBACK_TIMEOUT,
-    );
-    const resolveUser = callback(
-      options.resolveUser,
-      'resolveUser',
-      '(claims) => users.findActive(claims.sub)',
-    );
-    this.callbacks = new AppCallbacks(resolveUser, callbackTimeout, this.refusals);
-    this.param = options.param ?? DEFAULT_TICKET_PARAM;
-    if (typeof this.param !== 'string' || !PARAM_FORMAT.test(this.param)) {
-      throw new Error(
-        `WsTicketModule: \`param\` must be 1-64 letters, digits, "_" or "-"; received ${received(this.param)}.`,
-      );
-    }
-    const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    if (typeof keyPrefix !== 'string') {
-      throw new Error(
-        `WsTicketModule: \`keyPrefix\` must be a string, e.g. '${DEFAULT_KEY_PREFIX}'; received ${received(keyPrefix)}.`,
-      );
-    }
-    this.userIdOf = userIdReader(
-      callback(options.getUserId, 'getUserId', '(claims) => claims.userId'),
-    );
-    const jwt = optionObject(options.jwt, 'jwt', "{ secret: config.getOrThrow('JWT_SECRET') }");
+    const checked = serviceOptions(options);
+    const { storeTimeout, callbackTimeout, jwt, issueLimit } = checked;
+    this.ttl = checked.ttl;
+    this.param = checked.param;
+    this.closeOnSessionEnd = checked.closeOnSessionEnd;
+    this.callbacks = new AppCallbacks(checked.resolveUser, callbackTimeout, this.refusals);
+    this.userIdOf = userIdReader(checked.getUserId);
     this.bearer = jwt && new WsTicketBearerVerifier(jwt, this.userIdOf);
-    this.closeOnSessionEnd = flag(options.closeOnSessionEnd, 'closeOnSessionEnd') ?? true;
     this.binding = new TicketBinding(options.bind ?? {}, this.logger);
     this.origins = new OriginCheck(options.allowedOrigins, this.callbacks);
     // Shared no longer than the ticket itself lives: later, the ticket is as dead as any other.
@@ -123,16 +84,12 @@ export class WsTicketService<TUser = unknown> {
     this.tickets = new BoundedTicketStore(
       store,
       {
-        keyPrefix,
+        keyPrefix: checked.keyPrefix,
         timeout: storeTimeout,
         generationTtl: horizon,
       },
       (error) => this.logFailure('Ticket store failed', error),
     );
-    const issueLimit =
-      options.issueLimit === false
-        ? false
-        : optionObject(options.issueLimit, 'issueLimit', '{ limit: 60, window: 60 } or false');
     this.tickets.check(issueLimit !== false, this.logger);
     this.revocation = new Revocation(this.tickets, horizon);
     this.issuer = new TicketIssuer({

@@ -1,0 +1,86 @@
+import {
+  DEFAULT_CALLBACK_TIMEOUT,
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_STORE_TIMEOUT,
+  DEFAULT_TICKET_PARAM,
+  DEFAULT_TICKET_TTL,
+} from '../ws-ticket.constants.js';
+import type {
+  WsTicketIssueLimit,
+  WsTicketJwtOptions,
+  WsTicketModuleOptions,
+  WsTicketResolveUser,
+  WsTicketUserIdOf,
+} from '../ws-ticket.options.js';
+import { callback, flag, optionObject, positive, received } from './options.js';
+
+const PARAM_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The service's scalar options, checked and with their defaults. */
+export interface ServiceOptions<TUser> {
+  /** Seconds. */
+  ttl: number;
+  /** Milliseconds. */
+  storeTimeout: number;
+  /** Milliseconds. */
+  callbackTimeout: number;
+  param: string;
+  keyPrefix: string;
+  closeOnSessionEnd: boolean;
+  resolveUser: WsTicketResolveUser<TUser> | undefined;
+  getUserId: WsTicketUserIdOf | undefined;
+  jwt: WsTicketJwtOptions | undefined;
+  /** `false`: switched off. */
+  issueLimit: WsTicketIssueLimit | false | undefined;
+}
+
+/**
+ * Checks the options `WsTicketService` reads itself and applies their defaults; each error names the
+ * option, what it expects and what it received (never a secret's value). The parts the service
+ * delegates (`bind`, `allowedOrigins`, `jwt`'s fields) are checked where they are used.
+ */
+export function serviceOptions<TUser>(
+  options: WsTicketModuleOptions<TUser>,
+): ServiceOptions<TUser> {
+  const param = options.param ?? DEFAULT_TICKET_PARAM;
+  if (typeof param !== 'string' || !PARAM_FORMAT.test(param)) {
+    throw new Error(
+      `WsTicketModule: \`param\` must be 1-64 letters, digits, "_" or "-"; received ${received(param)}.`,
+    );
+  }
+  const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  if (typeof keyPrefix !== 'string') {
+    throw new Error(
+      `WsTicketModule: \`keyPrefix\` must be a string, e.g. '${DEFAULT_KEY_PREFIX}'; received ${received(keyPrefix)}.`,
+    );
+  }
+  return {
+    ttl: positive(options.ttl ?? DEFAULT_TICKET_TTL, 'ttl', 'seconds', DEFAULT_TICKET_TTL),
+    storeTimeout: positive(
+      options.storeTimeout ?? DEFAULT_STORE_TIMEOUT,
+      'storeTimeout',
+      'milliseconds',
+      DEFAULT_STORE_TIMEOUT,
+    ),
+    callbackTimeout: positive(
+      options.callbackTimeout ?? DEFAULT_CALLBACK_TIMEOUT,
+      'callbackTimeout',
+      'milliseconds',
+      DEFAULT_CALLBACK_TIMEOUT,
+    ),
+    param,
+    keyPrefix,
+    closeOnSessionEnd: flag(options.closeOnSessionEnd, 'closeOnSessionEnd') ?? true,
+    resolveUser: callback(
+      options.resolveUser,
+      'resolveUser',
+      '(claims) => users.findActive(claims.sub)',
+    ),
+    getUserId: callback(options.getUserId, 'getUserId', '(claims) => claims.userId'),
+    jwt: optionObject(options.jwt, 'jwt', "{ secret: config.getOrThrow('JWT_SECRET') }"),
+    issueLimit:
+      options.issueLimit === false
+        ? false
+        : optionObject(options.issueLimit, 'issueLimit', '{ limit: 60, window: 60 } or false'),
+  };
+}
