@@ -16,10 +16,9 @@ interface AppRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** The app's own ticket routes, as the README's "Your own endpoint" writes them. */
+/** The app's own ticket routes with no filter of their own: for APP_FILTER, or for none. */
 @Controller('session')
-@UseFilters(WsTicketExceptionFilter)
-class FilteredSessionController {
+class PlainSessionController {
   constructor(@Inject(WsTicketService) private readonly tickets: WsTicketService) {}
 
   /** What a Passport app does: its guard decided, `issue()` counts the limit. */
@@ -39,25 +38,10 @@ class FilteredSessionController {
   }
 }
 
-/** The same routes with no filter of their own: for APP_FILTER, or for none. */
+/** The same routes under `@UseFilters(WsTicketExceptionFilter)`, as the README's "Your own endpoint" writes them. */
 @Controller('session')
-class PlainSessionController {
-  constructor(@Inject(WsTicketService) private readonly tickets: WsTicketService) {}
-
-  @Post('socket-ticket')
-  issue(@Req() req: AppRequest) {
-    return this.tickets.issue({ sub: String(req.headers['x-user'] ?? '1') }, req);
-  }
-
-  @Post('bearer-ticket')
-  issueForBearer(@Req() req: AppRequest) {
-    const authorization = req.headers.authorization;
-    return this.tickets.issueForBearer(
-      typeof authorization === 'string' ? authorization : undefined,
-      req,
-    );
-  }
-}
+@UseFilters(WsTicketExceptionFilter)
+class FilteredSessionController extends PlainSessionController {}
 
 /** The headers a ticket answer is compared on (dates and lengths vary). */
 const COMPARED = [
