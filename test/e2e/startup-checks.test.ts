@@ -13,7 +13,13 @@ import {
 } from '../../lib/index.js';
 import { WsTicketWsAdapter } from '../../lib/ws/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
-import { requestTicket, type StartOptions, startApp, ticketFor } from '../support/app.js';
+import {
+  requestTicket,
+  type StartedApp,
+  type StartOptions,
+  startApp,
+  ticketFor,
+} from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connected } from '../support/sockets.js';
 import { CaptureLogger } from '../ws/fixtures/ws-app.js';
@@ -38,6 +44,31 @@ async function startupError(
     (thrown: unknown) => thrown as Error,
   );
   return error.message;
+}
+
+/** Starts an app whose log is captured, runs `check`, and closes the app whatever happens. */
+async function withApp(
+  metadata: Parameters<typeof startApp>[0],
+  options: StartOptions,
+  check: (started: StartedApp, logger: CaptureLogger) => Promise<void>,
+): Promise<void> {
+  const logger = new CaptureLogger();
+  const started = await startApp(metadata, { ...options, logger });
+  try {
+    await check(started, logger);
+  } finally {
+    await started.close();
+  }
+}
+
+/** Connects to /chat with a ticket of alice's and asks the guarded handler who she is. */
+async function assertWhoamiIsAlice(url: string): Promise<void> {
+  const socket = await connected(`${url}/chat`, { auth: { uuid: await ticketFor(url, alice) } });
+  try {
+    assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
+  } finally {
+    socket.close();
+  }
 }
 
 /** Lines of a captured log that contain a text. */
@@ -193,16 +224,9 @@ describe('The module is global by default', () => {
   it('a feature module uses the guard with a bare imports: [WsTicketModule]', async () => {
     @Module({ imports: [WsTicketModule], providers: [ChatTestGateway] })
     class ChatModule {}
-    const started = await startApp({ imports: [WsTicketModule.forRoot({ jwt }), ChatModule] });
-    try {
-      const socket = await connected(`${started.url}/chat`, {
-        auth: { uuid: await ticketFor(started.url, alice) },
-      });
-      assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
-      socket.close();
-    } finally {
-      await started.close();
-    }
+    await withApp({ imports: [WsTicketModule.forRoot({ jwt }), ChatModule] }, {}, (started) =>
+      assertWhoamiIsAlice(started.url),
+    );
   });
 });
 
@@ -210,107 +234,85 @@ describe('Startup warnings name the fix, once, and the app still works', () => {
   it('a CacheModule WsTicketModule cannot see', async () => {
     @Module({ imports: [CacheModule.register()] })
     class CachingFeatureModule {}
-    const logger = new CaptureLogger();
-    const started = await startApp(
+    await withApp(
       { imports: [CachingFeatureModule, WsTicketModule.forRoot({ jwt })] },
-      { logger },
+      {},
+      async (started, logger) => {
+        const warnings = linesWith(logger, 'WsTicketModule cannot see it');
+        assert.equal(warnings.length, 1, logger.lines.join('\n'));
+        assert.match(warnings[0], /CacheModule\.register\(\{ isGlobal: true \}\)/);
+        assert.match(warnings[0], /pass `store:`/);
+        assert.equal(linesWith(logger, 'no CacheModule').length, 0);
+        assert.equal((await requestTicket(started.url, alice)).status, 201);
+      },
     );
-    try {
-      const warnings = linesWith(logger, 'WsTicketModule cannot see it');
-      assert.equal(warnings.length, 1, logger.lines.join('\n'));
-      assert.match(warnings[0], /CacheModule\.register\(\{ isGlobal: true \}\)/);
-      assert.match(warnings[0], /pass `store:`/);
-      assert.equal(linesWith(logger, 'no CacheModule').length, 0);
-      assert.equal((await requestTicket(started.url, alice)).status, 201);
-    } finally {
-      await started.close();
-    }
   });
 
   it('no warning for a global CacheModule, which the module uses', async () => {
-    const logger = new CaptureLogger();
-    const started = await startApp(
+    await withApp(
       { imports: [CacheModule.register({ isGlobal: true }), WsTicketModule.forRoot({ jwt })] },
-      { logger },
+      {},
+      async (_started, logger) => {
+        assert.equal(linesWith(logger, 'cannot see it').length, 0);
+      },
     );
-    try {
-      assert.equal(linesWith(logger, 'cannot see it').length, 0);
-    } finally {
-      await started.close();
-    }
   });
 
   it("gateways on Nest's plain IoAdapter", async () => {
-    const logger = new CaptureLogger();
-    const started = await startApp(
+    await withApp(
       { imports: [WsTicketModule.forRoot({ jwt })], providers: [ChatTestGateway] },
-      { adapter: 'plain', logger },
+      { adapter: 'plain' },
+      async (started, logger) => {
+        const warnings = linesWith(logger, 'not on a ticket adapter');
+        assert.equal(warnings.length, 1, logger.lines.join('\n'));
+        assert.match(warnings[0], /^Gateways run on IoAdapter/);
+        assert.match(warnings[0], /app\.useWebSocketAdapter\(new WsTicketIoAdapter\(app\)\)/);
+        assert.match(warnings[0], /`guardOnly: true`/);
+        // Guard-only still authenticates guarded handlers.
+        await assertWhoamiIsAlice(started.url);
+      },
     );
-    try {
-      const warnings = linesWith(logger, 'not on a ticket adapter');
-      assert.equal(warnings.length, 1, logger.lines.join('\n'));
-      assert.match(warnings[0], /^Gateways run on IoAdapter/);
-      assert.match(warnings[0], /app\.useWebSocketAdapter\(new WsTicketIoAdapter\(app\)\)/);
-      assert.match(warnings[0], /`guardOnly: true`/);
-      // Guard-only still authenticates guarded handlers.
-      const socket = await connected(`${started.url}/chat`, {
-        auth: { uuid: await ticketFor(started.url, alice) },
-      });
-      assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
-      socket.close();
-    } finally {
-      await started.close();
-    }
   });
 
   it('guardOnly: true silences it', async () => {
-    const logger = new CaptureLogger();
-    const started = await startApp(
+    await withApp(
       {
         imports: [WsTicketModule.forRoot({ jwt, guardOnly: true })],
         providers: [ChatTestGateway],
       },
-      { adapter: 'plain', logger },
+      { adapter: 'plain' },
+      async (_started, logger) => {
+        assert.equal(linesWith(logger, 'not on a ticket adapter').length, 0);
+      },
     );
-    try {
-      assert.equal(linesWith(logger, 'not on a ticket adapter').length, 0);
-    } finally {
-      await started.close();
-    }
   });
 
   it('no warning with the ticket adapter', async () => {
-    const logger = new CaptureLogger();
-    const started = await startApp(
+    await withApp(
       { imports: [WsTicketModule.forRoot({ jwt })], providers: [ChatTestGateway] },
-      { adapter: (app) => new WsTicketIoAdapter(app), logger },
+      { adapter: (app) => new WsTicketIoAdapter(app) },
+      async (_started, logger) => {
+        assert.equal(linesWith(logger, 'Gateways run on').length, 0);
+      },
     );
-    try {
-      assert.equal(linesWith(logger, 'Gateways run on').length, 0);
-    } finally {
-      await started.close();
-    }
   });
 
   it("gateways on Nest's raw WsAdapter: the guard cannot work, even with guardOnly", async () => {
-    const logger = new CaptureLogger();
-    const started = await startApp(
+    await withApp(
       {
         imports: [WsTicketModule.forRoot({ jwt, guardOnly: true })],
         providers: [RawGuardedGateway],
       },
-      { adapter: (app) => new WsAdapter(app), logger },
+      { adapter: (app) => new WsAdapter(app) },
+      async (started, logger) => {
+        const warnings = linesWith(logger, "Gateways run on Nest's WsAdapter");
+        assert.equal(warnings.length, 1, logger.lines.join('\n'));
+        assert.match(warnings[0], /No WebSocket ticket was sent/);
+        assert.match(warnings[0], /app\.useWebSocketAdapter\(new WsTicketWsAdapter\(app\)\)/);
+        assert.match(warnings[0], /'nestjs-ws-ticket\/ws'/);
+        assert.equal((await requestTicket(started.url, alice)).status, 201);
+      },
     );
-    try {
-      const warnings = linesWith(logger, "Gateways run on Nest's WsAdapter");
-      assert.equal(warnings.length, 1, logger.lines.join('\n'));
-      assert.match(warnings[0], /No WebSocket ticket was sent/);
-      assert.match(warnings[0], /app\.useWebSocketAdapter\(new WsTicketWsAdapter\(app\)\)/);
-      assert.match(warnings[0], /'nestjs-ws-ticket\/ws'/);
-      assert.equal((await requestTicket(started.url, alice)).status, 201);
-    } finally {
-      await started.close();
-    }
   });
 });
 
@@ -323,15 +325,8 @@ describe('isGlobal: false is still supported', () => {
     class RealtimeAuthModule {}
     @Module({ imports: [RealtimeAuthModule], providers: [ChatTestGateway] })
     class ChatModule {}
-    const started = await startApp({ imports: [RealtimeAuthModule, ChatModule] });
-    try {
-      const socket = await connected(`${started.url}/chat`, {
-        auth: { uuid: await ticketFor(started.url, alice) },
-      });
-      assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
-      socket.close();
-    } finally {
-      await started.close();
-    }
+    await withApp({ imports: [RealtimeAuthModule, ChatModule] }, {}, (started) =>
+      assertWhoamiIsAlice(started.url),
+    );
   });
 });
