@@ -4,7 +4,8 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { registrySkipReason, run, runOk } from './support/commands.js';
+import { run, runOk } from '../support/commands.js';
+import { registrySkipReason } from './support/registry.js';
 
 // Tests run from the repository root (npm test), after build:all.
 const root = process.cwd();

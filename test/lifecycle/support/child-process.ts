@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { run } from '../../support/commands.js';
 
 /** How a child process ended, and what it printed. */
 export interface ChildResult {
@@ -26,37 +26,13 @@ export function lifecycleFixture(name: string): string {
 }
 
 /** Runs `node … script` and resolves once it exits on its own; rejects if it outlives `deadline`. */
-export function runNode(script: string, options: RunNodeOptions): Promise<ChildResult> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script], {
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `${script} did not exit within ${options.deadline} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`,
-        ),
-      );
-    }, options.deadline);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+export async function runNode(script: string, options: RunNodeOptions): Promise<ChildResult> {
+  const { code, stdout, stderr } = await run(
+    process.execPath,
+    [...(options.nodeArgs ?? []), script],
+    { cwd: process.cwd(), deadline: options.deadline, env: { ...options.env } },
+  );
+  return { code, stdout, stderr };
 }
 
 /** The last line of `stdout` that parses as JSON: what a fixture reports. */
