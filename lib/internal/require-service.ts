@@ -1,4 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { WsTicketService } from '../ws-ticket.service.js';
 
 /** The adapters that found their app's `WsTicketService`: the app's gateways are authenticated. */
@@ -13,12 +14,13 @@ export function requireService(
   app: INestApplicationContext,
   adapter: { constructor: { name: string } },
 ): WsTicketService {
-  let service: WsTicketService | undefined;
-  try {
-    service = app.get(WsTicketService, { strict: false }) ?? undefined;
-  } catch {
-    // app.get throws when the provider is absent: answered by the clearer error below.
-  }
+  // Looked up in the module graph first: `app.get()` of a missing provider throws through Nest's
+  // exception zone, which logs its own "could not find" and, with the default abortOnError, exits
+  // the process before this message could be thrown.
+  const registered = [...app.get(ModulesContainer).values()].some((module) =>
+    module.providers.has(WsTicketService),
+  );
+  const service = registered ? app.get(WsTicketService, { strict: false }) : undefined;
   if (!service) {
     const name = adapter.constructor.name;
     throw new Error(
