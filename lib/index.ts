@@ -16,7 +16,7 @@ export * from './ws-ticket.errors.js';
 export * from './ws-ticket.guard.js';
 export * from './ws-ticket.module.js';
 export { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
-export type * from './ws-ticket.options.js';
+export * from './ws-ticket.options.js';
 export * from './ws-ticket.service.js';
 export type * from './ws-ticket.types.js';
 export * from './ws-ticket-exception.filter.js';

@@ -2,20 +2,27 @@ import type { ConfigurableModuleAsyncOptions } from '@nestjs/common';
 import type { JwtService } from '@nestjs/jwt';
 import type { TicketStore } from './stores/ticket-store.js';
 
-/** JWT signature algorithms the ticket endpoint may accept. `none` is deliberately absent. */
-export type WsTicketJwtAlgorithm =
-  | 'HS256'
-  | 'HS384'
-  | 'HS512'
-  | 'RS256'
-  | 'RS384'
-  | 'RS512'
-  | 'PS256'
-  | 'PS384'
-  | 'PS512'
-  | 'ES256'
-  | 'ES384'
-  | 'ES512';
+/**
+ * The JWT signature algorithms the ticket endpoint can accept (names are case-sensitive, as in a
+ * token's `alg` header). `none` is deliberately absent.
+ */
+export const WS_TICKET_JWT_ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+] as const;
+
+/** A JWT signature algorithm the ticket endpoint may accept. `none` is deliberately absent. */
+export type WsTicketJwtAlgorithm = (typeof WS_TICKET_JWT_ALGORITHMS)[number];
 
 /**
  * Verified JWT claims, as handed to `resolveUser`. Only the registered claims the module reads are
@@ -23,11 +30,11 @@ export type WsTicketJwtAlgorithm =
  */
 export interface WsTicketClaims {
   /** Subject: the user's id. */
-  sub?: string;
+  sub?: string | undefined;
   /** Expiry, in seconds since the epoch. */
-  exp?: number;
+  exp?: number | undefined;
   /** Issued at, in seconds since the epoch. */
-  iat?: number;
+  iat?: number | undefined;
   [claim: string]: unknown;
 }
 

@@ -1,7 +1,12 @@
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
 import { flag, received } from '../internal/options.js';
 import { DEFAULT_JWT_ALGORITHMS, MAX_BEARER_LENGTH } from '../ws-ticket.constants.js';
-import type { WsTicketClaims, WsTicketJwtOptions, WsTicketUserIdOf } from '../ws-ticket.options.js';
+import {
+  WS_TICKET_JWT_ALGORITHMS,
+  type WsTicketClaims,
+  type WsTicketJwtOptions,
+  type WsTicketUserIdOf,
+} from '../ws-ticket.options.js';
 import { WsTicketBearerError } from './bearer.errors.js';
 import { publicKey, secretKey } from './bearer-keys.js';
 
@@ -146,6 +151,16 @@ function checkJwtOptions(options: WsTicketJwtOptions): void {
       typeof algorithms === 'string' ? `: pass a list, e.g. ['${algorithms.split(',')[0]}']` : '';
     throw new Error(
       `WsTicketModule: \`jwt.algorithms\` must be a list of algorithm names, e.g. ['HS256']; received ${received(algorithms)}${hint}.`,
+    );
+  }
+  // `none` has its own message (in the verifier): never accepted, whatever the case.
+  const supported: readonly string[] = WS_TICKET_JWT_ALGORITHMS;
+  const unknown = ((algorithms ?? []) as string[]).find(
+    (name) => !supported.includes(name) && name.toLowerCase() !== 'none',
+  );
+  if (unknown !== undefined) {
+    throw new Error(
+      `WsTicketModule: \`jwt.algorithms\` names an algorithm this module does not know: ${received(unknown)} (names are case-sensitive, without spaces: trim environment values). Supported: ${supported.join(', ')}.`,
     );
   }
   for (const name of ['issuer', 'audience'] as const) {

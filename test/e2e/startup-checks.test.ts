@@ -124,6 +124,24 @@ describe('Startup errors name the fix', () => {
     );
   });
 
+  it('an unknown jwt.algorithms name (an environment list split on ", ") names it and the supported ones', async () => {
+    for (const [algorithms, shown] of [
+      [['HS256', ' HS512'], '" HS512"'],
+      [['HS257'], '"HS257"'],
+    ] as const) {
+      const message = await startupError([
+        WsTicketModule.forRoot({ jwt: { ...jwt, algorithms: algorithms as never } }),
+      ]);
+      assert.match(
+        message,
+        /^WsTicketModule: `jwt.algorithms` names an algorithm this module does not know/,
+      );
+      assert.ok(message.includes(shown), message);
+      assert.match(message, /trim environment values/);
+      assert.match(message, /Supported: HS256, HS384, HS512, RS256/);
+    }
+  });
+
   it('a static option returned by a useClass options factory', async () => {
     const message = await startupError([
       WsTicketModule.forRootAsync({ useClass: ExtrasInClassConfig }),

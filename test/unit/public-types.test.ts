@@ -44,6 +44,18 @@ const consumerFiles: Record<string, string> = {
     export const async = WsTicketModule.forRootAsync({ useFactory: factory, path: env.WS_TICKET_PATH });
     export const adapter = (app: INestApplication) => new WsTicketWsAdapter(app, { maxPayload: ttl });
   `,
+  // An app's own endpoint passes its guard's user (exp possibly undefined) to issue(), and env
+  // algorithm names become the exported union.
+  'own-endpoint.ts': `
+    import { WS_TICKET_JWT_ALGORITHMS, type WsTicketJwtAlgorithm, type WsTicketRequest, type WsTicketService } from 'nestjs-ws-ticket';
+    interface AuthUser { id: string; exp?: number }
+    export const issue = (service: WsTicketService, user: AuthUser, request: WsTicketRequest) =>
+      service.issue({ sub: user.id, exp: user.exp }, request);
+    export const algorithms = (process.env.JWT_ALGORITHMS ?? 'HS256')
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name): name is WsTicketJwtAlgorithm => (WS_TICKET_JWT_ALGORITHMS as readonly string[]).includes(name));
+  `,
   // The raw ws adapter's handshake goes wherever the service takes a handshake.
   'upgrade-handshake.ts': `
     import type { IncomingMessage } from 'node:http';
