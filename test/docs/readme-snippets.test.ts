@@ -34,6 +34,11 @@ const options: ts.CompilerOptions = {
  * The reader's own files that snippets import (`./users.service.js`…): what any app has, kept as
  * small as a snippet needs. A README block whose first line is `// <name>.ts` becomes that file, so
  * blocks may import each other (`./chat.gateway.js`).
+ *
+ * Their signatures are what a user would naturally write (`findActive(id: string)`, not
+ * `id: unknown`), never more lenient: a stub that accepts anything would let a snippet compile here
+ * that fails in the reader's app (`users.findActive(claims.sub)` with `sub: string | undefined`,
+ * TS2345).
  */
 const APP_FILES: Record<string, string> = {
   'users.service.ts': `
@@ -41,7 +46,7 @@ const APP_FILES: Record<string, string> = {
     export interface User { id: string; username: string }
     @Injectable()
     export class UsersService {
-      async findActive(id: unknown): Promise<User | null> { return typeof id === 'string' ? { id, username: id } : null; }
+      async findActive(id: string): Promise<User | null> { return id === '' ? null : { id, username: id }; }
       async invalidateSessions(_id: string): Promise<void> {}
     }
     @Module({ providers: [UsersService], exports: [UsersService] })
@@ -55,7 +60,7 @@ const APP_FILES: Record<string, string> = {
     export interface AuthenticatedRequest { user: { id: string; exp: number }; headers: Record<string, string | string[] | undefined> }
   `,
   'seats.ts': `
-    export const seats = { async has(_userId: string | number): Promise<boolean> { return true; } };
+    export const seats = { async has(_userId: string): Promise<boolean> { return true; } };
   `,
 };
 
@@ -90,11 +95,12 @@ function fileOf(block: Block): string {
   return `${dir}${named ? named[1] : `readme-line-${block.line}.ts`}`;
 }
 
-function check() {
+/** Type-checks `snippets` (by default every compiled README block) with APP_FILES beside them. */
+function check(snippets: Block[] = compiled) {
   const files = new Map<string, string>();
   for (const [name, code] of Object.entries(APP_FILES)) files.set(`${dir}${name}`, code);
   const owners = new Map<string, Block>();
-  for (const block of compiled) {
+  for (const block of snippets) {
     const file = fileOf(block);
     assert.ok(
       !owners.has(file),
@@ -144,6 +150,31 @@ describe('README TypeScript snippets', () => {
       `${compiled.length} ts blocks compiled, ${fragments.length} marked fragment skipped`,
     );
     assert.deepEqual(problems, []);
+  });
+
+  it("would catch a snippet that passes claims.sub where the reader's own code wants a string", () => {
+    // The mistake the quick start once made: the stubs must be as strict as a reader's app.
+    const problems = check([
+      {
+        line: 0,
+        info: 'ts',
+        code: [
+          "import { WsTicketModule } from 'nestjs-ws-ticket';",
+          "import { seats } from './seats.js';",
+          "import { UsersService } from './users.service.js';",
+          'declare const users: UsersService;',
+          'WsTicketModule.forRoot({ resolveUser: (claims) => users.findActive(claims.sub) });',
+          'WsTicketModule.forRoot({ resolveUser: async (claims) => seats.has(claims.sub) });',
+        ].join('\n'),
+      },
+    ]);
+    assert.equal(problems.length, 2, problems.join('\n'));
+    for (const problem of problems) {
+      assert.match(
+        problem,
+        /'string \| undefined' is not assignable to parameter of type 'string'/,
+      );
+    }
   });
 
   it('are complete modules, with fragments rare and marked', () => {
