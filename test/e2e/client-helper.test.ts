@@ -17,6 +17,7 @@ import { ChatTestGateway } from '../fixtures/gateways.js';
 import { type StartedApp, startApp } from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, next } from '../support/sockets.js';
+import { withDeadline } from '../support/stop-child.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -66,19 +67,6 @@ function start(
       prefix: options.prefix,
     },
   );
-}
-
-/** Resolves as `promise` does, or rejects (saying `what()`) once `ms` have passed. */
-async function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still waiting: ${what()}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Resolves once `condition()` holds (checked every 10 ms); rejects after 5 s, saying `what()`. */
@@ -180,7 +168,11 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     try {
       socket.connect();
       // Bounded: a helper that gave up would leave `connect` pending forever.
-      await within(next(socket, 'connect'), 10_000, () => JSON.stringify(events));
+      await withDeadline(
+        next(socket, 'connect'),
+        10_000,
+        () => `connect (events ${JSON.stringify(events)})`,
+      );
       assert.deepEqual(
         events.map(({ code, fatal, status }) => ({ code, fatal, status })),
         [
@@ -366,7 +358,11 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     });
     try {
       socket.connect();
-      await within(next(socket, 'connect'), 5000, () => JSON.stringify(events));
+      await withDeadline(
+        next(socket, 'connect'),
+        5000,
+        () => `connect (events ${JSON.stringify(events)})`,
+      );
       assert.deepEqual(events, [{ code: 'ticket_request_failed', fatal: false, status: 429 }]);
       assert.equal(requests, 2);
       assert.equal(seen.length, 1);

@@ -20,6 +20,7 @@ import { TestUsers } from '../fixtures/users.js';
 import { PLATFORMS, type StartedApp, startApp, startOn, ticketFor } from '../support/app.js';
 import { RawEngineIo } from '../support/engine-io.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
+import { withDeadline } from '../support/stop-child.js';
 import { ConnectionLog, EchoWsGateway, ticketModule } from '../ws/fixtures/gateways.js';
 import {
   closeWs,
@@ -70,13 +71,8 @@ function presentedTicket(handshake: { auth?: unknown; query?: unknown }): unknow
   return undefined;
 }
 
-function within<T>(work: Promise<T>, what: string, ms = BOUND): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
+/** A bounded wait: a handshake, frame or open that never settles fails the run by name. */
+const within = <T>(work: Promise<T>, what: string): Promise<T> => withDeadline(work, BOUND, what);
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 

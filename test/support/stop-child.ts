@@ -49,13 +49,22 @@ export function stopChild(child: ChildProcess, options: StopChildOptions): Promi
 }
 
 /**
- * Rejects with a named error once `ms` pass before `promise` settles: for waits in test teardown
- * (`app.close()`) that would otherwise hang a test file until the runner's per-file limit.
+ * Rejects with a named error once `ms` pass before `promise` settles: for waits in tests and their
+ * teardown (`app.close()`, an answer the server must send) that would otherwise hang a test file
+ * until the runner's per-file limit. `what` may be a function, read when the time is up (to report
+ * what was seen so far).
  */
-export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string | (() => string),
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      const named = typeof what === 'function' ? what() : what;
+      reject(new Error(`${named} did not finish within ${ms} ms`));
+    }, ms);
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

@@ -1,1 +1,0 @@
-export * from './ticket-http-answer.js';
