@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { WsTicketService } from '../ws-ticket.service.js';
+import { moduleProviding } from './modules.js';
 
 /** The adapters that found their app's `WsTicketService`: the app's gateways are authenticated. */
 const ticketAdapters = new WeakSet<object>();
@@ -17,9 +18,7 @@ export function requireService(
   // Looked up in the module graph first: `app.get()` of a missing provider throws through Nest's
   // exception zone, which logs its own "could not find" and, with the default abortOnError, exits
   // the process before this message could be thrown.
-  const registered = [...app.get(ModulesContainer).values()].some((module) =>
-    module.providers.has(WsTicketService),
-  );
+  const registered = moduleProviding(app.get(ModulesContainer), WsTicketService);
   const service = registered ? app.get(WsTicketService, { strict: false }) : undefined;
   if (!service) {
     const name = adapter.constructor.name;

@@ -1,5 +1,6 @@
 import { type FactoryProvider, Logger } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
+import { moduleProviding } from '../internal/modules.js';
 import { received } from '../internal/options.js';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { WS_TICKET_MODULE_OPTIONS } from '../ws-ticket.module-definition.js';
@@ -38,8 +39,9 @@ export const ticketStoreProvider: FactoryProvider<TicketStore> = {
     const store = options.store ?? ticketStoreFromCache(cache);
     const logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
     if (!options.store && !cache) {
-      const hidden = cacheModuleIn(modules);
-      if (hidden) {
+      const providing = moduleProviding(modules, CACHE_MANAGER);
+      if (providing) {
+        const hidden = providing.metatype?.name ?? 'a module';
         // Not the memory store by choice: the app's cache is out of this module's sight.
         logger.warn(
           `Ticket store: ${store.constructor.name} (process memory), although the app registers a CacheModule (in ${hidden}): WsTicketModule cannot see it. Fix: CacheModule.register({ isGlobal: true }) (or registerAsync), import the CacheModule in forRootAsync({ imports: [CacheModule.register(…)], useFactory }), or pass \`store:\` (a RedisTicketStore) to WsTicketModule.`,
@@ -58,11 +60,3 @@ export const ticketStoreProvider: FactoryProvider<TicketStore> = {
   },
   inject: [WS_TICKET_MODULE_OPTIONS, ModulesContainer, { token: CACHE_MANAGER, optional: true }],
 };
-
-/** The name of a module of the app that provides `CACHE_MANAGER`, if any. */
-function cacheModuleIn(modules: ModulesContainer): string | undefined {
-  for (const module of modules.values()) {
-    if (module.providers.has(CACHE_MANAGER)) return module.metatype?.name ?? 'a module';
-  }
-  return undefined;
-}
