@@ -398,6 +398,9 @@ el.relogin.addEventListener('click', () => {
   showLogin();
 });
 
+// Enabled only now: the form does nothing useful before its submit listener is wired.
+el.loginSubmit.disabled = false;
+
 if (!io) showUnavailable();
 else if (sessionStorage.getItem(TOKEN_KEY)) startChat();
 else showLogin();

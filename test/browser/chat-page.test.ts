@@ -164,6 +164,35 @@ describe('The sample chat page in a real browser (Chromium)', { skip }, () => {
       assert.equal(await alice.page.evaluate("'__pwned' in window"), false);
     });
 
+    it('signs in when the Socket.IO client loads slowly: the form waits for the page script', async () => {
+      // The page script awaits the Socket.IO client before it wires the form; a sign-in submitted
+      // earlier used to post the form to the page itself (CI caught it under load).
+      let released!: () => void;
+      const slow = new Promise<void>((resolve) => {
+        released = resolve;
+      });
+      const carol = await ChatPage.open(browser, sample.url, 'carol', undefined, (page) =>
+        page.route('**/socket.io/socket.io.esm.min.js', async (route) => {
+          await slow;
+          await route.continue();
+        }),
+      );
+      pages.push(carol);
+      try {
+        await carol.page.fill('#username', 'carol');
+        await carol.page.fill('#password', 'carol-password');
+        assert.equal(await carol.page.locator('#login-submit').isDisabled(), true);
+        await carol.page.press('#password', 'Enter'); // implicit submission: must do nothing
+        released();
+        await carol.signIn();
+        await carol.waitFor('connected');
+        assert.equal(new URL(carol.page.url()).pathname, '/');
+      } finally {
+        released();
+        await carol.close();
+      }
+    });
+
     it('tells a wrong password apart in the sign-in form', async () => {
       const carol = await open(sample.url, 'carol');
       await carol.signIn('not-her-password');
