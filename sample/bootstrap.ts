@@ -23,7 +23,10 @@ export async function createSampleApp(
 ): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(
     AppModule.register(config, transport.gateways),
-    { logger: ['error', 'warn', 'log'] },
+    // forceCloseConnections: on shutdown, HTTP keep-alive connections are closed too. Node's
+    // server.close() leaves open a connection that was busy at that moment, and a page retrying
+    // its ticket request every few seconds keeps it busy for good: the process never exits.
+    { logger: ['error', 'warn', 'log'], forceCloseConnections: true },
   );
   // No framework banner, no ETag on API answers (a ticket answer is never cached or revalidated),
   // and no MIME sniffing of any answer.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { requestTicket, ticketFor } from '../support/app.js';
@@ -167,4 +168,34 @@ describe('The sample app with ALLOWED_ORIGINS', () => {
       await sample.stop();
     }
   });
+});
+
+describe('The sample app shutting down', () => {
+  for (const entry of ['main.js', 'main-ws.js']) {
+    it(`exits on SIGTERM while a client holds a request open (${entry})`, async () => {
+      const sample = await startSample({}, entry);
+      const { port } = new URL(sample.url);
+      const client = createConnection({ host: '127.0.0.1', port: Number(port) });
+      try {
+        // `Expect: 100-continue` makes the server say when it has the request; the body never
+        // comes, so the request stays in flight, like a page's ticket request during a restart.
+        const continued = new Promise<string>((resolve, reject) => {
+          client.once('data', (chunk) => resolve(chunk.toString('latin1')));
+          client.once('error', reject);
+        });
+        client.write(
+          'POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+            'Content-Length: 64\r\nExpect: 100-continue\r\n\r\n',
+        );
+        assert.match(await continued, /^HTTP\/1\.1 100 Continue/);
+        const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+        // Fails (and kills it) when the sample is still running 10 s after SIGTERM.
+        await sample.stop();
+        await closed;
+      } finally {
+        client.destroy();
+        await sample.stop();
+      }
+    });
+  }
 });
