@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { type SampleProcess, startSample } from '../support/sample-process.js';
 import { CHROMIUM_PATH, chromiumSkipReason } from '../ws/fixtures/chromium.js';
 import { ChatPage, saveScreenshot } from './fixtures/chat-page.js';
@@ -93,8 +93,13 @@ describe('The sample chat page in a real browser (Chromium)', { skip }, () => {
     samples.push(sample);
     return sample;
   };
-  const open = async (url: string, name: string, init?: string) => {
-    const chat = await ChatPage.open(browser, url, name, init);
+  const open = async (
+    url: string,
+    name: string,
+    init?: string,
+    beforeLoad?: (page: Page) => Promise<unknown>,
+  ) => {
+    const chat = await ChatPage.open(browser, url, name, init, beforeLoad);
     pages.push(chat);
     return chat;
   };
@@ -171,13 +176,12 @@ describe('The sample chat page in a real browser (Chromium)', { skip }, () => {
       const slow = new Promise<void>((resolve) => {
         released = resolve;
       });
-      const carol = await ChatPage.open(browser, sample.url, 'carol', undefined, (page) =>
+      const carol = await open(sample.url, 'carol', undefined, (page) =>
         page.route('**/socket.io/socket.io.esm.min.js', async (route) => {
           await slow;
           await route.continue();
         }),
       );
-      pages.push(carol);
       try {
         await carol.page.fill('#username', 'carol');
         await carol.page.fill('#password', 'carol-password');
