@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import type { INestApplication } from '@nestjs/common';
 import type { Socket as ServerSocket } from 'socket.io';
 import { io, type Socket } from 'socket.io-client';
@@ -40,7 +40,19 @@ function recordingAdapter(seen: unknown[], refusals: string[] = []) {
     })(app);
 }
 
-function start(
+/**
+ * What the running test opened, closed after it even when an assertion failed halfway: the clients
+ * first, then the apps.
+ */
+const openedClients: (() => void)[] = [];
+const openedApps: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of openedClients.splice(0)) close();
+  await Promise.all(openedApps.splice(0).map((close) => close()));
+});
+
+/** Starts the app; closed after the test (a `close()` of the test's own is not repeated). */
+async function start(
   seen: unknown[],
   options: {
     port?: number;
@@ -50,7 +62,7 @@ function start(
     resolveUser?: WsTicketModuleOptions['resolveUser'];
   } = {},
 ) {
-  return startApp(
+  const started = await startApp(
     {
       imports: [
         WsTicketModule.forRoot({
@@ -67,6 +79,13 @@ function start(
       prefix: options.prefix,
     },
   );
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= started.close();
+    return closing;
+  };
+  openedApps.push(close);
+  return { ...started, close };
 }
 
 /** Resolves once `condition()` holds (checked every 10 ms); rejects after 5 s, saying `what()`. */
@@ -78,7 +97,7 @@ async function until(condition: () => boolean, what: () => string): Promise<void
   }
 }
 
-/** A socket.io-client socket wired with attachTicketAuth, not connected yet. */
+/** A socket.io-client socket wired with attachTicketAuth, not connected yet; closed after the test. */
 function client(
   started: StartedApp,
   getToken: () => string,
@@ -99,7 +118,11 @@ function client(
     retryDelay: { min: 50, max: 100 },
     onRefused: (event) => events.push(event),
   });
-  return { socket, events, handle };
+  openedClients.push(() => {
+    handle.detach();
+    socket.close();
+  });
+  return { socket, events };
 }
 
 describe('Client helper (nestjs-ws-ticket/client)', () => {
@@ -107,22 +130,16 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     const seen: unknown[] = [];
     const first = await start(seen);
     const port = Number(new URL(first.url).port);
-    const { socket, handle } = client(first, () => signJwt({ sub: '1' }));
+    const { socket } = client(first, () => signJwt({ sub: '1' }));
     socket.connect();
     await next(socket, 'connect');
     await first.close();
     await next(socket, 'disconnect');
-    const second = await start(seen, { port });
-    try {
-      await next(socket, 'connect');
-      assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
-      assert.ok(seen.length >= 2);
-      assert.equal(new Set(seen).size, seen.length, 'a ticket was sent twice');
-    } finally {
-      handle.detach();
-      socket.close();
-      await second.close();
-    }
+    await start(seen, { port }); // closed after the test, like every app here
+    await next(socket, 'connect');
+    assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
+    assert.ok(seen.length >= 2);
+    assert.equal(new Set(seen).size, seen.length, 'a ticket was sent twice');
   });
 
   it('retries with a fresh ticket after ticket_invalid', async () => {
@@ -136,19 +153,13 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
             status: 201,
           })
         : fetch(input, init);
-    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), {
+    const { socket, events } = client(started, () => signJwt({ sub: '1' }), {
       fetch: flaky,
     });
-    try {
-      socket.connect();
-      await next(socket, 'connect');
-      assert.deepEqual(events, [{ code: 'ticket_invalid', fatal: false }]);
-      assert.equal(new Set(seen).size, 2);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    socket.connect();
+    await next(socket, 'connect');
+    assert.deepEqual(events, [{ code: 'ticket_invalid', fatal: false }]);
+    assert.equal(new Set(seen).size, 2);
   });
 
   it('keeps retrying while resolveUser throws, at the endpoint and at the handshake, and connects once it stops', async () => {
@@ -164,71 +175,53 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
         return claims;
       },
     });
-    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }));
-    try {
-      socket.connect();
-      // Bounded: a helper that gave up would leave `connect` pending forever.
-      await withDeadline(
-        next(socket, 'connect'),
-        10_000,
-        () => `connect (events ${JSON.stringify(events)})`,
-      );
-      assert.deepEqual(
-        events.map(({ code, fatal, status }) => ({ code, fatal, status })),
-        [
-          { code: 'ticket_request_failed', fatal: false, status: 503 },
-          { code: 'store_unavailable', fatal: false, status: undefined },
-        ],
-      );
-      // The failed ticket request sent no handshake: the only refusal is the handshake's own.
-      assert.deepEqual(refusals, ['store_unavailable']);
-      assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    const { socket, events } = client(started, () => signJwt({ sub: '1' }));
+    socket.connect();
+    // Bounded: a helper that gave up would leave `connect` pending forever.
+    await withDeadline(
+      next(socket, 'connect'),
+      10_000,
+      () => `connect (events ${JSON.stringify(events)})`,
+    );
+    assert.deepEqual(
+      events.map(({ code, fatal, status }) => ({ code, fatal, status })),
+      [
+        { code: 'ticket_request_failed', fatal: false, status: 503 },
+        { code: 'store_unavailable', fatal: false, status: undefined },
+      ],
+    );
+    // The failed ticket request sent no handshake: the only refusal is the handshake's own.
+    assert.deepEqual(refusals, ['store_unavailable']);
+    assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, '1');
   });
 
   it('gives up, reporting a fatal refusal, on origin_forbidden', async () => {
     const seen: unknown[] = [];
     const started = await start(seen, { allowedOrigins: ['https://app.example'] });
-    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), {
+    const { socket, events } = client(started, () => signJwt({ sub: '1' }), {
       headers: { origin: 'https://evil.example' },
     });
-    try {
-      socket.connect();
-      await next(socket, 'connect_error');
-      await sleep(400);
-      assert.deepEqual(events, [{ code: 'origin_forbidden', fatal: true }]);
-      assert.equal(seen.length, 1, 'the helper retried a fatal refusal');
-      assert.equal(socket.connected, false);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    socket.connect();
+    await next(socket, 'connect_error');
+    await sleep(400);
+    assert.deepEqual(events, [{ code: 'origin_forbidden', fatal: true }]);
+    assert.equal(seen.length, 1, 'the helper retried a fatal refusal');
+    assert.equal(socket.connected, false);
   });
 
   it('gives up when the ticket endpoint answers 401', async () => {
     const seen: unknown[] = [];
     const started = await start(seen);
-    const { socket, events, handle } = client(started, () => 'not-a-jwt');
-    try {
-      socket.connect();
-      await until(
-        () => events.length > 0,
-        () => 'no report',
-      );
-      await sleep(400);
-      assert.deepEqual(events, [{ code: 'ticket_request_unauthorized', fatal: true, status: 401 }]);
-      assert.deepEqual(seen, [], 'a handshake was sent without a ticket');
-      assert.equal(socket.active, false);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    const { socket, events } = client(started, () => 'not-a-jwt');
+    socket.connect();
+    await until(
+      () => events.length > 0,
+      () => 'no report',
+    );
+    await sleep(400);
+    assert.deepEqual(events, [{ code: 'ticket_request_unauthorized', fatal: true, status: 401 }]);
+    assert.deepEqual(seen, [], 'a handshake was sent without a ticket');
+    assert.equal(socket.active, false);
   });
 
   it('reconnects after session_expired once the app hands it a fresh token', async () => {
@@ -239,39 +232,27 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
       signJwt({ sub: '1' }, { expiresIn: 600 }),
     ];
     let index = 0;
-    const { socket, events, handle } = client(started, () => tokens[Math.min(index++, 1)]);
-    try {
-      socket.connect();
-      await next(socket, 'connect');
-      await next(socket, 'disconnect');
-      await next(socket, 'connect');
-      assert.deepEqual(events, [{ code: 'session_expired', fatal: false }]);
-      assert.equal(socket.connected, true);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    const { socket, events } = client(started, () => tokens[Math.min(index++, 1)]);
+    socket.connect();
+    await next(socket, 'connect');
+    await next(socket, 'disconnect');
+    await next(socket, 'connect');
+    assert.deepEqual(events, [{ code: 'session_expired', fatal: false }]);
+    assert.equal(socket.connected, true);
   });
 
   it('stops on user_revoked', async () => {
     const seen: unknown[] = [];
     const started = await start(seen);
-    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }));
-    try {
-      socket.connect();
-      await next(socket, 'connect');
-      await started.app.get(WsTicketService).disconnectUser('1');
-      await next(socket, 'disconnect');
-      await sleep(400);
-      assert.deepEqual(events, [{ code: 'user_revoked', fatal: true }]);
-      assert.equal(seen.length, 1);
-      assert.equal(socket.connected, false);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    const { socket, events } = client(started, () => signJwt({ sub: '1' }));
+    socket.connect();
+    await next(socket, 'connect');
+    await started.app.get(WsTicketService).disconnectUser('1');
+    await next(socket, 'disconnect');
+    await sleep(400);
+    assert.deepEqual(events, [{ code: 'user_revoked', fatal: true }]);
+    assert.equal(seen.length, 1);
+    assert.equal(socket.connected, false);
   });
   it('stops after one ticket request when ticketUrl misses the global prefix (404): no ticketless handshake', async () => {
     const seen: unknown[] = [];
@@ -283,27 +264,21 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
       return fetch(input, init);
     };
     // The app serves POST /api/auth/ws-ticket; the client forgot the prefix.
-    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), {
+    const { socket, events } = client(started, () => signJwt({ sub: '1' }), {
       fetch: counting,
       ticketUrl: `${started.url}/auth/ws-ticket`,
     });
-    try {
-      socket.connect();
-      await until(
-        () => events.length > 0,
-        () => 'no report',
-      );
-      await sleep(600);
-      assert.deepEqual(events, [{ code: 'ticket_request_rejected', fatal: true, status: 404 }]);
-      assert.equal(requests, 1, 'the helper asked again');
-      assert.deepEqual(seen, [], 'a handshake reached the server');
-      assert.equal(refusals.filter((code) => code === 'ticket_missing').length, 0);
-      assert.equal(socket.active, false);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    socket.connect();
+    await until(
+      () => events.length > 0,
+      () => 'no report',
+    );
+    await sleep(600);
+    assert.deepEqual(events, [{ code: 'ticket_request_rejected', fatal: true, status: 404 }]);
+    assert.equal(requests, 1, 'the helper asked again');
+    assert.deepEqual(seen, [], 'a handshake reached the server');
+    assert.equal(refusals.filter((code) => code === 'ticket_missing').length, 0);
+    assert.equal(socket.active, false);
   });
 
   it('stops on a relative ticketUrl in Node (ticket_url_invalid): no request, no handshake', async () => {
@@ -311,7 +286,7 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     const refusals: string[] = [];
     const started = await start(seen, { refusals });
     let asked = 0;
-    const { socket, events, handle } = client(
+    const { socket, events } = client(
       started,
       () => {
         asked++;
@@ -319,25 +294,19 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
       },
       { ticketUrl: '/auth/ws-ticket' },
     );
-    try {
-      socket.connect();
-      await until(
-        () => events.length > 0,
-        () => 'no report',
-      );
-      await sleep(600);
-      assert.deepEqual(
-        events.map(({ code, fatal }) => ({ code, fatal })),
-        [{ code: 'ticket_url_invalid', fatal: true }],
-      );
-      assert.match(String((events[0].cause as Error).message), /relative/);
-      assert.equal(asked, 0);
-      assert.deepEqual([seen, refusals], [[], []]);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    socket.connect();
+    await until(
+      () => events.length > 0,
+      () => 'no report',
+    );
+    await sleep(600);
+    assert.deepEqual(
+      events.map(({ code, fatal }) => ({ code, fatal })),
+      [{ code: 'ticket_url_invalid', fatal: true }],
+    );
+    assert.match(String((events[0].cause as Error).message), /relative/);
+    assert.equal(asked, 0);
+    assert.deepEqual([seen, refusals], [[], []]);
   });
 
   it('backs off on 429 from the real endpoint without a ticketless handshake, then connects', async () => {
@@ -353,24 +322,18 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
             headers: { 'retry-after': '1' },
           })
         : fetch(input, init);
-    const { socket, events, handle } = client(started, () => signJwt({ sub: '1' }), {
+    const { socket, events } = client(started, () => signJwt({ sub: '1' }), {
       fetch: limited,
     });
-    try {
-      socket.connect();
-      await withDeadline(
-        next(socket, 'connect'),
-        5000,
-        () => `connect (events ${JSON.stringify(events)})`,
-      );
-      assert.deepEqual(events, [{ code: 'ticket_request_failed', fatal: false, status: 429 }]);
-      assert.equal(requests, 2);
-      assert.equal(seen.length, 1);
-      assert.deepEqual(refusals, []);
-    } finally {
-      handle.detach();
-      socket.close();
-      await started.close();
-    }
+    socket.connect();
+    await withDeadline(
+      next(socket, 'connect'),
+      5000,
+      () => `connect (events ${JSON.stringify(events)})`,
+    );
+    assert.deepEqual(events, [{ code: 'ticket_request_failed', fatal: false, status: 429 }]);
+    assert.equal(requests, 2);
+    assert.equal(seen.length, 1);
+    assert.deepEqual(refusals, []);
   });
 });
