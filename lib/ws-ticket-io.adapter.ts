@@ -1,8 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import type { Observable } from 'rxjs';
 import { queryOf } from './internal/http.js';
+import { IoLiveSessions } from './internal/io-live-sessions.js';
 import { requireService } from './internal/require-service.js';
+import { withoutReserved } from './internal/reserved-events.js';
 import { expel } from './internal/socket-io.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { UserConnections } from './session/user-connections.js';
@@ -10,7 +14,6 @@ import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
 import {
-  scheduleSessionEnd,
   WS_TICKET_UNAUTHORIZED_EVENT,
   type WsTicketSocketData,
   wsTicketUserRoom,
@@ -76,6 +79,10 @@ export class WsTicketIoAdapter extends IoAdapter {
   private readonly admitting = new WeakMap<Socket, WsTicketSession>();
   /** Handshake failures that are no refusal (an override that threw), logged with their stack. */
   private readonly failures = new RefusalLog();
+  /** Session ends, `ws-ticket:expiring` and `ws-ticket:refresh` of connected sockets. */
+  private readonly live = new IoLiveSessions(() => this.service(), this.failures);
+  /** Gateway handlers of reserved events already warned about. */
+  private readonly reservedWarned = new Set<string>();
 
   constructor(protected readonly app: INestApplicationContext) {
     super(app);
@@ -128,6 +135,18 @@ export class WsTicketIoAdapter extends IoAdapter {
     const owner = (server as unknown as { server?: Server }).server ?? server;
     this.unregister.get(owner)?.();
     return super.close(server);
+  }
+
+  /**
+   * Events named `ws-ticket:*` are the module's (`ws-ticket:refresh`): a gateway handler for one
+   * is never called, which a one-time warning says.
+   */
+  override bindMessageHandlers(
+    socket: WsTicketIoSocket,
+    handlers: MessageMappingProperties[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
+    super.bindMessageHandlers(socket, withoutReserved(handlers, this.reservedWarned), transform);
   }
 
   /**
@@ -184,12 +203,7 @@ export class WsTicketIoAdapter extends IoAdapter {
       expel(socket, WsTicketErrorCode.USER_REVOKED);
       return;
     }
-    const endsAt = session?.sessionExpiresAt;
-    if (typeof endsAt !== 'number' || !this.service().closeOnSessionEnd) return;
-    const cancel = scheduleSessionEnd(endsAt, () =>
-      expel(socket, WsTicketErrorCode.SESSION_EXPIRED),
-    );
-    socket.once('disconnect', cancel);
+    if (session) this.live.start(socket, session);
   }
 
   /** Returns how many of the user's connections this instance closed. */

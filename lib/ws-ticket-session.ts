@@ -1,3 +1,5 @@
+import type { WsTicketErrorCode } from './ws-ticket.errors.js';
+
 /**
  * What the adapters keep per connection: `socket.data` on Socket.IO (where it survives
  * connection-state recovery and travels with `fetchSockets()`), `client.data` on raw WebSockets.
@@ -13,6 +15,40 @@ export interface WsTicketSocketData<TUser = unknown> {
 
 /** Event the server emits (with `{ code }`) right before it closes a socket for auth reasons. */
 export const WS_TICKET_UNAUTHORIZED_EVENT = 'unauthorized';
+
+/**
+ * Event the server emits (with {@link WsTicketExpiring}) `refreshWindow` before a socket's session
+ * ends: answer with {@link WS_TICKET_REFRESH_EVENT} and a fresh ticket to keep the socket.
+ */
+export const WS_TICKET_EXPIRING_EVENT = 'ws-ticket:expiring';
+
+/**
+ * Event a client emits, with `{ uuid }` (the module's `param`) and an ack, to extend its
+ * connection's session with a fresh ticket. The ack is a {@link WsTicketRefreshAck}; on raw
+ * WebSockets the answer is a frame with the same event. Never reaches gateway handlers.
+ */
+export const WS_TICKET_REFRESH_EVENT = 'ws-ticket:refresh';
+
+/**
+ * Prefix of the module's own events: client events named so (`ws-ticket:refresh`, and any other
+ * `ws-ticket:*`) are handled or dropped by the adapters and never reach gateway handlers.
+ */
+export const WS_TICKET_EVENT_PREFIX = 'ws-ticket:';
+
+/** Payload of {@link WS_TICKET_EXPIRING_EVENT}. */
+export interface WsTicketExpiring {
+  /** When the session ends unless refreshed, epoch milliseconds. */
+  expiresAt: number;
+}
+
+/**
+ * Answer to {@link WS_TICKET_REFRESH_EVENT}: the session's new end (epoch milliseconds; `null` when
+ * the new ticket's claims carry no `exp`), or the refusal's code, after which the session keeps its
+ * old end (`user_mismatch` also closes the connection).
+ */
+export type WsTicketRefreshAck =
+  | { ok: true; expiresAt: number | null }
+  | { ok: false; code: WsTicketErrorCode };
 
 /** Name of the Socket.IO room every authenticated socket of a user joins. */
 export function wsTicketUserRoom(userId: string): string {

@@ -8,6 +8,13 @@ export const DEFAULT_TICKET_PARAM = 'uuid';
 export const DEFAULT_JWT_ALGORITHMS = ['HS256'] as const;
 /** Default prefix of ticket keys in the store. */
 export const DEFAULT_KEY_PREFIX = 'ws-ticket:';
+/** Default `refreshWindow`: seconds before a session's end when the server asks for a refresh. */
+export const DEFAULT_REFRESH_WINDOW = 60;
+/**
+ * Most `ws-ticket:refresh` attempts one connection may make in a minute; the next are refused with
+ * `rate_limited` without touching the store.
+ */
+export const WS_TICKET_REFRESH_LIMIT = 10;
 /** Default upper bound on one store operation, in milliseconds. */
 export const DEFAULT_STORE_TIMEOUT = 2000;
 /** Default upper bound on one `resolveUser` or `allowedOrigins` call, in milliseconds. */

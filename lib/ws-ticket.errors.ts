@@ -38,8 +38,18 @@ export const WsTicketErrorCode = {
    * close reason (code 4003) on raw WebSockets.
    */
   USER_REVOKED: 'user_revoked',
-  /** Ticket endpoint only (HTTP 429): too many tickets issued to this user in the window. */
+  /**
+   * Ticket endpoint (HTTP 429): too many tickets issued to this user in the window. Session
+   * refresh: too many `ws-ticket:refresh` attempts on one connection (10 a minute); the store was
+   * not touched.
+   */
   RATE_LIMITED: 'rate_limited',
+  /**
+   * Session refresh only: the refresh ticket names another user than the connection's. The refresh
+   * is refused, then the server emits `unauthorized` `{ code }` and closes the whole connection (raw
+   * WebSocket: close code 4003). The client helper does not reconnect on its own.
+   */
+  USER_MISMATCH: 'user_mismatch',
 } as const;
 
 /** One of the values of {@link WsTicketErrorCode}. */
@@ -56,6 +66,7 @@ const MESSAGES: Record<WsTicketErrorCode, string> = {
   session_expired: 'The session behind this connection has expired.',
   user_revoked: 'This connection was closed by the server.',
   rate_limited: 'Too many WebSocket tickets requested; retry later.',
+  user_mismatch: 'The refresh ticket belongs to another user than this connection.',
 };
 
 /** Payload attached to refusals: what a client can rely on. */

@@ -233,6 +233,19 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    */
   closeOnSessionEnd?: boolean | undefined;
   /**
+   * How long before a socket's session ends the server asks the client to refresh it, in seconds:
+   * it emits `ws-ticket:expiring` `{ expiresAt }` (epoch milliseconds; a raw WebSocket gets the
+   * frame `{"event":"ws-ticket:expiring","data":{"expiresAt":…}}`). The client answers with
+   * `ws-ticket:refresh` `{ uuid }` and a fresh ticket, which moves the session's end to its JWT's
+   * `exp` without a reconnect (the whole connection: every namespace multiplexed on it). When less
+   * than this is left (a short-lived JWT, or a socket opened late in its token's life), the event
+   * comes halfway through the time left, so that short sessions are refreshed at a steady pace,
+   * never in a loop. Sent once per session end, only with `closeOnSessionEnd`. `0` sends no event
+   * (clients may still refresh on their own). A refresh is accepted whatever this is.
+   * @default 60
+   */
+  refreshWindow?: number | undefined;
+  /**
    * Origins allowed to open sockets (exact `scheme://host[:port]` strings), or a function.
    * Handshakes from other origins are refused with `origin_forbidden` before the ticket is looked
    * at. Handshakes without an `Origin` header (non-browser clients) pass a list check; a function

@@ -1,20 +1,20 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
-import { userIdReader, WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
+import type { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { maskCredentials } from './internal/mask-credentials.js';
 import { serviceOptions } from './internal/service-options.js';
-import { AppCallbacks } from './session/app-callbacks.js';
+import type { AppCallbacks } from './session/app-callbacks.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
-import { CONNECTION_LIMITS, ConnectionSessions } from './session/connection-sessions.js';
-import { IssueLimit } from './session/issue-limit.js';
-import { OriginCheck } from './session/origin-check.js';
+import type { ConnectionSessions } from './session/connection-sessions.js';
+import type { OriginCheck } from './session/origin-check.js';
 import { RefusalLog } from './session/refusal-log.js';
-import { Revocation } from './session/revocation.js';
-import { TicketBinding } from './session/ticket-binding.js';
-import { TicketConsumer } from './session/ticket-consumer.js';
-import { TicketIssuer } from './session/ticket-issuer.js';
+import type { Revocation } from './session/revocation.js';
+import { serviceParts } from './session/service-parts.js';
+import type { SessionRefresh } from './session/session-refresh.js';
+import type { TicketConsumer } from './session/ticket-consumer.js';
+import type { TicketIssuer } from './session/ticket-issuer.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
-import { BoundedTicketStore } from './stores/bounded-ticket-store.js';
+import type { BoundedTicketStore } from './stores/bounded-ticket-store.js';
 // A value import: Nest reads the constructor's parameter types to inject the store.
 import { TicketStore } from './stores/ticket-store.js';
 import { TICKET_FORMAT, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
@@ -41,83 +41,52 @@ export class WsTicketService<TUser = unknown> {
   /** Whether sockets are closed when their session ends. */
   readonly closeOnSessionEnd: boolean;
 
+  /**
+   * Seconds before a session's end when `ws-ticket:expiring` is sent (`refreshWindow`); 0: never.
+   */
+  readonly refreshWindow: number;
+
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
   private readonly refusals = new RefusalLog(this.logger);
   /** Unset without a `jwt` option (apps that authenticate requests themselves). */
   private readonly bearer: WsTicketBearerVerifier | undefined;
   private readonly callbacks: AppCallbacks<TUser>;
-  /** The user id the claims name (`getUserId`), or `undefined`. */
-  private readonly userIdOf: (claims: WsTicketClaims) => string | undefined;
   private readonly tickets: BoundedTicketStore;
   private readonly revocation: Revocation;
   private readonly connections: ConnectionSessions<TUser>;
   private readonly registries = new ConnectionRegistries(this.logger);
   private readonly consumer: TicketConsumer<TUser>;
+  private readonly refresh: SessionRefresh<TUser>;
   private readonly issuer: TicketIssuer;
   private readonly origins: OriginCheck;
-  private readonly binding: TicketBinding;
 
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
     store: TicketStore,
   ) {
     const checked = serviceOptions(options);
-    const { storeTimeout, callbackTimeout, jwt, issueLimit } = checked;
     this.ttl = checked.ttl;
     this.param = checked.param;
     this.closeOnSessionEnd = checked.closeOnSessionEnd;
-    this.callbacks = new AppCallbacks(checked.resolveUser, callbackTimeout, this.refusals);
-    this.userIdOf = userIdReader(checked.getUserId);
-    this.bearer = jwt && new WsTicketBearerVerifier(jwt, this.userIdOf);
-    this.binding = new TicketBinding(options.bind ?? {}, this.logger);
-    this.origins = new OriginCheck(options.allowedOrigins, this.callbacks);
-    // Shared no longer than the ticket itself lives: later, the ticket is as dead as any other.
-    const limits = {
-      ...CONNECTION_LIMITS,
-      shareWindow: Math.min(CONNECTION_LIMITS.shareWindow, this.ttl * 1000),
-    };
-    // What a revocation must outlive: a ticket's life, the longest handshake (origin check, take,
-    // resolveUser, generation read) and the sharing of its consumption.
-    const horizon =
-      this.ttl * 1000 + 2 * callbackTimeout + 2 * storeTimeout + limits.shareWindow + 1000;
-    this.tickets = new BoundedTicketStore(
+    this.refreshWindow = checked.refreshWindow;
+    const parts = serviceParts(options, checked, {
       store,
-      {
-        keyPrefix: checked.keyPrefix,
-        timeout: storeTimeout,
-        generationTtl: horizon,
-      },
-      (error) => this.logFailure('Ticket store failed', error),
-    );
-    this.tickets.check(issueLimit !== false, this.logger);
-    this.revocation = new Revocation(this.tickets, horizon);
-    this.issuer = new TicketIssuer({
-      ttl: this.ttl,
-      tickets: this.tickets,
-      revocation: this.revocation,
-      issueLimit:
-        issueLimit === false
-          ? undefined
-          : new IssueLimit(issueLimit ?? {}, this.tickets, () =>
-              this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
-            ),
-      binding: this.binding,
-      userIdOf: this.userIdOf,
       logger: this.logger,
+      refusals: this.refusals,
+      onStoreFailure: (error) => this.logFailure('Ticket store failed', error),
+      onRateLimited: () =>
+        this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
     });
-    this.consumer = new TicketConsumer({
-      tickets: this.tickets,
-      origins: this.origins,
-      binding: this.binding,
-      revocation: this.revocation,
-      callbacks: this.callbacks,
-      userIdOf: this.userIdOf,
-      closeOnSessionEnd: this.closeOnSessionEnd,
-    });
-    this.connections = new ConnectionSessions<TUser>(limits, (session) =>
-      this.revocation.isRevoked(session),
-    );
+    this.callbacks = parts.callbacks;
+    this.bearer = parts.bearer;
+    this.tickets = parts.tickets;
+    this.revocation = parts.revocation;
+    this.issuer = parts.issuer;
+    this.consumer = parts.consumer;
+    this.refresh = parts.refresh;
+    this.origins = parts.origins;
+    this.connections = parts.connections;
   }
 
   /** Whether bearer tokens can be verified: the `jwt` option is set. */
@@ -338,6 +307,25 @@ export class WsTicketService<TUser = unknown> {
   }
 
   /**
+   * Extends a live connection's session with a fresh ticket (what the adapters do on
+   * `ws-ticket:refresh`): the ticket is consumed exactly as at a handshake (origin, format,
+   * single-use take, binding, session end, revocation, `resolveUser`, generation check), must name
+   * the same user as `current`, and `current` must not have been revoked since it began. Resolves
+   * the replacing session (its user, end and stamp); on a refusal `current` stays as it was.
+   * @throws WsTicketError `user_mismatch`, `user_revoked`, or any handshake refusal code
+   */
+  refreshSession(
+    current: WsTicketSession<TUser>,
+    ticket: unknown,
+    handshake: WsTicketHandshake = {},
+  ): Promise<WsTicketSession<TUser>> {
+    return this.logged(
+      this.refresh.refresh(current, ticket, handshake),
+      'WebSocket session refresh refused',
+    );
+  }
+
+  /**
    * Logs a refusal through the module's refusal log: the first of each code per minute at once,
    * the rest as one summary line. For custom transports; the module's own paths already do.
    */
@@ -356,11 +344,11 @@ export class WsTicketService<TUser = unknown> {
   }
 
   /** Logs a refusal (never its input) and passes it on. */
-  private async logged<T>(work: Promise<T>): Promise<T> {
+  private async logged<T>(work: Promise<T>, what?: string): Promise<T> {
     try {
       return await work;
     } catch (error) {
-      if (error instanceof WsTicketError) this.logRefusal(error.code);
+      if (error instanceof WsTicketError) this.logRefusal(error.code, what);
       throw error;
     }
   }

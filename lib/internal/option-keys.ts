@@ -24,6 +24,7 @@ export const MODULE_OPTION_KEYS = keysOf<WsTicketModuleOptions>({
   keyPrefix: true,
   storeTimeout: true,
   closeOnSessionEnd: true,
+  refreshWindow: true,
   allowedOrigins: true,
   bind: true,
   issueLimit: true,

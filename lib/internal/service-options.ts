@@ -1,6 +1,7 @@
 import {
   DEFAULT_CALLBACK_TIMEOUT,
   DEFAULT_KEY_PREFIX,
+  DEFAULT_REFRESH_WINDOW,
   DEFAULT_STORE_TIMEOUT,
   DEFAULT_TICKET_PARAM,
   DEFAULT_TICKET_TTL,
@@ -27,6 +28,8 @@ export interface ServiceOptions<TUser> {
   param: string;
   keyPrefix: string;
   closeOnSessionEnd: boolean;
+  /** Seconds; 0: no `ws-ticket:expiring`. */
+  refreshWindow: number;
   resolveUser: WsTicketResolveUser<TUser> | undefined;
   getUserId: WsTicketUserIdOf | undefined;
   jwt: WsTicketJwtOptions | undefined;
@@ -71,6 +74,7 @@ export function serviceOptions<TUser>(
     param,
     keyPrefix,
     closeOnSessionEnd: flag(options.closeOnSessionEnd, 'closeOnSessionEnd') ?? true,
+    refreshWindow: refreshWindow(options.refreshWindow),
     resolveUser: callback(
       options.resolveUser,
       'resolveUser',
@@ -83,4 +87,16 @@ export function serviceOptions<TUser>(
         ? false
         : optionObject(options.issueLimit, 'issueLimit', '{ limit: 60, window: 60 } or false'),
   };
+}
+
+/** `refreshWindow`, in seconds: 0 (no `ws-ticket:expiring`) or a positive finite number. */
+function refreshWindow(value: unknown): number {
+  if (value === undefined) return DEFAULT_REFRESH_WINDOW;
+  if (value === 0) return 0;
+  return positive(
+    value,
+    'refreshWindow',
+    'seconds, or 0 for no ws-ticket:expiring event,',
+    DEFAULT_REFRESH_WINDOW,
+  );
 }

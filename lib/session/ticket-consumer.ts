@@ -29,8 +29,16 @@ export interface TicketConsumerParts<TUser> {
 export class TicketConsumer<TUser> {
   constructor(private readonly parts: TicketConsumerParts<TUser>) {}
 
-  /** @throws WsTicketError with the refusal's code */
-  async consume(ticket: unknown, handshake: WsTicketHandshake): Promise<WsTicketSession<TUser>> {
+  /**
+   * @param sameUser for a refresh: the connection's user id, which the ticket must name (checked
+   *   before the session end and `resolveUser`)
+   * @throws WsTicketError with the refusal's code
+   */
+  async consume(
+    ticket: unknown,
+    handshake: WsTicketHandshake,
+    sameUser?: string,
+  ): Promise<WsTicketSession<TUser>> {
     const { tickets, origins, binding, revocation, callbacks, userIdOf } = this.parts;
     const startedAt = performance.now();
     await origins.check(handshake);
@@ -49,6 +57,9 @@ export class TicketConsumer<TUser> {
     }
     if (!binding.matches(record, handshake)) {
       throw new WsTicketError(WsTicketErrorCode.TICKET_BINDING_MISMATCH);
+    }
+    if (sameUser !== undefined && userId !== sameUser) {
+      throw new WsTicketError(WsTicketErrorCode.USER_MISMATCH);
     }
     const sessionExpiresAt =
       typeof record.claims.exp === 'number' ? record.claims.exp * 1000 : undefined;

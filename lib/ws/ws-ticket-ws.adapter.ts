@@ -13,6 +13,7 @@ import type {
 import { queryOf } from '../internal/http.js';
 import { wsMaxPayload } from '../internal/options.js';
 import { requireService } from '../internal/require-service.js';
+import { withoutReserved } from '../internal/reserved-events.js';
 import { RefusalLog } from '../session/refusal-log.js';
 import { UserConnections } from '../session/user-connections.js';
 import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
@@ -20,7 +21,8 @@ import { DEFAULT_WS_MAX_PAYLOAD } from '../ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
 import { WsTicketService } from '../ws-ticket.service.js';
 import type { WsTicketHandshake } from '../ws-ticket.types.js';
-import { scheduleSessionEnd, type WsTicketSocketData } from '../ws-ticket-session.js';
+import { WS_TICKET_REFRESH_EVENT, type WsTicketSocketData } from '../ws-ticket-session.js';
+import { WsLiveSessions } from './ws-live-sessions.js';
 import {
   FALLBACK_CLOSE_CODE,
   offeredProtocols,
@@ -128,6 +130,14 @@ export class WsTicketWsAdapter extends WsAdapter {
   private readonly maxPayload: number;
   /** Upgrade failures that are no refusal (an override that threw), logged with their stack. */
   private readonly failures = new RefusalLog();
+  /** Session ends, `ws-ticket:expiring` and `ws-ticket:refresh` of accepted sockets. */
+  private readonly live = new WsLiveSessions(
+    () => this.service(),
+    this.failures,
+    (client, code) => this.closeWith(client, code),
+  );
+  /** Gateway handlers of reserved events already warned about. */
+  private readonly reservedWarned = new Set<string>();
 
   constructor(
     protected readonly app: INestApplicationContext,
@@ -201,20 +211,35 @@ export class WsTicketWsAdapter extends WsAdapter {
 
   /**
    * A socket the server is closing (session end, revocation) runs no handler for the frames that
-   * still arrive during the close handshake, as a disconnected Socket.IO socket runs none.
+   * still arrive during the close handshake, as a disconnected Socket.IO socket runs none. Frames
+   * of the module's events (`ws-ticket:*`) never reach a gateway handler: `ws-ticket:refresh` is
+   * answered by the adapter, a handler for one is never called (said once in a warning).
    */
   override bindMessageHandlers(
     client: WebSocket,
     handlers: MessageMappingProperties[],
     transform: (data: unknown) => Observable<unknown>,
   ): void {
+    const refresh: MessageMappingProperties = {
+      message: WS_TICKET_REFRESH_EVENT,
+      methodName: 'ws-ticket:refresh',
+      callback: (data: unknown) => {
+        this.live.refresh(client, data);
+        // The answer is sent by the adapter (in order with a close that may follow it).
+        return EMPTY;
+      },
+      isAckHandledManually: false,
+    };
     super.bindMessageHandlers(
       client,
-      handlers.map((handler) => ({
-        ...handler,
-        callback: (...args: unknown[]) =>
-          client.readyState === client.OPEN ? handler.callback(...args) : EMPTY,
-      })),
+      [
+        ...withoutReserved(handlers, this.reservedWarned).map((handler) => ({
+          ...handler,
+          callback: (...args: unknown[]) =>
+            client.readyState === client.OPEN ? handler.callback(...args) : EMPTY,
+        })),
+        refresh,
+      ],
       transform,
     );
   }
@@ -245,7 +270,7 @@ export class WsTicketWsAdapter extends WsAdapter {
    * (for `disconnectUser`) and its session-end timer, both dropped when it closes. Override to hang
    * more on it; call `super` first.
    */
-  protected attach(client: WebSocket, session: WsTicketSession, _request: IncomingMessage): void {
+  protected attach(client: WebSocket, session: WsTicketSession, request: IncomingMessage): void {
     const { user, userId, sessionExpiresAt } = session;
     (client as WsTicketWebSocket).data = { user, userId, sessionExpiresAt };
     this.sockets.add(userId, client);
@@ -254,12 +279,11 @@ export class WsTicketWsAdapter extends WsAdapter {
       this.closeWith(client, WsTicketErrorCode.USER_REVOKED);
       return;
     }
-    if (typeof sessionExpiresAt === 'number' && this.service().closeOnSessionEnd) {
-      const cancel = scheduleSessionEnd(sessionExpiresAt, () =>
-        this.closeWith(client, WsTicketErrorCode.SESSION_EXPIRED),
-      );
-      client.once('close', cancel);
-    }
+    // A refresh is checked (origin, binding) against the upgrade's own facts.
+    this.live.start(client, session, {
+      headers: request.headers,
+      address: request.socket.remoteAddress,
+    });
   }
 
   /** WebSocket close code for a code. Override to change {@link WS_TICKET_CLOSE_CODES}. */

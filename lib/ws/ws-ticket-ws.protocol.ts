@@ -42,8 +42,9 @@ export const WS_TICKET_REFUSAL_STATUS = {
  * 4000 + the HTTP status the same code gets elsewhere (a refused upgrade, or 429 at the ticket
  * endpoint), so that `session_expired` is 4001 ("authenticate again": fetch a new ticket after a new
  * login) and `user_revoked` is 4003 ("forbidden": do not reconnect on your own). The close reason is
- * the code string itself. The adapter only closes with `session_expired` on its own; the other codes
- * come from `WsTicketService.disconnectUser(userId, code)`.
+ * the code string itself. The adapter closes with `session_expired` at a session's end and with
+ * `user_mismatch` (4003: a refresh ticket of another user) on its own; the other codes come from
+ * `WsTicketService.disconnectUser(userId, code)`.
  */
 export const WS_TICKET_CLOSE_CODES = {
   ticket_missing: 4001,
@@ -54,6 +55,7 @@ export const WS_TICKET_CLOSE_CODES = {
   origin_forbidden: 4003,
   ticket_binding_mismatch: 4003,
   user_revoked: 4003,
+  user_mismatch: 4003,
   rate_limited: 4429,
   store_unavailable: 4503,
 } as const satisfies Record<WsTicketErrorCode, number>;

@@ -1,0 +1,135 @@
+import { RefreshGate } from '../session/refresh-gate.js';
+import { refreshedAnswer, refreshTicketOf } from '../session/refresh-request.js';
+import type { RefusalLog } from '../session/refusal-log.js';
+import { SessionClock } from '../session/session-clock.js';
+import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
+import { WsTicketErrorCode } from '../ws-ticket.errors.js';
+import type { WsTicketService } from '../ws-ticket.service.js';
+import type { WsTicketIoSocket } from '../ws-ticket-io.adapter.js';
+import {
+  WS_TICKET_EVENT_PREFIX,
+  WS_TICKET_EXPIRING_EVENT,
+  WS_TICKET_REFRESH_EVENT,
+  type WsTicketRefreshAck,
+  type WsTicketSocketData,
+} from '../ws-ticket-session.js';
+import { expel } from './socket-io.js';
+
+type Socket = WsTicketIoSocket;
+type Connection = Socket['conn'];
+
+/** A connected socket's session and its timeline. */
+interface LiveSocket {
+  session: WsTicketSession;
+  clock: SessionClock | undefined;
+}
+
+/** What a physical connection shares among its namespace sockets: refreshes cover them all. */
+interface LiveConnection {
+  sockets: Set<Socket>;
+  /** Made on the first refresh. */
+  gate: RefreshGate | undefined;
+}
+
+const REFUSED = 'WebSocket session refresh refused';
+
+/**
+ * The life of authenticated Socket.IO sockets after `connection`: `ws-ticket:expiring` before the
+ * session ends, the close at its end, and `ws-ticket:refresh`, which extends every socket of the
+ * same user multiplexed on the connection. The module's events (`ws-ticket:*`) are taken out of
+ * the socket's packet stream before any listener of the app sees them.
+ */
+export class IoLiveSessions {
+  private readonly sockets = new WeakMap<Socket, LiveSocket>();
+  private readonly connections = new WeakMap<Connection, LiveConnection>();
+
+  constructor(
+    private readonly service: () => WsTicketService,
+    private readonly failures: RefusalLog,
+  ) {}
+
+  /** Starts a socket's session, at its `connection` event, before the gateway's handler. */
+  start(socket: Socket, session: WsTicketSession): void {
+    const service = this.service();
+    const clock = service.closeOnSessionEnd
+      ? new SessionClock(service.refreshWindow * 1000, {
+          expiring: (expiresAt) => socket.emit(WS_TICKET_EXPIRING_EVENT, { expiresAt }),
+          end: () => expel(socket, WsTicketErrorCode.SESSION_EXPIRED),
+        })
+      : undefined;
+    this.sockets.set(socket, { session, clock });
+    let connection = this.connections.get(socket.conn);
+    if (!connection) {
+      connection = { sockets: new Set(), gate: undefined };
+      this.connections.set(socket.conn, connection);
+    }
+    const own = connection;
+    own.sockets.add(socket);
+    // First of the socket's middlewares (the app's come in its handleConnection, later).
+    socket.use((event, next) => {
+      const name = event[0];
+      if (typeof name !== 'string' || !name.startsWith(WS_TICKET_EVENT_PREFIX)) {
+        next();
+        return;
+      }
+      if (name === WS_TICKET_REFRESH_EVENT) this.refresh(socket, own, event);
+      // Any other ws-ticket:* event is dropped: the names are the module's.
+    });
+    socket.once('disconnect', () => {
+      clock?.stop();
+      own.sockets.delete(socket);
+      this.sockets.delete(socket);
+    });
+    clock?.set(session.sessionExpiresAt);
+  }
+
+  private refresh(socket: Socket, connection: LiveConnection, event: unknown[]): void {
+    const last = event[event.length - 1];
+    const ack = event.length > 1 && typeof last === 'function' ? last : undefined;
+    const payload = ack && event.length === 2 ? undefined : event[1];
+    const answer = (reply: WsTicketRefreshAck) => ack?.(reply);
+    const service = this.service();
+    connection.gate ??= new RefreshGate();
+    if (!connection.gate.allow()) {
+      service.logRefusal(WsTicketErrorCode.RATE_LIMITED, REFUSED);
+      answer({ ok: false, code: WsTicketErrorCode.RATE_LIMITED });
+      return;
+    }
+    connection.gate.run(async () => {
+      const live = this.sockets.get(socket);
+      if (!live || !socket.connected) return;
+      try {
+        const next = await service.refreshSession(
+          live.session,
+          refreshTicketOf(payload, service.param),
+          socket.handshake,
+        );
+        // Closed meanwhile (revoked, expired, gone): nothing left to extend.
+        if (!socket.connected) return;
+        for (const other of connection.sockets) {
+          const otherLive = this.sockets.get(other);
+          if (otherLive && other.connected && otherLive.session.userId === next.userId) {
+            this.apply(other, otherLive, next);
+          }
+        }
+        answer(refreshedAnswer(next));
+      } catch (error) {
+        const { code } = this.failures.coded('Socket.IO session refresh failed', error);
+        answer({ ok: false, code });
+        // Another user's ticket on this connection: the whole connection goes.
+        if (code === WsTicketErrorCode.USER_MISMATCH) {
+          for (const other of [...connection.sockets]) expel(other, code);
+          socket.conn.close();
+        }
+      }
+    });
+  }
+
+  private apply(socket: Socket, live: LiveSocket, next: WsTicketSession): void {
+    live.session = next;
+    const data = socket.data as Partial<WsTicketSocketData>;
+    data.user = next.user;
+    data.sessionExpiresAt = next.sessionExpiresAt;
+    live.clock?.set(next.sessionExpiresAt);
+  }
+}
