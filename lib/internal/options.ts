@@ -53,6 +53,27 @@ function booleanHint(value: unknown): string {
 }
 
 /**
+ * Checks a numeric option that `0` switches off: zero or a positive finite number, or an error
+ * naming it, its unit, what `0` means and what it received.
+ */
+export function positiveOrOff(
+  value: unknown,
+  name: string,
+  unit: string,
+  example: number,
+  off: string,
+): number {
+  if (value === 0) return 0;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new Error(
+      `WsTicketModule: \`${name}\` must be a positive number of ${unit} (e.g. ${example}), or 0 ${off}; ` +
+        `received ${received(value)}${numberHint(value)}.`,
+    );
+  }
+  return value;
+}
+
+/**
  * Checks a numeric option at startup: a positive finite number, or an error naming it, its unit and
  * what it received.
  */

@@ -13,7 +13,7 @@ import type {
   WsTicketResolveUser,
   WsTicketUserIdOf,
 } from '../ws-ticket.options.js';
-import { callback, flag, optionObject, positive, received } from './options.js';
+import { callback, flag, optionObject, positive, positiveOrOff, received } from './options.js';
 
 const PARAM_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -74,7 +74,13 @@ export function serviceOptions<TUser>(
     param,
     keyPrefix,
     closeOnSessionEnd: flag(options.closeOnSessionEnd, 'closeOnSessionEnd') ?? true,
-    refreshWindow: refreshWindow(options.refreshWindow),
+    refreshWindow: positiveOrOff(
+      options.refreshWindow ?? DEFAULT_REFRESH_WINDOW,
+      'refreshWindow',
+      'seconds',
+      DEFAULT_REFRESH_WINDOW,
+      'for no ws-ticket:expiring event',
+    ),
     resolveUser: callback(
       options.resolveUser,
       'resolveUser',
@@ -87,16 +93,4 @@ export function serviceOptions<TUser>(
         ? false
         : optionObject(options.issueLimit, 'issueLimit', '{ limit: 60, window: 60 } or false'),
   };
-}
-
-/** `refreshWindow`, in seconds: 0 (no `ws-ticket:expiring`) or a positive finite number. */
-function refreshWindow(value: unknown): number {
-  if (value === undefined) return DEFAULT_REFRESH_WINDOW;
-  if (value === 0) return 0;
-  return positive(
-    value,
-    'refreshWindow',
-    'seconds, or 0 for no ws-ticket:expiring event,',
-    DEFAULT_REFRESH_WINDOW,
-  );
 }

@@ -183,6 +183,16 @@ describe('Startup errors name the fix', () => {
     );
   });
 
+  it('a refreshWindow that is no number of seconds: names the option and that 0 switches it off', async () => {
+    for (const refreshWindow of [-1, Number.NaN, '60' as unknown as number]) {
+      const message = await startupError([WsTicketModule.forRoot({ jwt, refreshWindow })]);
+      assert.match(
+        message,
+        /^WsTicketModule: `refreshWindow` must be a positive number of seconds \(e\.g\. 60\), or 0 for no ws-ticket:expiring event; received /,
+      );
+    }
+  });
+
   it('an environment string where a boolean belongs', async () => {
     const message = await startupError([
       WsTicketModule.forRoot({ jwt, closeOnSessionEnd: 'false' as unknown as boolean }),
