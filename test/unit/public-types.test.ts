@@ -39,6 +39,7 @@ const consumerFiles: Record<string, string> = {
       store: env.WS_TICKET_MEMORY ? new MemoryTicketStore({ sweepInterval: ttl }) : undefined,
       bind: { ip: env.WS_TICKET_BIND_IP ? true : undefined, trustedProxies: ttl },
       issueLimit: { limit: ttl, window: ttl },
+      refreshWindow: env.WS_TICKET_REFRESH_WINDOW ? Number(env.WS_TICKET_REFRESH_WINDOW) : undefined,
     });
     export const factory = (): WsTicketModuleOptions => ({ jwt: { secret: env.JWT_SECRET } });
     export const async = WsTicketModule.forRootAsync({ useFactory: factory, path: env.WS_TICKET_PATH });
@@ -55,6 +56,26 @@ const consumerFiles: Record<string, string> = {
       .split(',')
       .map((name) => name.trim())
       .filter((name): name is WsTicketJwtAlgorithm => (WS_TICKET_JWT_ALGORITHMS as readonly string[]).includes(name));
+  `,
+  // A custom transport answers refreshes with the exported ack type, and narrows on ok.
+  'refresh-ack.ts': `
+    import { WS_TICKET_REFRESH_EVENT, type WsTicketRefreshAck, type WsTicketService, type WsTicketSession } from 'nestjs-ws-ticket';
+    export async function refresh(
+      service: WsTicketService,
+      current: WsTicketSession,
+      data: { uuid?: unknown },
+      send: (event: typeof WS_TICKET_REFRESH_EVENT, ack: WsTicketRefreshAck) => void,
+    ): Promise<number | null> {
+      try {
+        const next = await service.refreshSession(current, data.uuid);
+        const ack: WsTicketRefreshAck = { ok: true, expiresAt: next.sessionExpiresAt ?? null };
+        send(WS_TICKET_REFRESH_EVENT, ack);
+        return ack.ok ? ack.expiresAt : null;
+      } catch {
+        send(WS_TICKET_REFRESH_EVENT, { ok: false, code: 'ticket_invalid' });
+        return null;
+      }
+    }
   `,
   // The raw ws adapter's handshake goes wherever the service takes a handshake.
   'upgrade-handshake.ts': `
