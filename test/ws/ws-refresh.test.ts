@@ -384,10 +384,99 @@ for (const platform of PLATFORMS) {
       await closeWs(ws);
     });
 
+    it('answers store_unavailable when the store fails, and keeps the socket and its end', async () => {
+      const ws = await open('unlucky');
+      const before = await session(ws);
+      const uuid = await ticket('unlucky');
+      store.takeFails = true;
+      try {
+        assert.deepEqual(await refreshWith(ws, uuid), { ok: false, code: 'store_unavailable' });
+      } finally {
+        store.takeFails = false;
+      }
+      assert.deepEqual(await session(ws), before);
+      await closeWs(ws);
+    });
+
+    it('reads only an own uuid: one inherited from a polluted Object.prototype is no ticket', async () => {
+      const ws = await open('polluted');
+      const uuid = await ticket('polluted');
+      const calls = store.calls.length;
+      Object.defineProperty(Object.prototype, 'uuid', { value: uuid, configurable: true });
+      let answer: unknown;
+      try {
+        answer = await refreshRaw(ws, refreshFrame('{}'));
+      } finally {
+        delete (Object.prototype as { uuid?: unknown }).uuid;
+      }
+      assert.deepEqual(answer, { ok: false, code: 'ticket_missing' });
+      assert.deepEqual(store.calls.slice(calls), []);
+      await closeWs(await openWith(uuid));
+      await closeWs(ws);
+    });
+
     it('never writes a ticket or a token into the logs', () => {
       const text = logger.lines.join('\n');
       assert.doesNotMatch(text, /[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-/i);
       assert.doesNotMatch(text, /eyJ/);
+    });
+  });
+
+  describe(`raw WebSocket session refresh with param 'ticket' and user-agent binding (${platform})`, () => {
+    let server: StartedWsApp;
+    /** A ticket issued to a client with this User-Agent. */
+    const ticketAs = async (sub: string, userAgent: string) => {
+      const response = await fetch(`${server.url}/auth/ws-ticket`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${signJwt({ sub })}`, 'user-agent': userAgent },
+      });
+      return ((await response.json()) as { uuid: string }).uuid;
+    };
+    const openAs = async (sub: string, userAgent: string) =>
+      openedWs(`${server.wsUrl}/ws?ticket=${await ticketAs(sub, userAgent)}`, [], {
+        headers: { 'user-agent': userAgent },
+      });
+
+    before(async () => {
+      server = await startWsApp(
+        {
+          imports: [
+            WsTicketModule.forRoot({
+              jwt: { secret: TEST_SECRET },
+              resolveUser: new RefreshDirectory().resolve,
+              param: 'ticket',
+              bind: { userAgent: true },
+              issueLimit: false,
+            }),
+          ],
+          providers: [RefreshWsGateway, RefreshLog],
+        },
+        { platform },
+      );
+    });
+    after(() => server.close());
+
+    it("reads the ticket under the module's param: { ticket } refreshes, { uuid } is ticket_missing", async () => {
+      const ws = await openAs('param', 'browser-a');
+      const uuid = await ticketAs('param', 'browser-a');
+      assert.deepEqual(await refreshRaw(ws, refreshFrame(JSON.stringify({ uuid }))), {
+        ok: false,
+        code: 'ticket_missing',
+      });
+      const answer = await refreshRaw(ws, refreshFrame(JSON.stringify({ ticket: uuid })));
+      assert.equal(answer.ok, true);
+      await closeWs(ws);
+    });
+
+    it("answers ticket_binding_mismatch to a ticket issued to another user agent, checked against the upgrade's", async () => {
+      const ws = await openAs('bound', 'browser-a');
+      const elsewhere = await ticketAs('bound', 'browser-b');
+      assert.deepEqual(await refreshRaw(ws, refreshFrame(JSON.stringify({ ticket: elsewhere }))), {
+        ok: false,
+        code: 'ticket_binding_mismatch',
+      });
+      assert.equal(ws.readyState, ws.OPEN);
+      await closeWs(ws);
     });
   });
 
