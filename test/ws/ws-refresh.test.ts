@@ -151,14 +151,15 @@ for (const platform of PLATFORMS) {
       const ws = await open('renewer', first);
       const frames = framesOf(ws);
       const closed = closure(ws);
-      await nextFrame(ws, 'ws-ticket:expiring');
-      const second = signJwt({ sub: 'renewer' }, { expiresIn: 3 });
-      assert.ok(
-        expOf(second) > expOf(first),
-        'the new JWT must end later for this test to say anything',
-      );
+      const expiring = nextFrame(ws, 'ws-ticket:expiring');
+      // Fetched before the warning, so that the refresh goes out as soon as it comes; one second
+      // longer, so that it ends later even when signed within the same second as the first.
+      const second = signJwt({ sub: 'renewer' }, { expiresIn: 4 });
+      const uuid = await ticket('renewer', second);
+      assert.ok(expOf(second) > expOf(first));
+      await expiring;
 
-      const answer = await refreshWith(ws, await ticket('renewer', second));
+      const answer = await refreshWith(ws, uuid);
       assert.deepEqual(answer, { ok: true, expiresAt: expOf(second) * 1000 });
 
       await past(expOf(first) * 1000);
@@ -189,14 +190,14 @@ for (const platform of PLATFORMS) {
     });
 
     it('answers a refresh with a used ticket ticket_invalid and keeps the old end: the socket still closes 4001 at the old exp', async () => {
-      const short = signJwt({ sub: 'reuser' }, { expiresIn: 3 });
-      const ws = await open('reuser', short);
-      const closed = closure(ws);
       // A ticket for a 10-minute JWT, spent by a refresh of another socket of the same user.
       const spent = await ticket('reuser');
       const other = await open('reuser');
       assert.equal((await refreshWith(other, spent)).ok, true);
       await closeWs(other);
+      const short = signJwt({ sub: 'reuser' }, { expiresIn: 3 });
+      const ws = await open('reuser', short);
+      const closed = closure(ws);
 
       assert.deepEqual(await refreshWith(ws, spent), { ok: false, code: 'ticket_invalid' });
       assert.equal((await session(ws)).sessionExpiresAt, expOf(short) * 1000);
@@ -318,13 +319,13 @@ for (const platform of PLATFORMS) {
     });
 
     it('does not apply a refresh still in flight when the session ends: closed 4001 session_expired, no answer, the old end kept', async () => {
+      const uuid = await ticket('straggler');
       const short = signJwt({ sub: 'straggler' }, { expiresIn: 3 });
       const ws = await open('straggler', short);
       const frames = framesOf(ws);
       const closed = closure(ws);
       const client = log.clients.get('straggler');
       assert.ok(client);
-      const uuid = await ticket('straggler');
       const held = directory.hold('straggler');
       ws.send(refreshFrame(JSON.stringify({ uuid })));
       await held.entered;
