@@ -309,9 +309,10 @@ export class WsTicketService<TUser = unknown> {
   /**
    * Extends a live connection's session with a fresh ticket (what the adapters do on
    * `ws-ticket:refresh`): the ticket is consumed exactly as at a handshake (origin, format,
-   * single-use take, binding, session end, revocation, `resolveUser`, generation check), must name
-   * the same user as `current`, and `current` must not have been revoked since it began. Resolves
-   * the replacing session (its user, end and stamp); on a refusal `current` stays as it was.
+   * single-use take, binding, session end, revocation, `resolveUser`, generation check) and must
+   * name the same user as `current`. Resolves the replacing session (its user, end and stamp); on
+   * a refusal `current` stays as it was. The caller extends only a connection that is still open
+   * (`disconnectUser` closes the user's).
    * @throws WsTicketError `user_mismatch`, `user_revoked`, or any handshake refusal code
    */
   refreshSession(

@@ -93,7 +93,7 @@ export class IoLiveSessions {
     connection.gate ??= new RefreshGate();
     if (!connection.gate.allow()) {
       service.logRefusal(WsTicketErrorCode.RATE_LIMITED, REFUSED);
-      answer({ ok: false, code: WsTicketErrorCode.RATE_LIMITED });
+      connection.gate.answer(() => answer({ ok: false, code: WsTicketErrorCode.RATE_LIMITED }));
       return;
     }
     connection.gate.run(async () => {

@@ -6,8 +6,10 @@ import type { WsTicketSession } from './ws-ticket-session.types.js';
 /**
  * A live connection's session extended with a fresh ticket (`ws-ticket:refresh`): the ticket is
  * consumed exactly as at a handshake (origin, format, single-use take, binding, session end,
- * revocation, `resolveUser`, then the admission's generation check), must name the connection's
- * user, and the connection's own session must not have been revoked since it began.
+ * revocation, `resolveUser`, then the admission's generation check) and must name the connection's
+ * user. What a revocation did to the connection itself is the adapters' part: `disconnectUser`
+ * closed it, and they extend no socket that is no longer open. `revokeUserTickets` leaves open
+ * sockets open, and a ticket issued after it refreshes them like it opens new ones.
  */
 export class SessionRefresh<TUser> {
   constructor(
@@ -24,12 +26,9 @@ export class SessionRefresh<TUser> {
     ticket: unknown,
     handshake: WsTicketHandshake,
   ): Promise<WsTicketSession<TUser>> {
-    // Revoked here since the connection's session began: its sockets are being closed.
-    this.revocation.assertNotRevoked(current);
     const next = await this.consumer.consume(ticket, handshake, current.userId);
     // A revocation anywhere since the new ticket was issued, as at a handshake's admission.
     await this.revocation.confirm(next);
-    this.revocation.assertNotRevoked(current);
     return next;
   }
 }

@@ -66,7 +66,7 @@ export class WsLiveSessions {
     live.gate ??= new RefreshGate();
     if (!live.gate.allow()) {
       service.logRefusal(WsTicketErrorCode.RATE_LIMITED, REFUSED);
-      answer(client, { ok: false, code: WsTicketErrorCode.RATE_LIMITED });
+      live.gate.answer(() => answer(client, { ok: false, code: WsTicketErrorCode.RATE_LIMITED }));
       return;
     }
     live.gate.run(async () => {

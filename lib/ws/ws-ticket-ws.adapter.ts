@@ -97,6 +97,8 @@ export class WsTicketWsAdapter extends WsAdapter {
     this.failures,
     (client, code) => this.closeWith(client, code),
   );
+  /** Clients whose `ws-ticket:refresh` handler is bound (once, whatever the gateways). */
+  private readonly refreshBound = new WeakSet<WebSocket>();
   /** Gateway handlers of reserved events already warned about. */
   private readonly reservedWarned = new Set<string>();
 
@@ -181,6 +183,10 @@ export class WsTicketWsAdapter extends WsAdapter {
     handlers: MessageMappingProperties[],
     transform: (data: unknown) => Observable<unknown>,
   ): void {
+    // Gateways sharing a path share a server: Nest binds each one's handlers on the same client,
+    // and the refresh must be answered once.
+    const first = !this.refreshBound.has(client);
+    this.refreshBound.add(client);
     const refresh: MessageMappingProperties = {
       message: WS_TICKET_REFRESH_EVENT,
       methodName: 'ws-ticket:refresh',
@@ -199,7 +205,7 @@ export class WsTicketWsAdapter extends WsAdapter {
           callback: (...args: unknown[]) =>
             client.readyState === client.OPEN ? handler.callback(...args) : EMPTY,
         })),
-        refresh,
+        ...(first ? [refresh] : []),
       ],
       transform,
     );

@@ -225,6 +225,22 @@ for (const platform of PLATFORMS) {
       );
     });
 
+    it('revokeUserTickets leaves the socket open: a ticket issued before it is spent, one issued after refreshes', async () => {
+      const socket = await open('/chat', await ticketFor(started.url, session('2', 30).token));
+      const before = await ticketFor(started.url, session('2', 40).token);
+      await service.revokeUserTickets('2');
+      const after = session('2', 50);
+      assert.deepEqual(await ask(socket, 'ws-ticket:refresh', { uuid: before }), {
+        ok: false,
+        code: 'ticket_invalid',
+      });
+      assert.deepEqual(
+        await ask(socket, 'ws-ticket:refresh', { uuid: await ticketFor(started.url, after.token) }),
+        { ok: true, expiresAt: after.expiresAt },
+      );
+      socket.disconnect();
+    });
+
     it(`refuses the refresh after ${WS_TICKET_REFRESH_LIMIT} a minute with rate_limited, without the store`, async () => {
       const socket = await open('/chat', await ticketFor(started.url, session('2', 60).token));
       for (let i = 0; i < WS_TICKET_REFRESH_LIMIT; i++) {

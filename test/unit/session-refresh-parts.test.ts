@@ -122,6 +122,31 @@ describe('RefreshGate', () => {
   });
 });
 
+describe('RefreshGate answers', () => {
+  it('sends a refusal after the refreshes before it, and at once when the queue is full', async () => {
+    const gate = new RefreshGate();
+    const sent: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    gate.run(async () => {
+      await held;
+      sent.push('refresh');
+    });
+    gate.answer(() => sent.push('refused-1'));
+    assert.deepEqual(sent, [], 'waits for the refresh before it');
+    for (let i = 2; i < WS_TICKET_REFRESH_LIMIT; i++) gate.answer(() => sent.push(`refused-${i}`));
+    // The queue now holds WS_TICKET_REFRESH_LIMIT tasks: a flood queues nothing more.
+    gate.answer(() => sent.push('overflow'));
+    assert.deepEqual(sent, ['overflow']);
+    release();
+    await new Promise<void>((resolve) => gate.run(async () => resolve()));
+    assert.deepEqual(sent.slice(1, 3), ['refresh', 'refused-1']);
+    assert.equal(sent.length, WS_TICKET_REFRESH_LIMIT + 1);
+  });
+});
+
 describe('refreshTicketOf', () => {
   it('reads only an own property named by param', () => {
     const uuid = '2f1c1b7e-8a0d-4c1e-9a5b-3d2f1e0c9b8a';
