@@ -11,11 +11,17 @@ import {
   type ServerStats,
 } from './constants.js';
 
-/** HS256 bearer JWTs of the bench users (valid one hour), handed out round robin. */
+/**
+ * The HS256 bearer JWT of bench user `i`, valid one hour: the session of a socket it opens ends
+ * then, long after the bench, so no `ws-ticket:expiring` is sent during it.
+ */
+export function userToken(i: number): string {
+  return signJwt(benchClaims(i), { secret: BENCH_SECRET, expiresIn: 3600 });
+}
+
+/** The JWTs of the bench users, handed out round robin. */
 export class BenchTokens {
-  private readonly tokens = Array.from({ length: BENCH_USERS }, (_, i) =>
-    signJwt(benchClaims(i), { secret: BENCH_SECRET, expiresIn: 3600 }),
-  );
+  private readonly tokens = Array.from({ length: BENCH_USERS }, (_, i) => userToken(i));
   private cursor = 0;
 
   next(): string {
@@ -36,6 +42,12 @@ export async function pool(
     while (next < total) await task(next++);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+}
+
+/** `items` rotated left by `by`: the order in which variants take their turns in a slice. */
+export function rotate<T>(items: T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 setFlagsFromString('--expose-gc');

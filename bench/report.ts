@@ -177,6 +177,8 @@ export interface BenchResults {
   redis: RedisTrips;
   flood?: FloodResult;
   frames?: FramesResult;
+  /** The body of the session refresh section, as bench/refresh-report.ts renders it. */
+  refresh?: string[];
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -185,14 +187,16 @@ export interface BenchResults {
 const f0 = (n: number) => n.toFixed(0);
 const f2 = (n: number) => n.toFixed(2);
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(2);
-const withSpread = (s: Spread, fmt: (n: number) => string) =>
+/** `median (min–max)`, each formatted by `fmt`. */
+export const withSpread = (s: Spread, fmt: (n: number) => string) =>
   `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
 
 function row(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
 
-function table(head: string[], rows: string[][]): string {
+/** A Markdown table. */
+export function table(head: string[], rows: string[][]): string {
   return [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
 }
 
@@ -426,6 +430,9 @@ export function renderMarkdown(results: BenchResults): string {
 
   out.push('## 6. Oversized raw WebSocket messages', '');
   out.push(...(results.frames ? framesSection(results.frames) : ['SKIPPED', '']));
+
+  out.push('## 7. Session refresh vs handshake', '');
+  out.push(...(results.refresh ?? ['SKIPPED', '']));
 
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');

@@ -25,6 +25,7 @@ import {
   fetchTickets,
   pool,
   refusedWith,
+  rotate,
   serverStats,
   settle,
   sleep,
@@ -34,6 +35,13 @@ import { BENCH_SECRET, BENCH_USERS } from './constants.js';
 import { startCpuMeter } from './cpu-meter.js';
 import { connectFrame, type FloodHandle, type FloodPlan, flood } from './flood.js';
 import { admitted, oversizedMessage, sendOversized } from './frames.js';
+import { refreshPhase } from './refresh.js';
+import {
+  type RefreshResult,
+  refreshSection,
+  refreshSetting,
+  refreshTargets,
+} from './refresh-report.js';
 import {
   type BenchResults,
   type ConnectRow,
@@ -120,11 +128,6 @@ function findRoot(from: string): string {
     dir = up;
   }
   return dir;
-}
-
-function rotate<T>(items: T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 function loud(message: string): void {
@@ -674,7 +677,10 @@ function framesTargets(result: FramesResult): Target[] {
   ];
 }
 
-function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'>): Target[] {
+function evaluate(
+  results: Omit<BenchResults, 'targets' | 'seconds' | 'settings' | 'refresh'>,
+  refresh: RefreshResult,
+): Target[] {
   const targets: Target[] = [];
   const rowOf = (key: VariantKey, concurrency: number) =>
     results.connect.find(
@@ -745,6 +751,7 @@ function evaluate(results: Omit<BenchResults, 'targets' | 'seconds' | 'settings'
   });
   if (results.flood) targets.push(...floodTargets(results.flood));
   if (results.frames) targets.push(...framesTargets(results.frames));
+  targets.push(...refreshTargets(refresh));
   return targets;
 }
 
@@ -845,6 +852,13 @@ async function main(): Promise<void> {
     const connect = await connectPhase(servers, tokens, redisSkip);
     const issue = await issuePhase(servers, tokens, redisSkip);
     const trips = await redisPhase(d, redis, tokens, redisSkip);
+    const refresh = await refreshPhase(
+      { memory: c, redis: d },
+      tokens,
+      { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, quick: QUICK },
+      redisSkip,
+      log,
+    );
     const verify = verifyCost(tokens);
     await cleanup();
     const heap = await heapPhase(flags);
@@ -863,6 +877,7 @@ async function main(): Promise<void> {
     };
     results = {
       ...partial,
+      refresh: refreshSection(refresh),
       settings: [
         `${RUNS} timed runs per figure, after ${WARMUP_ROUNDS} warm-up run${WARMUP_ROUNDS === 1 ? '' : 's'}. In a run the ` +
           `variants take turns in ${SLICES} short slices each (the order rotating), so that the ` +
@@ -877,12 +892,13 @@ async function main(): Promise<void> {
           'robin by every variant',
         floodSetting(),
         framesSetting(),
+        refreshSetting(refresh),
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
           : 'No profiler attached',
       ],
-      targets: evaluate(partial),
+      targets: evaluate(partial, refresh),
       seconds: 0,
     };
     if (redisSkip) results.notes.push(`Redis rows SKIPPED: ${redisSkip}.`);
