@@ -2,11 +2,7 @@
  * socket.io-client integration: a fresh ticket for every connection attempt (`ticketAuth`) and the
  * reconnection policy around it (`attachTicketAuth`).
  */
-import {
-  DEFAULT_TICKET_RETRY_DELAY,
-  MAX_TIMER_DELAY,
-  MIN_TICKET_RETRY_DELAY,
-} from './client.constants.js';
+import { backoff } from './backoff.js';
 import { TICKET_REQUEST_FAILED, TicketRequestFailure } from './ticket-failure.js';
 import {
   checkTicketRequestOptions,
@@ -258,29 +254,4 @@ export function attachTicketAuth(
       socket.off('disconnect', onDisconnect);
     },
   };
-}
-
-/**
- * Exponential backoff with jitter between `min` and `max` (floored at `MIN_TICKET_RETRY_DELAY`,
- * capped at 2^31 − 1 ms); a `Retry-After` in seconds wins when it is longer.
- */
-function backoff(option: AttachTicketAuthOptions['retryDelay']) {
-  const bound = (value: number | undefined, fallback: number) =>
-    Number.isNaN(value ?? fallback)
-      ? fallback
-      : Math.min(MAX_TIMER_DELAY, Math.max(MIN_TICKET_RETRY_DELAY, value ?? fallback));
-  const min = bound(option?.min, DEFAULT_TICKET_RETRY_DELAY.min);
-  const max = Math.max(min, bound(option?.max, DEFAULT_TICKET_RETRY_DELAY.max));
-  let attempt = 0;
-  const next = (retryAfter?: number) => {
-    const ceiling = Math.min(max, min * 2 ** Math.min(attempt++, 31));
-    const jittered = Math.max(MIN_TICKET_RETRY_DELAY, ceiling / 2 + Math.random() * (ceiling / 2));
-    const asked = retryAfter === undefined ? 0 : retryAfter * 1000;
-    return Math.min(MAX_TIMER_DELAY, Math.max(jittered, asked));
-  };
-  return Object.assign(next, {
-    reset() {
-      attempt = 0;
-    },
-  });
 }

@@ -31,6 +31,7 @@ const publicDir = findPublicDir();
  */
 const CLIENT_MODULES = [
   'ws-ticket.client.js',
+  'backoff.js',
   'client.constants.js',
   'ticket-auth.js',
   'ticket-failure.js',
