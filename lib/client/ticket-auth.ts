@@ -3,26 +3,18 @@
  * reconnection policy around it (`attachTicketAuth`).
  */
 import { backoff } from './backoff.js';
-import { TICKET_REQUEST_FAILED, TicketRequestFailure } from './ticket-failure.js';
+import {
+  asTicketRequestFailure,
+  failureEvent,
+  type TicketClientEvent,
+  type TicketRequestFailure,
+  WS_TICKET_FATAL_CODES,
+} from './ticket-failure.js';
 import {
   checkTicketRequestOptions,
   requestTicket,
   type TicketRequestOptions,
 } from './ticket-request.js';
-
-/**
- * Refusal codes that a new ticket cannot fix: the helper stops reconnecting on them. Each is a
- * deliberate answer of the server, never a failure: `user_rejected` means the app's `resolveUser`
- * refused the user (it returned `undefined`, `null` or `false`). A server that cannot answer (its
- * store or user backend down, a `resolveUser` that throws) says `store_unavailable`, which is
- * retried.
- */
-export const WS_TICKET_FATAL_CODES: readonly string[] = [
-  'user_rejected',
-  'origin_forbidden',
-  'user_revoked',
-  'ticket_binding_mismatch',
-];
 
 /** Options of {@link ticketAuth}. */
 export interface TicketAuthOptions extends TicketRequestOptions {
@@ -91,7 +83,7 @@ export function ticketAuth(options: TicketAuthOptions): TicketAuthCallback {
       },
       (error: unknown) => {
         if (!settled()) return;
-        lastFailure = asFailure(error);
+        lastFailure = asTicketRequestFailure(error);
         // Never `callback({})`: a ticketless CONNECT only earns a ticket_missing refusal.
         options.onFailure?.(lastFailure);
       },
@@ -103,12 +95,6 @@ export function ticketAuth(options: TicketAuthOptions): TicketAuthCallback {
   }) as TicketAuthCallback;
 }
 
-function asFailure(error: unknown): TicketRequestFailure {
-  return error instanceof TicketRequestFailure
-    ? error
-    : new TicketRequestFailure(TICKET_REQUEST_FAILED, { cause: error });
-}
-
 /** The parts of a socket.io-client `Socket` the helper uses. */
 export interface TicketSocket {
   auth: unknown;
@@ -117,18 +103,6 @@ export interface TicketSocket {
   off(event: string, listener: (...args: unknown[]) => void): unknown;
   connect(): unknown;
   disconnect(): unknown;
-}
-
-/** A refusal or closure as the helper reports it. */
-export interface TicketClientEvent {
-  /** A server code (`ticket_invalid`, `session_expired`, …) or a client-side one. Always set. */
-  code: string;
-  /** True when the helper gave up: a new ticket cannot fix it. */
-  fatal: boolean;
-  /** HTTP status of the ticket endpoint, for client-side codes, when it answered one. */
-  status?: number | undefined;
-  /** For client-side codes: what failed underneath (the app's `getToken` error, a timeout…). */
-  cause?: unknown;
 }
 
 /** Options of {@link attachTicketAuth}. */
@@ -205,10 +179,7 @@ export function attachTicketAuth(
     if (stopped || !socket.active) return; // detached, or closed by the app meanwhile
     // Ends the attempt without a CONNECT (and closes the transport if no other namespace uses it).
     socket.disconnect();
-    const event: TicketClientEvent = { code: failure.code, fatal: failure.fatal };
-    if (failure.status !== undefined) event.status = failure.status;
-    if (failure.cause !== undefined) event.cause = failure.cause;
-    report(event);
+    report(failureEvent(failure));
     if (!failure.fatal) retry(failure.retryAfter);
   };
   const onConnect = () => {

@@ -12,7 +12,18 @@ export {
   MIN_TICKET_RETRY_DELAY,
 } from './client.constants.js';
 export * from './ticket-auth.js';
-export * from './ticket-failure.js';
+export {
+  TICKET_REQUEST_FAILED,
+  TICKET_REQUEST_FATAL_CODES,
+  TICKET_REQUEST_REJECTED,
+  TICKET_REQUEST_UNAUTHORIZED,
+  TICKET_URL_INVALID,
+  type TicketClientEvent,
+  TicketRequestFailure,
+  type TicketRequestFailureCode,
+  type TicketRequestFailureInit,
+  WS_TICKET_FATAL_CODES,
+} from './ticket-failure.js';
 export {
   fetchTicket,
   type TicketGrant,
