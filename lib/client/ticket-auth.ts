@@ -3,6 +3,7 @@
  * reconnection policy around it (`attachTicketAuth`).
  */
 import { backoff } from './backoff.js';
+import { watchSessionRefresh } from './io-session-refresh.js';
 import {
   asTicketRequestFailure,
   failureEvent,
@@ -99,8 +100,15 @@ export function ticketAuth(options: TicketAuthOptions): TicketAuthCallback {
 export interface TicketSocket {
   auth: unknown;
   readonly active: boolean;
+  /**
+   * The socket's Manager: sockets of one Manager share a connection, whose session one refresh
+   * extends, so their helpers make one refresh at a time between them. Without it, each socket
+   * refreshes on its own.
+   */
+  readonly io?: object | undefined;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
+  emit(event: string, ...args: unknown[]): unknown;
   connect(): unknown;
   disconnect(): unknown;
 }
@@ -108,8 +116,9 @@ export interface TicketSocket {
 /** Options of {@link attachTicketAuth}. */
 export interface AttachTicketAuthOptions extends Omit<TicketAuthOptions, 'onFailure'> {
   /**
-   * Delay before reconnecting after a refusal a new ticket may fix, in milliseconds: doubles from
-   * `min` up to `max`, with jitter, and resets on a successful connection. A `min` below
+   * Delay before reconnecting after a refusal a new ticket may fix, and before retrying a session
+   * refresh that failed, in milliseconds: doubles from `min` up to `max`, with jitter, and resets on
+   * a successful connection (or refresh). A `min` below
    * `MIN_TICKET_RETRY_DELAY` (100 ms) is raised to it, no delay is shorter than that floor, and none
    * exceeds `max` or 2^31 − 1 ms (the longest timer). A `Retry-After` from the ticket endpoint
    * (clamped to 1–300 s) replaces the delay when it is longer, even beyond `max`.
@@ -117,17 +126,27 @@ export interface AttachTicketAuthOptions extends Omit<TicketAuthOptions, 'onFail
    */
   retryDelay?: { min?: number | undefined; max?: number | undefined } | undefined;
   /**
-   * Called on every refusal, `unauthorized` event and ticket request failure. After a fatal one
-   * the helper has stopped: the socket is disconnected and nothing is retried.
+   * Called on every refusal, `unauthorized` event and ticket request failure, handshakes and
+   * session refreshes alike (a refused refresh reports the server's code, `ticket_refresh_failed`
+   * when no usable answer came). After a fatal one the helper has stopped: the socket is
+   * disconnected and nothing is retried.
    */
   onRefused?: ((event: TicketClientEvent) => void) | undefined;
+  /**
+   * Called when a session refresh succeeded, with the session's new end (epoch milliseconds, server
+   * time; `null` when the new token has no `exp`). The helper refreshes on the server's
+   * `ws-ticket:expiring` with a ticket taken through `getToken` (return a fresh token there), and
+   * waits `requestTimeout` ms for the server's answer. Also called for a socket whose session was
+   * extended by the refresh of another socket on the same Manager.
+   */
+  onRefreshed?: ((expiresAt: number | null) => void) | undefined;
 }
 
 /** Handle returned by {@link attachTicketAuth}. */
 export interface TicketAuthHandle {
   /**
-   * Stops the helper (listeners, pending retries, and the pending ticket request, whose answer is
-   * dropped); the socket is left as it is.
+   * Stops the helper (listeners, pending retries, the pending ticket request, whose answer is
+   * dropped, and any session refresh under way); the socket is left as it is.
    */
   detach(): void;
 }
@@ -143,6 +162,14 @@ export interface TicketAuthHandle {
  * then backs off and connects again, or stops when the failure is fatal. A pending ticket request
  * is aborted when the socket disconnects (a transport drop included), and a ticket that arrives
  * after the socket was closed is never sent.
+ *
+ * Live session refresh: when the server says `ws-ticket:expiring` (its `refreshWindow` before the
+ * session ends), the helper takes a new ticket and sends it with `ws-ticket:refresh`, so that the
+ * socket lives on without a reconnect (`onRefreshed`). A failure a retry may fix is reported
+ * (`fatal: false`) and retried with `retryDelay` until the session ends; if none succeeds, the
+ * server closes the socket with `session_expired` and the helper reconnects with a fresh ticket. A
+ * fatal one (`user_mismatch`, a fatal ticket request failure…) stops the helper and disconnects
+ * the socket. Sockets of one Manager make one refresh at a time between them.
  * Create the socket with `autoConnect: false`, attach, then call `socket.connect()`.
  * @throws TypeError on invalid options (an `Authorization` in `requestInit.headers`…).
  */
@@ -150,6 +177,7 @@ export function attachTicketAuth(
   socket: TicketSocket,
   options: AttachTicketAuthOptions,
 ): TicketAuthHandle {
+  const checked = checkTicketRequestOptions(options);
   const tickets = ticketAuth({ ...options, onFailure: (failure) => onTicketFailure(failure) });
   const auth = Object.defineProperties(
     (callback: (data: Record<string, unknown>) => void) =>
@@ -209,6 +237,18 @@ export function attachTicketAuth(
     if (!fatal) retry();
   };
 
+  const unwatch = watchSessionRefresh(socket, checked, {
+    param: options.param ?? 'uuid',
+    retryDelay: options.retryDelay,
+    onRefreshed: options.onRefreshed,
+    onRefused: options.onRefused,
+    stop: () => {
+      // Reported right after; a client-side disconnect reconnects on nothing.
+      clearTimeout(timer);
+      socket.disconnect();
+    },
+  });
+
   socket.auth = auth;
   socket.on('connect', onConnect);
   socket.on('connect_error', onConnectError);
@@ -219,6 +259,7 @@ export function attachTicketAuth(
       stopped = true;
       clearTimeout(timer);
       auth.abort();
+      unwatch();
       socket.off('connect', onConnect);
       socket.off('connect_error', onConnectError);
       socket.off('unauthorized', onUnauthorized);

@@ -21,6 +21,12 @@ export const TICKET_URL_INVALID = 'ticket_url_invalid';
  * 5xx, 408, 425 or 429, or something that is not a ticket, or `getToken` failed). Retried.
  */
 export const TICKET_REQUEST_FAILED = 'ticket_request_failed';
+/**
+ * Client-side code of the session refresh helpers: the server gave no usable answer to
+ * `ws-ticket:refresh` within `requestTimeout` (`cause` is a `TimeoutError`), or answered something
+ * that is no refresh result (`cause` is a `TypeError`). Retried.
+ */
+export const TICKET_REFRESH_FAILED = 'ticket_refresh_failed';
 
 /** The codes of a {@link TicketRequestFailure}. */
 export type TicketRequestFailureCode =

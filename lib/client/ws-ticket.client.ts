@@ -1,7 +1,8 @@
 /*
- * Browser and Node helper: socket.io-client integration and one hardened ticket request for raw
- * WebSocket clients. No Nest, no Node built-ins: it only needs `fetch`. Import it from
- * `nestjs-ws-ticket/client`. Browsers load these files as they are: every import stays relative.
+ * Browser and Node helper: socket.io-client integration (live session refresh included), one
+ * hardened ticket request for raw WebSocket clients. No Nest, no Node built-ins: it only needs
+ * `fetch`. Import it from `nestjs-ws-ticket/client`. Browsers load these files as they are: every
+ * import stays relative.
  */
 export {
   DEFAULT_TICKET_REQUEST_TIMEOUT,
@@ -13,6 +14,7 @@ export {
 } from './client.constants.js';
 export * from './ticket-auth.js';
 export {
+  TICKET_REFRESH_FAILED,
   TICKET_REQUEST_FAILED,
   TICKET_REQUEST_FATAL_CODES,
   TICKET_REQUEST_REJECTED,

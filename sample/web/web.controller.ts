@@ -33,6 +33,8 @@ const CLIENT_MODULES = [
   'ws-ticket.client.js',
   'backoff.js',
   'client.constants.js',
+  'io-session-refresh.js',
+  'session-refresh.js',
   'ticket-auth.js',
   'ticket-failure.js',
   'ticket-request.js',
