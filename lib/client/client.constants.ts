@@ -30,3 +30,9 @@ export const TICKET_EXPIRING_EVENT = 'ws-ticket:expiring';
  * and the server's answer carries the same name. Internal.
  */
 export const TICKET_REFRESH_EVENT = 'ws-ticket:refresh';
+
+/**
+ * Longest text frame the raw WebSocket refresh helper parses, in UTF-16 code units: the module's
+ * frames are under 200; longer frames are the app's and are not even parsed. Internal.
+ */
+export const MAX_REFRESH_FRAME_LENGTH = 4096;

@@ -29,7 +29,10 @@ const TICKET_PROTOCOL = 'ws-ticket';
  */
 export type TicketRequestInit = Omit<RequestInit, 'method' | 'redirect' | 'signal'>;
 
-/** Options of {@link fetchTicket}, shared by `ticketAuth` and `attachTicketAuth`. */
+/**
+ * Options of {@link fetchTicket}, shared by `ticketAuth`, `attachTicketAuth` and
+ * `attachTicketRefresh`.
+ */
 export interface TicketRequestOptions {
   /** URL of the ticket endpoint, e.g. `'/api/auth/ws-ticket'`. */
   ticketUrl: string | URL;

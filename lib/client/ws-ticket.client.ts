@@ -1,6 +1,6 @@
 /*
- * Browser and Node helper: socket.io-client integration (live session refresh included), one
- * hardened ticket request for raw WebSocket clients. No Nest, no Node built-ins: it only needs
+ * Browser and Node helper: socket.io-client integration, one hardened ticket request for raw
+ * WebSocket clients, and live session refresh for both. No Nest, no Node built-ins: it only needs
  * `fetch`. Import it from `nestjs-ws-ticket/client`. Browsers load these files as they are: every
  * import stays relative.
  */
@@ -26,6 +26,13 @@ export {
   type TicketRequestFailureInit,
   WS_TICKET_FATAL_CODES,
 } from './ticket-failure.js';
+export {
+  type AttachTicketRefreshOptions,
+  attachTicketRefresh,
+  type TicketRefreshEvent,
+  type TicketRefreshHandle,
+  type TicketRefreshSocket,
+} from './ticket-refresh.js';
 export {
   fetchTicket,
   type TicketGrant,

@@ -37,6 +37,7 @@ const CLIENT_MODULES = [
   'session-refresh.js',
   'ticket-auth.js',
   'ticket-failure.js',
+  'ticket-refresh.js',
   'ticket-request.js',
   'ticket-response.js',
 ];
