@@ -18,3 +18,21 @@ export const MIN_TICKET_RETRY_DELAY = 100;
 
 /** Longest delay a timer can take (2^31 − 1 ms, about 24.8 days); longer ones fire at once. Internal. */
 export const MAX_TIMER_DELAY = 2_147_483_647;
+
+/**
+ * The server's `WS_TICKET_EXPIRING_EVENT`, repeated here (the client imports nothing): the session
+ * ends at `expiresAt` unless refreshed. Internal.
+ */
+export const TICKET_EXPIRING_EVENT = 'ws-ticket:expiring';
+
+/**
+ * The server's `WS_TICKET_REFRESH_EVENT`, repeated here: the client sends a fresh ticket with it,
+ * and the server's answer carries the same name. Internal.
+ */
+export const TICKET_REFRESH_EVENT = 'ws-ticket:refresh';
+
+/**
+ * Longest text frame the raw WebSocket refresh helper parses, in UTF-16 code units: the module's
+ * frames are under 200; longer frames are the app's and are not even parsed. Internal.
+ */
+export const MAX_REFRESH_FRAME_LENGTH = 4096;

@@ -2,31 +2,20 @@
  * socket.io-client integration: a fresh ticket for every connection attempt (`ticketAuth`) and the
  * reconnection policy around it (`attachTicketAuth`).
  */
+import { backoff } from './backoff.js';
+import { watchSessionRefresh } from './io-session-refresh.js';
 import {
-  DEFAULT_TICKET_RETRY_DELAY,
-  MAX_TIMER_DELAY,
-  MIN_TICKET_RETRY_DELAY,
-} from './client.constants.js';
-import { TICKET_REQUEST_FAILED, TicketRequestFailure } from './ticket-failure.js';
+  asTicketRequestFailure,
+  failureEvent,
+  type TicketClientEvent,
+  type TicketRequestFailure,
+  WS_TICKET_FATAL_CODES,
+} from './ticket-failure.js';
 import {
   checkTicketRequestOptions,
   requestTicket,
   type TicketRequestOptions,
 } from './ticket-request.js';
-
-/**
- * Refusal codes that a new ticket cannot fix: the helper stops reconnecting on them. Each is a
- * deliberate answer of the server, never a failure: `user_rejected` means the app's `resolveUser`
- * refused the user (it returned `undefined`, `null` or `false`). A server that cannot answer (its
- * store or user backend down, a `resolveUser` that throws) says `store_unavailable`, which is
- * retried.
- */
-export const WS_TICKET_FATAL_CODES: readonly string[] = [
-  'user_rejected',
-  'origin_forbidden',
-  'user_revoked',
-  'ticket_binding_mismatch',
-];
 
 /** Options of {@link ticketAuth}. */
 export interface TicketAuthOptions extends TicketRequestOptions {
@@ -95,7 +84,7 @@ export function ticketAuth(options: TicketAuthOptions): TicketAuthCallback {
       },
       (error: unknown) => {
         if (!settled()) return;
-        lastFailure = asFailure(error);
+        lastFailure = asTicketRequestFailure(error);
         // Never `callback({})`: a ticketless CONNECT only earns a ticket_missing refusal.
         options.onFailure?.(lastFailure);
       },
@@ -107,39 +96,29 @@ export function ticketAuth(options: TicketAuthOptions): TicketAuthCallback {
   }) as TicketAuthCallback;
 }
 
-function asFailure(error: unknown): TicketRequestFailure {
-  return error instanceof TicketRequestFailure
-    ? error
-    : new TicketRequestFailure(TICKET_REQUEST_FAILED, { cause: error });
-}
-
 /** The parts of a socket.io-client `Socket` the helper uses. */
 export interface TicketSocket {
   auth: unknown;
   readonly active: boolean;
+  /**
+   * The socket's Manager: sockets of one Manager share a connection, whose session one refresh
+   * extends, so their helpers make one refresh at a time between them. Without it, each socket
+   * refreshes on its own.
+   */
+  readonly io?: object | undefined;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
+  emit(event: string, ...args: unknown[]): unknown;
   connect(): unknown;
   disconnect(): unknown;
-}
-
-/** A refusal or closure as the helper reports it. */
-export interface TicketClientEvent {
-  /** A server code (`ticket_invalid`, `session_expired`, …) or a client-side one. Always set. */
-  code: string;
-  /** True when the helper gave up: a new ticket cannot fix it. */
-  fatal: boolean;
-  /** HTTP status of the ticket endpoint, for client-side codes, when it answered one. */
-  status?: number | undefined;
-  /** For client-side codes: what failed underneath (the app's `getToken` error, a timeout…). */
-  cause?: unknown;
 }
 
 /** Options of {@link attachTicketAuth}. */
 export interface AttachTicketAuthOptions extends Omit<TicketAuthOptions, 'onFailure'> {
   /**
-   * Delay before reconnecting after a refusal a new ticket may fix, in milliseconds: doubles from
-   * `min` up to `max`, with jitter, and resets on a successful connection. A `min` below
+   * Delay before reconnecting after a refusal a new ticket may fix, and before retrying a session
+   * refresh that failed, in milliseconds: doubles from `min` up to `max`, with jitter, and resets on
+   * a successful connection (or refresh). A `min` below
    * `MIN_TICKET_RETRY_DELAY` (100 ms) is raised to it, no delay is shorter than that floor, and none
    * exceeds `max` or 2^31 − 1 ms (the longest timer). A `Retry-After` from the ticket endpoint
    * (clamped to 1–300 s) replaces the delay when it is longer, even beyond `max`.
@@ -147,17 +126,27 @@ export interface AttachTicketAuthOptions extends Omit<TicketAuthOptions, 'onFail
    */
   retryDelay?: { min?: number | undefined; max?: number | undefined } | undefined;
   /**
-   * Called on every refusal, `unauthorized` event and ticket request failure. After a fatal one
-   * the helper has stopped: the socket is disconnected and nothing is retried.
+   * Called on every refusal, `unauthorized` event and ticket request failure, handshakes and
+   * session refreshes alike (a refused refresh reports the server's code, `ticket_refresh_failed`
+   * when no usable answer came). After a fatal one the helper has stopped: the socket is
+   * disconnected and nothing is retried.
    */
   onRefused?: ((event: TicketClientEvent) => void) | undefined;
+  /**
+   * Called when a session refresh succeeded, with the session's new end (epoch milliseconds, server
+   * time; `null` when the new token has no `exp`). The helper refreshes on the server's
+   * `ws-ticket:expiring` with a ticket taken through `getToken` (return a fresh token there), and
+   * waits `requestTimeout` ms for the server's answer. Also called for a socket whose session was
+   * extended by the refresh of another socket on the same Manager.
+   */
+  onRefreshed?: ((expiresAt: number | null) => void) | undefined;
 }
 
 /** Handle returned by {@link attachTicketAuth}. */
 export interface TicketAuthHandle {
   /**
-   * Stops the helper (listeners, pending retries, and the pending ticket request, whose answer is
-   * dropped); the socket is left as it is.
+   * Stops the helper (listeners, pending retries, the pending ticket request, whose answer is
+   * dropped, and any session refresh under way); the socket is left as it is.
    */
   detach(): void;
 }
@@ -173,6 +162,14 @@ export interface TicketAuthHandle {
  * then backs off and connects again, or stops when the failure is fatal. A pending ticket request
  * is aborted when the socket disconnects (a transport drop included), and a ticket that arrives
  * after the socket was closed is never sent.
+ *
+ * Live session refresh: when the server says `ws-ticket:expiring` (its `refreshWindow` before the
+ * session ends), the helper takes a new ticket and sends it with `ws-ticket:refresh`, so that the
+ * socket lives on without a reconnect (`onRefreshed`). A failure a retry may fix is reported
+ * (`fatal: false`) and retried with `retryDelay` until the session ends; if none succeeds, the
+ * server closes the socket with `session_expired` and the helper reconnects with a fresh ticket. A
+ * fatal one (`user_mismatch`, a fatal ticket request failure…) stops the helper and disconnects
+ * the socket. Sockets of one Manager make one refresh at a time between them.
  * Create the socket with `autoConnect: false`, attach, then call `socket.connect()`.
  * @throws TypeError on invalid options (an `Authorization` in `requestInit.headers`…).
  */
@@ -180,6 +177,7 @@ export function attachTicketAuth(
   socket: TicketSocket,
   options: AttachTicketAuthOptions,
 ): TicketAuthHandle {
+  const checked = checkTicketRequestOptions(options);
   const tickets = ticketAuth({ ...options, onFailure: (failure) => onTicketFailure(failure) });
   const auth = Object.defineProperties(
     (callback: (data: Record<string, unknown>) => void) =>
@@ -209,10 +207,7 @@ export function attachTicketAuth(
     if (stopped || !socket.active) return; // detached, or closed by the app meanwhile
     // Ends the attempt without a CONNECT (and closes the transport if no other namespace uses it).
     socket.disconnect();
-    const event: TicketClientEvent = { code: failure.code, fatal: failure.fatal };
-    if (failure.status !== undefined) event.status = failure.status;
-    if (failure.cause !== undefined) event.cause = failure.cause;
-    report(event);
+    report(failureEvent(failure));
     if (!failure.fatal) retry(failure.retryAfter);
   };
   const onConnect = () => {
@@ -242,6 +237,18 @@ export function attachTicketAuth(
     if (!fatal) retry();
   };
 
+  const unwatch = watchSessionRefresh(socket, checked, {
+    param: options.param ?? 'uuid',
+    retryDelay: options.retryDelay,
+    onRefreshed: options.onRefreshed,
+    onRefused: options.onRefused,
+    stop: () => {
+      // Reported right after; a client-side disconnect reconnects on nothing.
+      clearTimeout(timer);
+      socket.disconnect();
+    },
+  });
+
   socket.auth = auth;
   socket.on('connect', onConnect);
   socket.on('connect_error', onConnectError);
@@ -252,35 +259,11 @@ export function attachTicketAuth(
       stopped = true;
       clearTimeout(timer);
       auth.abort();
+      unwatch();
       socket.off('connect', onConnect);
       socket.off('connect_error', onConnectError);
       socket.off('unauthorized', onUnauthorized);
       socket.off('disconnect', onDisconnect);
     },
   };
-}
-
-/**
- * Exponential backoff with jitter between `min` and `max` (floored at `MIN_TICKET_RETRY_DELAY`,
- * capped at 2^31 − 1 ms); a `Retry-After` in seconds wins when it is longer.
- */
-function backoff(option: AttachTicketAuthOptions['retryDelay']) {
-  const bound = (value: number | undefined, fallback: number) =>
-    Number.isNaN(value ?? fallback)
-      ? fallback
-      : Math.min(MAX_TIMER_DELAY, Math.max(MIN_TICKET_RETRY_DELAY, value ?? fallback));
-  const min = bound(option?.min, DEFAULT_TICKET_RETRY_DELAY.min);
-  const max = Math.max(min, bound(option?.max, DEFAULT_TICKET_RETRY_DELAY.max));
-  let attempt = 0;
-  const next = (retryAfter?: number) => {
-    const ceiling = Math.min(max, min * 2 ** Math.min(attempt++, 31));
-    const jittered = Math.max(MIN_TICKET_RETRY_DELAY, ceiling / 2 + Math.random() * (ceiling / 2));
-    const asked = retryAfter === undefined ? 0 : retryAfter * 1000;
-    return Math.min(MAX_TIMER_DELAY, Math.max(jittered, asked));
-  };
-  return Object.assign(next, {
-    reset() {
-      attempt = 0;
-    },
-  });
 }

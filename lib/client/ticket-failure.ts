@@ -21,6 +21,12 @@ export const TICKET_URL_INVALID = 'ticket_url_invalid';
  * 5xx, 408, 425 or 429, or something that is not a ticket, or `getToken` failed). Retried.
  */
 export const TICKET_REQUEST_FAILED = 'ticket_request_failed';
+/**
+ * Client-side code of the session refresh helpers: the server gave no usable answer to
+ * `ws-ticket:refresh` within `requestTimeout` (`cause` is a `TimeoutError`), or answered something
+ * that is no refresh result (`cause` is a `TypeError`). Retried.
+ */
+export const TICKET_REFRESH_FAILED = 'ticket_refresh_failed';
 
 /** The codes of a {@link TicketRequestFailure}. */
 export type TicketRequestFailureCode =
@@ -38,6 +44,34 @@ export const TICKET_REQUEST_FATAL_CODES: readonly TicketRequestFailureCode[] = [
   TICKET_REQUEST_REJECTED,
   TICKET_URL_INVALID,
 ];
+
+/**
+ * Server codes that a new ticket cannot fix: the helpers stop on them, whether they refuse a
+ * handshake or a session refresh. Each is a deliberate answer of the server, never a failure:
+ * `user_rejected` means the app's `resolveUser` refused the user (it returned `undefined`, `null`
+ * or `false`); `user_mismatch` means a refresh ticket was issued to another user than the
+ * connection's (the server closes the connection). A server that cannot answer (its store or user
+ * backend down, a `resolveUser` that throws) says `store_unavailable`, which is retried.
+ */
+export const WS_TICKET_FATAL_CODES: readonly string[] = [
+  'user_rejected',
+  'origin_forbidden',
+  'user_revoked',
+  'ticket_binding_mismatch',
+  'user_mismatch',
+];
+
+/** A refusal, closure or failure as the helpers report it (`onRefused`). */
+export interface TicketClientEvent {
+  /** A server code (`ticket_invalid`, `session_expired`, …) or a client-side one. Always set. */
+  code: string;
+  /** True when the helper gave up: a new ticket cannot fix it. */
+  fatal: boolean;
+  /** HTTP status of the ticket endpoint, for client-side codes, when it answered one. */
+  status?: number | undefined;
+  /** For client-side codes: what failed underneath (the app's `getToken` error, a timeout…). */
+  cause?: unknown;
+}
 
 /** Details of a {@link TicketRequestFailure}. */
 export interface TicketRequestFailureInit {
@@ -81,4 +115,19 @@ export class TicketRequestFailure extends Error {
     // `{ cause: undefined }` still defines the property: keep it only when there is one.
     if (init.cause === undefined) delete (this as { cause?: unknown }).cause;
   }
+}
+
+/** `error` as a {@link TicketRequestFailure} (anything else becomes `ticket_request_failed`). */
+export function asTicketRequestFailure(error: unknown): TicketRequestFailure {
+  return error instanceof TicketRequestFailure
+    ? error
+    : new TicketRequestFailure(TICKET_REQUEST_FAILED, { cause: error });
+}
+
+/** A ticket request failure as the helpers report it: code, `fatal`, and status and cause if any. */
+export function failureEvent(failure: TicketRequestFailure): TicketClientEvent {
+  const event: TicketClientEvent = { code: failure.code, fatal: failure.fatal };
+  if (failure.status !== undefined) event.status = failure.status;
+  if (failure.cause !== undefined) event.cause = failure.cause;
+  return event;
 }

@@ -29,7 +29,10 @@ const TICKET_PROTOCOL = 'ws-ticket';
  */
 export type TicketRequestInit = Omit<RequestInit, 'method' | 'redirect' | 'signal'>;
 
-/** Options of {@link fetchTicket}, shared by `ticketAuth` and `attachTicketAuth`. */
+/**
+ * Options of {@link fetchTicket}, shared by `ticketAuth`, `attachTicketAuth` and
+ * `attachTicketRefresh`.
+ */
 export interface TicketRequestOptions {
   /** URL of the ticket endpoint, e.g. `'/api/auth/ws-ticket'`. */
   ticketUrl: string | URL;
@@ -50,8 +53,9 @@ export interface TicketRequestOptions {
   requestInit?: TicketRequestInit | undefined;
   /**
    * Time limit of one ticket request, in milliseconds: `getToken`, the response and its body
-   * together. Past it the request is aborted and fails with `ticket_request_failed`. Capped at
-   * 2^31 − 1 ms (the longest timer).
+   * together. Past it the request is aborted and fails with `ticket_request_failed`. The session
+   * refresh helpers also wait this long for the server's answer to a refresh (past it:
+   * `ticket_refresh_failed`, retried). Capped at 2^31 − 1 ms (the longest timer).
    * @default 10000 (`DEFAULT_TICKET_REQUEST_TIMEOUT`)
    */
   requestTimeout?: number | undefined;

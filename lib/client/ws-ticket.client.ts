@@ -1,7 +1,8 @@
 /*
- * Browser and Node helper: socket.io-client integration and one hardened ticket request for raw
- * WebSocket clients. No Nest, no Node built-ins: it only needs `fetch`. Import it from
- * `nestjs-ws-ticket/client`. Browsers load these files as they are: every import stays relative.
+ * Browser and Node helper: socket.io-client integration, one hardened ticket request for raw
+ * WebSocket clients, and live session refresh for both. No Nest, no Node built-ins: it only needs
+ * `fetch`. Import it from `nestjs-ws-ticket/client`. Browsers load these files as they are: every
+ * import stays relative.
  */
 export {
   DEFAULT_TICKET_REQUEST_TIMEOUT,
@@ -12,7 +13,26 @@ export {
   MIN_TICKET_RETRY_DELAY,
 } from './client.constants.js';
 export * from './ticket-auth.js';
-export * from './ticket-failure.js';
+export {
+  TICKET_REFRESH_FAILED,
+  TICKET_REQUEST_FAILED,
+  TICKET_REQUEST_FATAL_CODES,
+  TICKET_REQUEST_REJECTED,
+  TICKET_REQUEST_UNAUTHORIZED,
+  TICKET_URL_INVALID,
+  type TicketClientEvent,
+  TicketRequestFailure,
+  type TicketRequestFailureCode,
+  type TicketRequestFailureInit,
+  WS_TICKET_FATAL_CODES,
+} from './ticket-failure.js';
+export {
+  type AttachTicketRefreshOptions,
+  attachTicketRefresh,
+  type TicketRefreshEvent,
+  type TicketRefreshHandle,
+  type TicketRefreshSocket,
+} from './ticket-refresh.js';
 export {
   fetchTicket,
   type TicketGrant,

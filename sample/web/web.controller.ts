@@ -31,9 +31,13 @@ const publicDir = findPublicDir();
  */
 const CLIENT_MODULES = [
   'ws-ticket.client.js',
+  'backoff.js',
   'client.constants.js',
+  'io-session-refresh.js',
+  'session-refresh.js',
   'ticket-auth.js',
   'ticket-failure.js',
+  'ticket-refresh.js',
   'ticket-request.js',
   'ticket-response.js',
 ];

@@ -60,6 +60,7 @@ async function start(
     refusals?: string[];
     allowedOrigins?: string[];
     resolveUser?: WsTicketModuleOptions['resolveUser'];
+    refreshWindow?: number;
   } = {},
 ) {
   const started = await startApp(
@@ -69,6 +70,7 @@ async function start(
           jwt: { secret: TEST_SECRET },
           allowedOrigins: options.allowedOrigins,
           resolveUser: options.resolveUser,
+          refreshWindow: options.refreshWindow,
         }),
       ],
       providers: [ChatTestGateway],
@@ -226,7 +228,9 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
 
   it('reconnects after session_expired once the app hands it a fresh token', async () => {
     const seen: unknown[] = [];
-    const started = await start(seen);
+    // No ws-ticket:expiring: the helper would refresh the session instead of letting it end
+    // (test/client/refresh-socket-io.test.ts).
+    const started = await start(seen, { refreshWindow: 0 });
     const tokens = [
       signJwt({ sub: '1' }, { expiresIn: 2 }),
       signJwt({ sub: '1' }, { expiresIn: 600 }),
