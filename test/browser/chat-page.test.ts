@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type SampleProcess, startSample } from '../support/sample-process.js';
 import { CHROMIUM_PATH, chromiumSkipReason } from '../ws/fixtures/chromium.js';
@@ -274,13 +275,45 @@ describe('The sample chat page in a real browser (Chromium)', { skip }, () => {
   });
 
   describe('a session that ends', () => {
-    it('closes the page with session_expired when the access token expires (JWT_TTL=3)', async () => {
-      const sample = await start({ JWT_TTL: '3' });
+    // WS_TICKET_REFRESH_WINDOW=0: the server never asks for a refresh, so the socket ends at its
+    // JWT's exp, and the page's token is by then too old to refresh (401): a new sign-in it is.
+    it('closes the page with session_expired when its session ends unrefreshed (JWT_TTL=3, WS_TICKET_REFRESH_WINDOW=0)', async () => {
+      const sample = await start({ JWT_TTL: '3', WS_TICKET_REFRESH_WINDOW: '0' });
       const alice = await signedIn(sample.url, 'alice');
       await alice.waitFor('closed', 'session_expired');
       assert.match(await alice.notice(), /Connection closed\s+session_expired/);
       assert.equal(await alice.page.locator('#relogin').isVisible(), true);
       await saveScreenshot(browser, 'browser-session-expired.png', [alice]);
+      await alice.close();
+      await sample.stop();
+    });
+  });
+
+  describe('a session kept alive by refreshes', () => {
+    const token = async (chat: ChatPage) =>
+      (await chat.page.evaluate("sessionStorage.getItem('ws-ticket-sample.token')")) as string;
+    const expOf = (jwt: string) =>
+      (JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()) as { exp: number }).exp;
+    /** Counts the page's requests to POST /api/auth/refresh. */
+    const refreshRequests = (chat: ChatPage) => {
+      let count = 0;
+      chat.page.on('request', (request) => {
+        if (new URL(request.url()).pathname === '/api/auth/refresh') count++;
+      });
+      return () => count;
+    };
+
+    it('refreshes a token past half its lifetime before the ticket of a new connection (reload, JWT_TTL=4)', async () => {
+      const sample = await start({ JWT_TTL: '4', WS_TICKET_REFRESH_WINDOW: '0' });
+      const alice = await signedIn(sample.url, 'alice');
+      const refreshes = refreshRequests(alice);
+      const first = await token(alice);
+      await sleep(expOf(first) * 1000 - 2000 - Date.now() + 200);
+      await alice.page.reload();
+      await alice.waitFor('connected');
+      const second = await token(alice);
+      assert.equal(refreshes(), 1);
+      assert.ok(expOf(second) > expOf(first), 'the stored token was not replaced by a later one');
       await alice.close();
       await sample.stop();
     });
