@@ -317,5 +317,57 @@ describe('The sample chat page in a real browser (Chromium)', { skip }, () => {
       await alice.close();
       await sample.stop();
     });
+
+    it('stays on one WebSocket for 20 s while messages flow, its 5 s tokens refreshed in place (JWT_TTL=5, WS_TICKET_REFRESH_WINDOW=2)', async () => {
+      const sample = await start({ JWT_TTL: '5', WS_TICKET_REFRESH_WINDOW: '2' });
+      const alice = await open(sample.url, 'alice');
+      const sockets: string[] = [];
+      let closed = 0;
+      alice.page.on('websocket', (ws) => {
+        sockets.push(ws.url());
+        ws.on('close', () => closed++);
+      });
+      const refreshes = refreshRequests(alice);
+      await alice.signIn();
+      await alice.waitFor('connected');
+      const signedInWith = await token(alice);
+
+      const started = Date.now();
+      const stillConnected = async () => {
+        const when = `after ${((Date.now() - started) / 1000).toFixed(1)} s`;
+        assert.deepEqual(
+          { opened: sockets.length, closed },
+          { opened: 1, closed: 0 },
+          `${when} the page had opened ${sockets.length} WebSocket(s) and seen ${closed} close: ` +
+            "its session was not refreshed in place, it ended at its JWT's exp",
+        );
+        assert.deepEqual(
+          await alice.page.locator('#messages .system.bad').allTextContents(),
+          [],
+          `${when}: the connection dropped`,
+        );
+        assert.equal(await alice.state(), 'connected', when);
+      };
+      for (let i = 1; Date.now() - started < 20_000; i++) {
+        await sleep(2500);
+        await stillConnected();
+        const text = `Still on the first socket (#${i}).`;
+        await alice.send(text);
+        assert.deepEqual(await alice.received(text), { from: 'alice', text });
+      }
+      await stillConnected();
+      // One engine.io session all along: its id is in the one WebSocket's URL.
+      assert.match(sockets[0], /[?&]sid=[\w-]+/);
+      // A 5 s token refreshed 2 s before its end: about every 3 s, so 6 times in 20 s.
+      assert.ok(refreshes() >= 4, `the page refreshed its token ${refreshes()} times`);
+      assert.ok(expOf(await token(alice)) > expOf(signedInWith) + 10, 'the stored token is old');
+      const inPlace = Number(
+        await alice.page.locator('#connection').getAttribute('data-refreshed'),
+      );
+      assert.ok(inPlace >= 4, `onRefreshed was called ${inPlace} times`);
+      await saveScreenshot(browser, 'browser-session-refreshed.png', [alice]);
+      await alice.close();
+      await sample.stop();
+    });
   });
 });
