@@ -58,6 +58,9 @@ export class AppModule {
             // With REDIS_URL, tickets live in Redis: issued by one process, accepted once by any.
             store: redisUrl ? new RedisTicketStore({ url: redisUrl }) : undefined,
             ttl: config.wsTicketTtl,
+            // Unset: the module's default (60 s). The chat page answers `ws-ticket:expiring` with
+            // a token it refreshed at POST /api/auth/refresh, so a socket outlives its first JWT.
+            refreshWindow: config.wsTicketRefreshWindow,
             allowedOrigins: config.allowedOrigins,
           }),
         }),

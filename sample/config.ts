@@ -9,6 +9,11 @@ export interface SampleConfig {
   jwtTtl: number;
   /** Ticket lifetime, seconds. */
   wsTicketTtl: number;
+  /**
+   * `WS_TICKET_REFRESH_WINDOW`: seconds before a socket's session ends when the server asks the
+   * page to refresh it (`ws-ticket:expiring`); 0 sends no such event. Unset: the module's default.
+   */
+  wsTicketRefreshWindow?: number;
   /** Origins allowed to open sockets; undefined allows any. */
   allowedOrigins?: string[];
   /**
@@ -28,6 +33,19 @@ function seconds(name: string, fallback: number, env: NodeJS.ProcessEnv): number
   return value;
 }
 
+/** Like {@link seconds}, where 0 is a meaning of its own; unset or empty: undefined. */
+function optionalSeconds(name: string, env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  // Number('') and Number(' ') are 0: only digits count.
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new Error(
+      `${name} must be a non-negative integer (seconds); received ${JSON.stringify(raw)}`,
+    );
+  }
+  return Number(raw);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const jwtSecret = env.JWT_SECRET || DEV_SECRET;
   if (!env.JWT_SECRET) {
@@ -41,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     jwtSecret,
     jwtTtl: seconds('JWT_TTL', 900, env),
     wsTicketTtl: seconds('WS_TICKET_TTL', 30, env),
+    wsTicketRefreshWindow: optionalSeconds('WS_TICKET_REFRESH_WINDOW', env),
     allowedOrigins: env.ALLOWED_ORIGINS
       ? env.ALLOWED_ORIGINS.split(',')
           .map((origin) => origin.trim())

@@ -5,9 +5,19 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { UsersService } from '../users/users.service.js';
+import { type SessionClaims, type User, UsersService } from '../users/users.service.js';
 
-/** The sample's HTTP auth: a valid bearer token of a current session. Puts the user on `req.user`. */
+/** What {@link BearerGuard} puts on the request. */
+export interface BearerRequest {
+  user: User;
+  /** The session version (`sv`) of the verified token: that of the user's current session. */
+  sessionVersion: number;
+}
+
+/**
+ * The sample's HTTP auth: a valid bearer token of a current session. Puts the user and the token's
+ * session version on the request ({@link BearerRequest}).
+ */
 @Injectable()
 export class BearerGuard implements CanActivate {
   constructor(
@@ -18,14 +28,16 @@ export class BearerGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context
       .switchToHttp()
-      .getRequest<{ headers: Record<string, string | undefined>; user?: unknown }>();
+      .getRequest<{ headers: Record<string, string | undefined> } & Partial<BearerRequest>>();
     const match = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '');
-    const claims = match
+    const claims: SessionClaims | undefined = match
       ? await this.jwt.verifyAsync(match[1], { algorithms: ['HS256'] }).catch(() => undefined)
       : undefined;
     const user = claims && (await this.users.findBySession(claims));
     if (!user) throw new UnauthorizedException();
     request.user = user;
+    // findBySession matched it against the user's current version, a number.
+    request.sessionVersion = claims.sv as number;
     return true;
   }
 }

@@ -16,6 +16,9 @@ const io = await import('/socket.io/socket.io.esm.min.js').then(
 /** Per tab (not localStorage), so two tabs can be two different users. */
 const TOKEN_KEY = 'ws-ticket-sample.token';
 
+/** Time limit of one token refresh, milliseconds: well within the helper's 10 s per ticket. */
+const REFRESH_TIMEOUT = 5000;
+
 /** What each coded reason means, for people. Codes are shown as they are, next to this text. */
 const REASONS = {
   ticket_missing: 'No ticket reached the server; retrying with a fresh one.',
@@ -88,6 +91,9 @@ const el = {
 
 /** The running chat: its socket, the ticket helper's handle, and who the server says we are. */
 let chat;
+
+/** The token refresh in flight, shared by every caller until it settles. */
+let refreshing;
 
 // --- Connection state -------------------------------------------------------------------------
 
@@ -170,6 +176,14 @@ function startChat() {
     setConnection('reconnecting', { code: error.message });
   });
   socket.on('message', (message) => addMessage(message));
+  // The session ends soon: get the next token now. The helper asks getToken for one right after
+  // (and joins this refresh); a helper that cannot refresh sessions in place reconnects at the
+  // end, with this token. A token that ends no later than the session could not extend it.
+  socket.on('ws-ticket:expiring', (event) => {
+    if (typeof event?.expiresAt !== 'number') return;
+    chat.sessionEnd = event.expiresAt;
+    void currentToken(chat.sessionEnd);
+  });
   socket.on('exception', (error) => {
     const code = error?.code ?? error?.message?.code ?? 'error';
     const text = error?.message?.message ?? error?.message ?? 'The server refused the message.';
@@ -178,7 +192,11 @@ function startChat() {
 
   chat.handle = attachTicketAuth(socket, {
     ticketUrl: '/api/auth/ws-ticket',
-    getToken: () => sessionStorage.getItem(TOKEN_KEY),
+    getToken: () => currentToken(chat?.sessionEnd),
+    // Called by helpers that refresh sessions in place (ws-ticket:refresh); tests read the count.
+    onRefreshed: () => {
+      el.connection.dataset.refreshed = String(Number(el.connection.dataset.refreshed ?? 0) + 1);
+    },
     onRefused: (event) => {
       const previous = chat?.reason?.code;
       let reason = { code: event.code, status: event.status };
@@ -200,6 +218,7 @@ function startChat() {
     },
   });
 
+  delete el.connection.dataset.refreshed;
   setConnection('connecting');
   socket.connect();
 }
@@ -260,6 +279,70 @@ function logout() {
   stopChat();
   sessionStorage.removeItem(TOKEN_KEY);
   showLogin();
+}
+
+// --- Access token -----------------------------------------------------------------------------
+
+/**
+ * The stored access token for the next ticket, refreshed first at POST /api/auth/refresh once it
+ * is past half its lifetime, or when it ends no later than `sessionEnd` (epoch ms, from the
+ * server's ws-ticket:expiring). So both a socket's in-place refresh and a reconnect get a ticket
+ * with a later session end. A token that cannot be refreshed (401 after a logout-all or once
+ * expired, the server unreachable) is returned as it is: the ticket request then fails the way it
+ * always did, and the page offers a new sign-in when that is all that helps.
+ */
+function currentToken(sessionEnd) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token || !refreshDue(token, sessionEnd)) return token;
+  refreshing ??= refreshToken(token).finally(() => {
+    refreshing = undefined;
+  });
+  return refreshing;
+}
+
+function refreshDue(token, sessionEnd) {
+  const claims = tokenClaims(token);
+  // Not a JWT the page can read: leave it to the server to refuse.
+  if (typeof claims?.iat !== 'number' || typeof claims?.exp !== 'number') return false;
+  // By this device's clock: one far off refreshes too early or too late (the server alone says
+  // whether a token is still valid).
+  const now = Date.now() / 1000;
+  return (
+    now - claims.iat >= (claims.exp - claims.iat) / 2 || claims.exp * 1000 <= (sessionEnd ?? 0)
+  );
+}
+
+async function refreshToken(token) {
+  const response = await fetch('/api/auth/refresh', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(REFRESH_TIMEOUT),
+  }).catch(() => undefined);
+  const fresh = response?.ok
+    ? await response.json().then(
+        (body) => body?.access_token,
+        () => undefined,
+      )
+    : undefined;
+  // Signed out, or in as someone else, while the request ran: that wins over this answer.
+  if (sessionStorage.getItem(TOKEN_KEY) !== token) return sessionStorage.getItem(TOKEN_KEY);
+  if (typeof fresh !== 'string' || fresh === '') return token;
+  sessionStorage.setItem(TOKEN_KEY, fresh);
+  return fresh;
+}
+
+/** The payload of a JWT (base64url JSON), or undefined when `token` is not one. */
+function tokenClaims(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(part.padEnd(Math.ceil(part.length / 4) * 4, '=')), (c) =>
+      c.charCodeAt(0),
+    );
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return claims !== null && typeof claims === 'object' ? claims : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // --- Sign-in ----------------------------------------------------------------------------------

@@ -38,9 +38,20 @@ export class UsersService {
     return (await this.state.isActive(account.id)) ? toPublic(account) : undefined;
   }
 
-  /** Claims for a new access token of this user. */
-  async sessionClaims(user: User): Promise<{ sub: string; username: string; sv: number }> {
-    return { sub: user.id, username: user.username, sv: await this.state.sessionVersion(user.id) };
+  /**
+   * Claims for a new access token of this user: of their current session, or of the session
+   * version `sv` (a refresh stays in the session it was asked for, even if a logout-all just ended
+   * it: the new token is then refused like the old one).
+   */
+  async sessionClaims(
+    user: User,
+    sv?: number,
+  ): Promise<{ sub: string; username: string; sv: number }> {
+    return {
+      sub: user.id,
+      username: user.username,
+      sv: sv ?? (await this.state.sessionVersion(user.id)),
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type SampleProcess, startSample } from '../support/sample-process.js';
 import { CHROMIUM_PATH, chromiumSkipReason } from '../ws/fixtures/chromium.js';
@@ -274,13 +275,97 @@ describe('The sample chat page in a real browser (Chromium)', { skip }, () => {
   });
 
   describe('a session that ends', () => {
-    it('closes the page with session_expired when the access token expires (JWT_TTL=3)', async () => {
-      const sample = await start({ JWT_TTL: '3' });
+    // WS_TICKET_REFRESH_WINDOW=0: the server never asks for a refresh, so the socket ends at its
+    // JWT's exp, and the page's token is by then too old to refresh (401): a new sign-in it is.
+    it('closes the page with session_expired when its session ends unrefreshed (JWT_TTL=3, WS_TICKET_REFRESH_WINDOW=0)', async () => {
+      const sample = await start({ JWT_TTL: '3', WS_TICKET_REFRESH_WINDOW: '0' });
       const alice = await signedIn(sample.url, 'alice');
       await alice.waitFor('closed', 'session_expired');
       assert.match(await alice.notice(), /Connection closed\s+session_expired/);
       assert.equal(await alice.page.locator('#relogin').isVisible(), true);
       await saveScreenshot(browser, 'browser-session-expired.png', [alice]);
+      await alice.close();
+      await sample.stop();
+    });
+  });
+
+  describe('a session kept alive by refreshes', () => {
+    const token = async (chat: ChatPage) =>
+      (await chat.page.evaluate("sessionStorage.getItem('ws-ticket-sample.token')")) as string;
+    const expOf = (jwt: string) =>
+      (JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()) as { exp: number }).exp;
+    /** Counts the page's requests to POST /api/auth/refresh. */
+    const refreshRequests = (chat: ChatPage) => {
+      let count = 0;
+      chat.page.on('request', (request) => {
+        if (new URL(request.url()).pathname === '/api/auth/refresh') count++;
+      });
+      return () => count;
+    };
+
+    it('refreshes a token past half its lifetime before the ticket of a new connection (reload, JWT_TTL=4)', async () => {
+      const sample = await start({ JWT_TTL: '4', WS_TICKET_REFRESH_WINDOW: '0' });
+      const alice = await signedIn(sample.url, 'alice');
+      const refreshes = refreshRequests(alice);
+      const first = await token(alice);
+      await sleep(expOf(first) * 1000 - 2000 - Date.now() + 200);
+      await alice.page.reload();
+      await alice.waitFor('connected');
+      const second = await token(alice);
+      assert.equal(refreshes(), 1);
+      assert.ok(expOf(second) > expOf(first), 'the stored token was not replaced by a later one');
+      await alice.close();
+      await sample.stop();
+    });
+
+    it('stays on one WebSocket for 20 s while messages flow, its 5 s tokens refreshed in place (JWT_TTL=5, WS_TICKET_REFRESH_WINDOW=2)', async () => {
+      const sample = await start({ JWT_TTL: '5', WS_TICKET_REFRESH_WINDOW: '2' });
+      const alice = await open(sample.url, 'alice');
+      const sockets: string[] = [];
+      let closed = 0;
+      alice.page.on('websocket', (ws) => {
+        sockets.push(ws.url());
+        ws.on('close', () => closed++);
+      });
+      const refreshes = refreshRequests(alice);
+      await alice.signIn();
+      await alice.waitFor('connected');
+      const signedInWith = await token(alice);
+
+      const started = Date.now();
+      const stillConnected = async () => {
+        const when = `after ${((Date.now() - started) / 1000).toFixed(1)} s`;
+        assert.deepEqual(
+          { opened: sockets.length, closed },
+          { opened: 1, closed: 0 },
+          `${when} the page had opened ${sockets.length} WebSocket(s) and seen ${closed} close: ` +
+            "its session was not refreshed in place, it ended at its JWT's exp",
+        );
+        assert.deepEqual(
+          await alice.page.locator('#messages .system.bad').allTextContents(),
+          [],
+          `${when}: the connection dropped`,
+        );
+        assert.equal(await alice.state(), 'connected', when);
+      };
+      for (let i = 1; Date.now() - started < 20_000; i++) {
+        await sleep(2500);
+        await stillConnected();
+        const text = `Still on the first socket (#${i}).`;
+        await alice.send(text);
+        assert.deepEqual(await alice.received(text), { from: 'alice', text });
+      }
+      await stillConnected();
+      // One engine.io session all along: its id is in the one WebSocket's URL.
+      assert.match(sockets[0], /[?&]sid=[\w-]+/);
+      // A 5 s token refreshed 2 s before its end: about every 3 s, so 6 times in 20 s.
+      assert.ok(refreshes() >= 4, `the page refreshed its token ${refreshes()} times`);
+      assert.ok(expOf(await token(alice)) > expOf(signedInWith) + 10, 'the stored token is old');
+      const inPlace = Number(
+        await alice.page.locator('#connection').getAttribute('data-refreshed'),
+      );
+      assert.ok(inPlace >= 4, `onRefreshed was called ${inPlace} times`);
+      await saveScreenshot(browser, 'browser-session-refreshed.png', [alice]);
       await alice.close();
       await sample.stop();
     });

@@ -90,6 +90,12 @@ describe('The sample on a frozen Redis', { skip, timeout: 90_000 }, () => {
       assert.equal(await codeOf(response), 'user_state_unavailable');
     });
 
+    it('answers refresh with 503 user_state_unavailable, never a token', async () => {
+      const response = await postAs(url(), '/api/auth/refresh', tokens.alice);
+      assert.equal(response.status, 503);
+      assert.equal(await codeOf(response), 'user_state_unavailable');
+    });
+
     it('answers account/deactivate with 503 user_state_unavailable', async () => {
       const response = await postAs(url(), '/api/account/deactivate', tokens.carol);
       assert.equal(response.status, 503);

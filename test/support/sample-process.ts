@@ -10,6 +10,9 @@ export interface SampleProcess {
   stop(): Promise<void>;
 }
 
+/** The `JWT_SECRET` {@link startSample} gives the sample, so tests can sign tokens it accepts. */
+export const SAMPLE_JWT_SECRET = 'sample-test-secret-0123456789abcdef';
+
 /**
  * Starts the compiled sample (`sample/main.js` or another entry next to it) as a real process on a
  * free port and resolves once it listens.
@@ -25,7 +28,7 @@ export function startSample(
       PORT: '0',
       HOST: '127.0.0.1',
       NO_COLOR: '1',
-      JWT_SECRET: 'sample-test-secret-0123456789abcdef',
+      JWT_SECRET: SAMPLE_JWT_SECRET,
       // In-memory mode unless a test asks for Redis, whatever the developer's shell exports.
       REDIS_URL: '',
       ...env,
