@@ -219,12 +219,13 @@ export class WsTicketIoAdapter extends IoAdapter {
       }
       return closed;
     }
-    // An adapter without serverSideEmit: reach what its rooms reach.
+    // An adapter without serverSideEmit: reach what its rooms reach, every socket told first.
     const room = wsTicketUserRoom(userId);
-    for (const namespace of server._nsps.values()) {
+    const namespaces = [...server._nsps.values()];
+    for (const namespace of namespaces) {
       namespace.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-      namespace.in(room).disconnectSockets(true);
     }
+    for (const namespace of namespaces) namespace.in(room).disconnectSockets(true);
     return closed;
   }
 
@@ -234,16 +235,16 @@ export class WsTicketIoAdapter extends IoAdapter {
    */
   private disconnectLocal(server: Server, userId: string, code: WsTicketErrorCode): number {
     const room = wsTicketUserRoom(userId);
-    const touched = new Set<Connection>();
+    const sockets: Socket[] = [];
     for (const namespace of server._nsps.values()) {
       // The adapter's room index is this instance's, whatever adapter spans the others.
       for (const id of namespace.adapter.rooms.get(room) ?? []) {
         const socket = namespace.sockets.get(id);
-        if (socket) touched.add(socket.conn);
+        if (socket) sockets.push(socket);
       }
-      namespace.local.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-      namespace.local.in(room).disconnectSockets(true);
     }
+    expel(sockets, code);
+    const touched = new Set<Connection>(sockets.map((socket) => socket.conn));
     // Connections of the user alone that left every namespace (in no room) but could come back;
     // one shared with another user's namespaces stays theirs (its re-entry is refused anyway).
     for (const connection of this.connections.soleOf(userId)) {

@@ -82,7 +82,7 @@ export class WsTicketGuard implements CanActivate, OnModuleDestroy {
       disconnectUser: (id, code) => {
         // Multiplexed namespaces share one connection: it counts once.
         const sockets = this.admitted.of(id);
-        for (const admitted of sockets) expel(admitted, code);
+        expel(sockets, code);
         return new Set(sockets.map((admitted) => admitted.conn ?? admitted)).size;
       },
     });

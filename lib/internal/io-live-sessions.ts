@@ -10,7 +10,6 @@ import {
   WS_TICKET_EVENT_PREFIX,
   WS_TICKET_EXPIRING_EVENT,
   WS_TICKET_REFRESH_EVENT,
-  WS_TICKET_UNAUTHORIZED_EVENT,
   type WsTicketRefreshAck,
   type WsTicketSocketData,
 } from '../ws-ticket-session.js';
@@ -119,10 +118,7 @@ export class IoLiveSessions {
         answer({ ok: false, code });
         // Another user's ticket on this connection: the whole connection goes.
         if (code === WsTicketErrorCode.USER_MISMATCH) {
-          // Every socket is told first: closing one closes the transport under the others.
-          const sockets = [...connection.sockets];
-          for (const other of sockets) other.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-          for (const other of sockets) other.disconnect(true);
+          expel([...connection.sockets], code);
           socket.conn.close();
         }
       }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { io, type Socket } from 'socket.io-client';
+import { io, Manager, type Socket } from 'socket.io-client';
 import { WsTicketModule, WsTicketService } from '../../lib/index.js';
 import { ChatTestGateway, NotificationsTestGateway } from '../fixtures/gateways.js';
 import { RecoveryTestGateway } from '../fixtures/recovery.gateway.js';
@@ -140,6 +140,28 @@ for (const platform of PLATFORMS) {
       assert.equal(bobChat.connected, true);
       assert.deepEqual(await ask(bobChat, 'whoami'), { id: '2', name: 'bob' });
       bobChat.close();
+    });
+
+    it('disconnectUser tells every namespace multiplexed on one connection why, before it closes', async () => {
+      const manager = new Manager(started.url, { transports: ['websocket'], reconnection: false });
+      try {
+        const uuid = await ticketFor(started.url, signJwt({ sub: '1' }));
+        const sockets = ['/chat', '/notifications'].map((namespace) =>
+          manager.socket(namespace, { auth: { uuid } }),
+        );
+        await Promise.all(sockets.map((socket) => next(socket, 'connect')));
+        const closures = sockets.map(closure);
+        assert.equal(await tickets.disconnectUser('1'), 1, 'one connection');
+        for (const closed of await Promise.all(closures)) {
+          assert.deepEqual(closed, {
+            events: ['unauthorized', 'disconnect'],
+            code: 'user_revoked',
+            reason: 'io server disconnect',
+          });
+        }
+      } finally {
+        manager.engine?.close();
+      }
     });
 
     it('disconnectUser sends the code it is given', async () => {
