@@ -80,7 +80,11 @@ export class WsTicketIoAdapter extends IoAdapter {
   /** Handshake failures that are no refusal (an override that threw), logged with their stack. */
   private readonly failures = new RefusalLog();
   /** Session ends, `ws-ticket:expiring` and `ws-ticket:refresh` of connected sockets. */
-  private readonly live = new IoLiveSessions(() => this.service(), this.failures);
+  private readonly live = new IoLiveSessions(
+    () => this.service(),
+    this.failures,
+    (socket, next, previous) => this.authorizeRefresh(socket, next, previous),
+  );
   /** Gateway handlers of reserved events already warned about. */
   private readonly reservedWarned = new Set<string>();
 
@@ -159,6 +163,22 @@ export class WsTicketIoAdapter extends IoAdapter {
     const handshake = { ...socket.handshake, query: queryOf(socket.handshake.url) };
     return this.service().consumeForConnection(socket.conn, handshake);
   }
+
+  /**
+   * Runs before a live session refresh (`ws-ticket:refresh`) is applied to a socket, once for every
+   * namespace socket of the connection it extends, with the new session (its user re-resolved) and
+   * the one it replaces. Override it to re-derive what your app built from the user when the
+   * socket connected (rooms joined by role or tenant, per-socket caches): a refresh keeps the
+   * socket, so `handleConnection` does not run again. Throw a `WsTicketError` to refuse the refresh
+   * with its code (the socket keeps its old session and end); any other error, or no answer within
+   * `callbackTimeout`, is a failure: logged with its stack, answered `store_unavailable`. The
+   * default does nothing.
+   */
+  protected async authorizeRefresh(
+    _socket: WsTicketIoSocket,
+    _session: WsTicketSession,
+    _previous: WsTicketSession,
+  ): Promise<void> {}
 
   private handshake(socket: Socket, next: NextFunction): void {
     this.admit(socket)

@@ -11,8 +11,9 @@ export const DEFAULT_KEY_PREFIX = 'ws-ticket:';
 /** Default `refreshWindow`: seconds before a session's end when the server asks for a refresh. */
 export const DEFAULT_REFRESH_WINDOW = 60;
 /**
- * Most `ws-ticket:refresh` attempts one connection may make in a minute; the next are refused with
- * `rate_limited` without touching the store.
+ * Refused `ws-ticket:refresh` attempts after which, for the rest of the minute, a connection's
+ * refreshes are refused with `rate_limited` without touching the store (successful refreshes are
+ * not counted); also how many of a connection's refreshes may wait their turn.
  */
 export const WS_TICKET_REFRESH_LIMIT = 10;
 /** Default upper bound on one store operation, in milliseconds. */

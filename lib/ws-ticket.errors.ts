@@ -40,8 +40,8 @@ export const WsTicketErrorCode = {
   USER_REVOKED: 'user_revoked',
   /**
    * Ticket endpoint (HTTP 429): too many tickets issued to this user in the window. Session
-   * refresh: too many `ws-ticket:refresh` attempts on one connection (10 a minute); the store was
-   * not touched.
+   * refresh: too many refused `ws-ticket:refresh` attempts on one connection (10 a minute), or
+   * too many waiting; the store was not touched.
    */
   RATE_LIMITED: 'rate_limited',
   /**

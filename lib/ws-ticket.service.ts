@@ -45,6 +45,8 @@ export class WsTicketService<TUser = unknown> {
    * Seconds before a session's end when `ws-ticket:expiring` is sent (`refreshWindow`); 0: never.
    */
   readonly refreshWindow: number;
+  /** Upper bound on one call of the app's code (`callbackTimeout`), in milliseconds. */
+  readonly callbackTimeout: number;
 
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
@@ -70,6 +72,7 @@ export class WsTicketService<TUser = unknown> {
     this.param = checked.param;
     this.closeOnSessionEnd = checked.closeOnSessionEnd;
     this.refreshWindow = checked.refreshWindow;
+    this.callbackTimeout = checked.callbackTimeout;
     const parts = serviceParts(options, checked, {
       store,
       logger: this.logger,

@@ -1,5 +1,5 @@
 import { RefreshGate } from '../session/refresh-gate.js';
-import { refreshedAnswer, refreshTicketOf } from '../session/refresh-request.js';
+import { attemptRefresh } from '../session/refresh-request.js';
 import type { RefusalLog } from '../session/refusal-log.js';
 import { SessionClock } from '../session/session-clock.js';
 import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
@@ -46,6 +46,12 @@ export class IoLiveSessions {
   constructor(
     private readonly service: () => WsTicketService,
     private readonly failures: RefusalLog,
+    /** The adapter's `authorizeRefresh()`. */
+    private readonly authorize: (
+      socket: Socket,
+      next: WsTicketSession,
+      previous: WsTicketSession,
+    ) => Promise<void>,
   ) {}
 
   /** Starts a socket's session, at its `connection` event, before the gateway's handler. */
@@ -87,42 +93,50 @@ export class IoLiveSessions {
     const last = event[event.length - 1];
     const ack = event.length > 1 && typeof last === 'function' ? last : undefined;
     const payload = ack && event.length === 2 ? undefined : event[1];
-    const answer = (reply: WsTicketRefreshAck) => ack?.(reply);
     const service = this.service();
+    /** The sockets of the connection the refresh extends: the same user's, still connected. */
+    const extended = (userId: string) =>
+      [...connection.sockets].filter(
+        (other) => other.connected && this.sockets.get(other)?.session.userId === userId,
+      );
     connection.gate ??= new RefreshGate();
-    if (!connection.gate.allow()) {
-      service.logRefusal(WsTicketErrorCode.RATE_LIMITED, REFUSED);
-      connection.gate.answer(() => answer({ ok: false, code: WsTicketErrorCode.RATE_LIMITED }));
-      return;
-    }
-    connection.gate.run(async () => {
-      const live = this.sockets.get(socket);
-      if (!live || !socket.connected) return;
-      try {
-        const next = await service.refreshSession(
-          live.session,
-          refreshTicketOf(payload, service.param),
-          socket.handshake,
-        );
-        // Closed meanwhile (revoked, expired, gone): nothing left to extend.
-        if (!socket.connected) return;
-        for (const other of connection.sockets) {
-          const otherLive = this.sockets.get(other);
-          if (otherLive && other.connected && otherLive.session.userId === next.userId) {
-            this.apply(other, otherLive, next);
-          }
-        }
-        answer(refreshedAnswer(next));
-      } catch (error) {
-        const { code } = this.failures.coded('Socket.IO session refresh failed', error);
-        answer({ ok: false, code });
+    connection.gate.submit(
+      async () => {
+        const live = this.sockets.get(socket);
+        if (!live) return undefined;
+        return attemptRefresh({
+          service,
+          failures: this.failures,
+          kind: 'Socket.IO session refresh failed',
+          current: live.session,
+          payload,
+          handshake: socket.handshake,
+          isOpen: () => socket.connected,
+          authorize: async (next) => {
+            await Promise.all(
+              extended(next.userId).map((other) =>
+                this.authorize(other, next, this.sockets.get(other)?.session ?? live.session),
+              ),
+            );
+          },
+          apply: (next) => {
+            for (const other of extended(next.userId)) {
+              const otherLive = this.sockets.get(other);
+              if (otherLive) this.apply(other, otherLive, next);
+            }
+          },
+        });
+      },
+      (reply: WsTicketRefreshAck) => {
+        ack?.(reply);
         // Another user's ticket on this connection: the whole connection goes.
-        if (code === WsTicketErrorCode.USER_MISMATCH) {
-          expel([...connection.sockets], code);
+        if (!reply.ok && reply.code === WsTicketErrorCode.USER_MISMATCH) {
+          expel([...connection.sockets], reply.code);
           socket.conn.close();
         }
-      }
-    });
+      },
+      () => service.logRefusal(WsTicketErrorCode.RATE_LIMITED, REFUSED),
+    );
   }
 
   private apply(socket: Socket, live: LiveSocket, next: WsTicketSession): void {

@@ -1,3 +1,8 @@
+import { withTimeout } from '../internal/with-timeout.js';
+import type { WsTicketService } from '../ws-ticket.service.js';
+import type { WsTicketHandshake } from '../ws-ticket.types.js';
+import type { WsTicketRefreshAck } from '../ws-ticket-session.js';
+import type { RefusalLog } from './refusal-log.js';
 import type { WsTicketSession } from './ws-ticket-session.types.js';
 
 /**
@@ -11,7 +16,51 @@ export function refreshTicketOf(payload: unknown, param: string): unknown {
   return Object.hasOwn(payload, param) ? (payload as Record<string, unknown>)[param] : undefined;
 }
 
-/** The `ok: true` answer for a refreshed session. */
-export function refreshedAnswer(session: WsTicketSession): { ok: true; expiresAt: number | null } {
-  return { ok: true, expiresAt: session.sessionExpiresAt ?? null };
+/** What one refresh of a connection needs from its transport. */
+export interface RefreshAttempt {
+  service: WsTicketService;
+  /** Where a failure that is no refusal is logged (with its stack) and coded `store_unavailable`. */
+  failures: RefusalLog;
+  /** The failure's kind in that log. */
+  kind: string;
+  /** The session the connection has now. */
+  current: WsTicketSession;
+  /** The refresh event's data. */
+  payload: unknown;
+  /** What the ticket is checked against (origin, bindings): the connection's own handshake. */
+  handshake: WsTicketHandshake;
+  /** Whether the connection is still open: a closed one (revoked, expired) is extended no more. */
+  isOpen(): boolean;
+  /** The adapter's `authorizeRefresh()`, for every socket the refresh extends. */
+  authorize(next: WsTicketSession): Promise<void>;
+  /** Gives the connection the new session. */
+  apply(next: WsTicketSession): void;
+}
+
+/**
+ * One refresh: the ticket consumed (as at a handshake, same user), the app's `authorizeRefresh()`
+ * within `callbackTimeout`, then the new session applied, as long as the connection is open.
+ * Resolves the answer, or `undefined` once the connection closed (nothing to answer); never
+ * rejects.
+ */
+export async function attemptRefresh(
+  steps: RefreshAttempt,
+): Promise<WsTicketRefreshAck | undefined> {
+  const { service } = steps;
+  if (!steps.isOpen()) return undefined;
+  try {
+    const ticket = refreshTicketOf(steps.payload, service.param);
+    const next = await service.refreshSession(steps.current, ticket, steps.handshake);
+    if (!steps.isOpen()) return undefined;
+    await withTimeout(
+      () => steps.authorize(next),
+      service.callbackTimeout,
+      () => new Error(`authorizeRefresh() did not answer within ${service.callbackTimeout} ms`),
+    );
+    if (!steps.isOpen()) return undefined;
+    steps.apply(next);
+    return { ok: true, expiresAt: next.sessionExpiresAt ?? null };
+  } catch (error) {
+    return { ok: false, code: steps.failures.coded(steps.kind, error).code };
+  }
 }

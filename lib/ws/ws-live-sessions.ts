@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import { RefreshGate } from '../session/refresh-gate.js';
-import { refreshedAnswer, refreshTicketOf } from '../session/refresh-request.js';
+import { attemptRefresh } from '../session/refresh-request.js';
 import type { RefusalLog } from '../session/refusal-log.js';
 import { SessionClock } from '../session/session-clock.js';
 import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
@@ -14,7 +14,7 @@ import {
   type WsTicketSocketData,
 } from '../ws-ticket-session.js';
 
-/** A raw socket's session, its timeline, its refresh limit and the upgrade facts checks read. */
+/** A raw socket's session, its timeline, its refresh gate and the upgrade facts checks read. */
 interface LiveSocket {
   session: WsTicketSession;
   clock: SessionClock | undefined;
@@ -24,12 +24,28 @@ interface LiveSocket {
   handshake: WsTicketHandshake;
 }
 
+/** What the adapter lends {@link WsLiveSessions}. */
+export interface WsLiveSessionHooks {
+  /** Closes a socket with the close code of `code`. */
+  close(client: WebSocket, code: WsTicketErrorCode): void;
+  /** The adapter's `authorizeRefresh()`. */
+  authorize(client: WebSocket, next: WsTicketSession, previous: WsTicketSession): Promise<void>;
+}
+
+/**
+ * What every module frame a client sends contains, as `JSON.stringify` writes it: only frames with
+ * it are parsed here (the app's own frames are parsed by its `messageParser` alone). A frame is at
+ * most `maxPayload` long.
+ */
+const MODULE_EVENT_MARK = Buffer.from('"ws-ticket:');
+
 const REFUSED = 'WebSocket session refresh refused';
 
 /**
  * The life of authenticated raw WebSockets after the upgrade: the frame
  * `{"event":"ws-ticket:expiring","data":{"expiresAt":…}}` before the session ends, the close at its
- * end, and `ws-ticket:refresh` frames, answered with a frame of the same event.
+ * end, and `ws-ticket:refresh` frames, answered with a frame of the same event. The module's frames
+ * are recognised here, before and whatever the app's `messageParser` makes of them.
  */
 export class WsLiveSessions {
   private readonly sockets = new WeakMap<WebSocket, LiveSocket>();
@@ -37,8 +53,7 @@ export class WsLiveSessions {
   constructor(
     private readonly service: () => WsTicketService,
     private readonly failures: RefusalLog,
-    /** Closes a socket with the close code of `code`. */
-    private readonly close: (client: WebSocket, code: WsTicketErrorCode) => void,
+    private readonly hooks: WsLiveSessionHooks,
   ) {}
 
   /** Starts an accepted socket's session. */
@@ -47,10 +62,13 @@ export class WsLiveSessions {
     const clock = service.closeOnSessionEnd
       ? new SessionClock(service.refreshWindow * 1000, {
           expiring: (expiresAt) => send(client, WS_TICKET_EXPIRING_EVENT, { expiresAt }),
-          end: () => this.close(client, WsTicketErrorCode.SESSION_EXPIRED),
+          end: () => this.hooks.close(client, WsTicketErrorCode.SESSION_EXPIRED),
         })
       : undefined;
     this.sockets.set(client, { session, clock, gate: undefined, handshake });
+    client.on('message', (data: unknown, isBinary: boolean) => {
+      if (!isBinary) this.onText(client, data);
+    });
     client.once('close', () => {
       clock?.stop();
       this.sockets.delete(client);
@@ -58,39 +76,53 @@ export class WsLiveSessions {
     clock?.set(session.sessionExpiresAt);
   }
 
-  /** Handles a `ws-ticket:refresh` frame's data; the answer goes out as a frame. */
-  refresh(client: WebSocket, payload: unknown): void {
-    const live = this.sockets.get(client);
-    if (!live || client.readyState !== client.OPEN) return;
-    const service = this.service();
-    live.gate ??= new RefreshGate();
-    if (!live.gate.allow()) {
-      service.logRefusal(WsTicketErrorCode.RATE_LIMITED, REFUSED);
-      live.gate.answer(() => answer(client, { ok: false, code: WsTicketErrorCode.RATE_LIMITED }));
+  /** A text frame: a `ws-ticket:refresh` one is handled, every other is left to the app. */
+  private onText(client: WebSocket, data: unknown): void {
+    if (!Buffer.isBuffer(data) || !data.includes(MODULE_EVENT_MARK)) return;
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data.toString('utf8'));
+    } catch {
       return;
     }
-    live.gate.run(async () => {
-      if (client.readyState !== client.OPEN) return;
-      try {
-        const next = await service.refreshSession(
-          live.session,
-          refreshTicketOf(payload, service.param),
-          live.handshake,
-        );
-        // Closed meanwhile (revoked, expired, gone): nothing left to extend.
-        if (client.readyState !== client.OPEN) return;
-        live.session = next;
-        const data = (client as WebSocket & { data: WsTicketSocketData }).data;
-        data.user = next.user;
-        data.sessionExpiresAt = next.sessionExpiresAt;
-        live.clock?.set(next.sessionExpiresAt);
-        answer(client, refreshedAnswer(next));
-      } catch (error) {
-        const { code } = this.failures.coded('WebSocket session refresh failed', error);
-        answer(client, { ok: false, code });
-        if (code === WsTicketErrorCode.USER_MISMATCH) this.close(client, code);
-      }
-    });
+    if (typeof frame !== 'object' || frame === null) return;
+    const { event, data: payload } = frame as { event?: unknown; data?: unknown };
+    if (event === WS_TICKET_REFRESH_EVENT) this.refresh(client, payload);
+  }
+
+  private refresh(client: WebSocket, payload: unknown): void {
+    const live = this.sockets.get(client);
+    if (!live) return;
+    const service = this.service();
+    const isOpen = () => client.readyState === client.OPEN;
+    live.gate ??= new RefreshGate();
+    live.gate.submit(
+      () =>
+        attemptRefresh({
+          service,
+          failures: this.failures,
+          kind: 'WebSocket session refresh failed',
+          current: live.session,
+          payload,
+          handshake: live.handshake,
+          isOpen,
+          authorize: (next) => this.hooks.authorize(client, next, live.session),
+          apply: (next) => {
+            live.session = next;
+            const data = (client as WebSocket & { data: WsTicketSocketData }).data;
+            data.user = next.user;
+            data.sessionExpiresAt = next.sessionExpiresAt;
+            live.clock?.set(next.sessionExpiresAt);
+          },
+        }),
+      (ack) => {
+        answer(client, ack);
+        if (!ack.ok && ack.code === WsTicketErrorCode.USER_MISMATCH) {
+          this.hooks.close(client, ack.code);
+        }
+      },
+      () => service.logRefusal(WsTicketErrorCode.RATE_LIMITED, REFUSED),
+    );
   }
 }
 

@@ -19,7 +19,6 @@ import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
 import { DEFAULT_WS_MAX_PAYLOAD } from '../ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
 import { WsTicketService } from '../ws-ticket.service.js';
-import { WS_TICKET_REFRESH_EVENT } from '../ws-ticket-session.js';
 import { WsLiveSessions } from './ws-live-sessions.js';
 import {
   FALLBACK_CLOSE_CODE,
@@ -92,13 +91,10 @@ export class WsTicketWsAdapter extends WsAdapter {
   /** Upgrade failures that are no refusal (an override that threw), logged with their stack. */
   private readonly failures = new RefusalLog();
   /** Session ends, `ws-ticket:expiring` and `ws-ticket:refresh` of accepted sockets. */
-  private readonly live = new WsLiveSessions(
-    () => this.service(),
-    this.failures,
-    (client, code) => this.closeWith(client, code),
-  );
-  /** Clients whose `ws-ticket:refresh` handler is bound (once, whatever the gateways). */
-  private readonly refreshBound = new WeakSet<WebSocket>();
+  private readonly live = new WsLiveSessions(() => this.service(), this.failures, {
+    close: (client, code) => this.closeWith(client, code),
+    authorize: (client, next, previous) => this.authorizeRefresh(client, next, previous),
+  });
   /** Gateway handlers of reserved events already warned about. */
   private readonly reservedWarned = new Set<string>();
 
@@ -183,30 +179,13 @@ export class WsTicketWsAdapter extends WsAdapter {
     handlers: MessageMappingProperties[],
     transform: (data: unknown) => Observable<unknown>,
   ): void {
-    // Gateways sharing a path share a server: Nest binds each one's handlers on the same client,
-    // and the refresh must be answered once.
-    const first = !this.refreshBound.has(client);
-    this.refreshBound.add(client);
-    const refresh: MessageMappingProperties = {
-      message: WS_TICKET_REFRESH_EVENT,
-      methodName: 'ws-ticket:refresh',
-      callback: (data: unknown) => {
-        this.live.refresh(client, data);
-        // The answer is sent by the adapter (in order with a close that may follow it).
-        return EMPTY;
-      },
-      isAckHandledManually: false,
-    };
     super.bindMessageHandlers(
       client,
-      [
-        ...withoutReserved(handlers, this.reservedWarned).map((handler) => ({
-          ...handler,
-          callback: (...args: unknown[]) =>
-            client.readyState === client.OPEN ? handler.callback(...args) : EMPTY,
-        })),
-        ...(first ? [refresh] : []),
-      ],
+      withoutReserved(handlers, this.reservedWarned).map((handler) => ({
+        ...handler,
+        callback: (...args: unknown[]) =>
+          client.readyState === client.OPEN ? handler.callback(...args) : EMPTY,
+      })),
       transform,
     );
   }
@@ -252,6 +231,21 @@ export class WsTicketWsAdapter extends WsAdapter {
       address: request.socket.remoteAddress,
     });
   }
+
+  /**
+   * Runs before a live session refresh (`ws-ticket:refresh`) is applied to a socket, with the new
+   * session (its user re-resolved) and the one it replaces. Override it to re-derive what your app
+   * built from the user when the socket connected: a refresh keeps the socket, so
+   * `handleConnection` does not run again. Throw a `WsTicketError` to refuse the refresh with its
+   * code (the socket keeps its old session and end); any other error, or no answer within
+   * `callbackTimeout`, is a failure: logged with its stack, answered `store_unavailable`. The
+   * default does nothing.
+   */
+  protected async authorizeRefresh(
+    _client: WebSocket,
+    _session: WsTicketSession,
+    _previous: WsTicketSession,
+  ): Promise<void> {}
 
   /** WebSocket close code for a code. Override to change {@link WS_TICKET_CLOSE_CODES}. */
   protected closeCodeFor(code: string): number {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { WS_TICKET_REFRESH_LIMIT } from '../../lib/index.js';
+import { WS_TICKET_REFRESH_LIMIT, type WsTicketRefreshAck } from '../../lib/index.js';
 import { RefreshGate, refreshTicketOf, SessionClock } from '../../lib/session/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -88,61 +88,108 @@ describe('SessionClock', () => {
 });
 
 describe('RefreshGate', () => {
-  it(`allows ${WS_TICKET_REFRESH_LIMIT} attempts a minute, then none, and never holds more`, () => {
+  const ok: WsTicketRefreshAck = { ok: true, expiresAt: 1 };
+  const refused: WsTicketRefreshAck = { ok: false, code: 'ticket_invalid' };
+  const label = (answer: WsTicketRefreshAck) => (answer.ok ? 'ok' : answer.code);
+
+  /** Resolves once every attempt submitted before has been answered. */
+  const drained = (gate: RefreshGate) =>
+    new Promise<void>((resolve) => {
+      gate.submit(
+        async () => {
+          resolve();
+          return undefined;
+        },
+        () => undefined,
+        () => resolve(),
+      );
+    });
+
+  /** Submits attempts answering `acks` in turn; resolves what was sent and how many ran. */
+  async function submitAll(gate: RefreshGate, acks: WsTicketRefreshAck[]) {
+    const sent: string[] = [];
+    let ran = 0;
+    let limited = 0;
+    for (const ack of acks) {
+      gate.submit(
+        async () => {
+          ran++;
+          return ack;
+        },
+        (answer) => sent.push(label(answer)),
+        () => limited++,
+      );
+      // One at a time, as a client helper sends them.
+      await drained(gate);
+    }
+    return { sent, ran, limited };
+  }
+
+  it(`refuses unread after ${WS_TICKET_REFRESH_LIMIT} refusals a minute, and never counts successes`, async () => {
     const gate = new RefreshGate();
-    const t0 = 1_000_000;
-    for (let i = 0; i < WS_TICKET_REFRESH_LIMIT; i++) assert.equal(gate.allow(t0 + i), true);
-    for (let i = 0; i < 100; i++) assert.equal(gate.allow(t0 + 100 + i), false);
-    assert.equal(gate.size, WS_TICKET_REFRESH_LIMIT);
-    // A minute after the first attempt, one slot is free again.
-    assert.equal(gate.allow(t0 + 60_000), true);
-    assert.equal(gate.allow(t0 + 60_000), false);
-    assert.equal(gate.size, WS_TICKET_REFRESH_LIMIT);
+    const successes = await submitAll(gate, Array(3 * WS_TICKET_REFRESH_LIMIT).fill(ok));
+    assert.equal(successes.ran, 3 * WS_TICKET_REFRESH_LIMIT, 'successes are never limited');
+    assert.equal(gate.size, 0);
+    await submitAll(gate, Array(WS_TICKET_REFRESH_LIMIT).fill(refused));
+    const after = await submitAll(gate, [ok, refused]);
+    assert.deepEqual(after, { sent: ['rate_limited', 'rate_limited'], ran: 0, limited: 2 });
+    assert.equal(gate.size, WS_TICKET_REFRESH_LIMIT, 'never holds more than the limit');
   });
 
-  it('runs tasks one at a time, in order, past a task that fails', async () => {
+  it('runs attempts one at a time, answering in the order they came', async () => {
     const gate = new RefreshGate();
-    const order: string[] = [];
+    const sent: string[] = [];
     let running = 0;
-    const task =
-      (name: string, fail = false) =>
-      async () => {
-        running++;
-        assert.equal(running, 1, 'never two at once');
-        await sleep(10);
-        order.push(name);
-        running--;
-        if (fail) throw new Error('failed');
-      };
-    gate.run(task('a'));
-    gate.run(task('b', true));
-    gate.run(task('c'));
-    await new Promise<void>((resolve) => gate.run(async () => resolve()));
-    assert.deepEqual(order, ['a', 'b', 'c']);
+    const attempt = (ack: WsTicketRefreshAck) => async () => {
+      running++;
+      assert.equal(running, 1, 'never two at once');
+      await sleep(10);
+      running--;
+      return ack;
+    };
+    for (const ack of [ok, refused, ok]) {
+      gate.submit(
+        attempt(ack),
+        (answer) => sent.push(label(answer)),
+        () => undefined,
+      );
+    }
+    await drained(gate);
+    assert.deepEqual(sent, ['ok', 'ticket_invalid', 'ok']);
   });
-});
 
-describe('RefreshGate answers', () => {
-  it('sends a refusal after the refreshes before it, and at once when the queue is full', async () => {
+  it(`answers at once, unread, past ${WS_TICKET_REFRESH_LIMIT} waiting (a flood queues nothing)`, async () => {
     const gate = new RefreshGate();
     const sent: string[] = [];
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    gate.run(async () => {
-      await held;
-      sent.push('refresh');
-    });
-    gate.answer(() => sent.push('refused-1'));
-    assert.equal(sent.length, 0, 'waits for the refresh before it');
-    for (let i = 2; i < WS_TICKET_REFRESH_LIMIT; i++) gate.answer(() => sent.push(`refused-${i}`));
-    // The queue now holds WS_TICKET_REFRESH_LIMIT tasks: a flood queues nothing more.
-    gate.answer(() => sent.push('overflow'));
-    assert.deepEqual(sent, ['overflow']);
+    for (let i = 0; i < WS_TICKET_REFRESH_LIMIT; i++) {
+      gate.submit(
+        async () => {
+          await held;
+          return ok;
+        },
+        (answer) => sent.push(label(answer)),
+        () => undefined,
+      );
+    }
+    let ran = false;
+    gate.submit(
+      async () => {
+        ran = true;
+        return ok;
+      },
+      (answer) => sent.push(label(answer)),
+      () => undefined,
+    );
+    assert.deepEqual(sent, ['rate_limited'], 'the overflow is answered before the queue moves');
     release();
-    await new Promise<void>((resolve) => gate.run(async () => resolve()));
-    assert.deepEqual(sent.slice(1, 3), ['refresh', 'refused-1']);
+    // The held attempts settle within microtasks: a timer turn later the queue is empty.
+    await sleep(20);
+    await drained(gate);
+    assert.equal(ran, false);
     assert.equal(sent.length, WS_TICKET_REFRESH_LIMIT + 1);
   });
 });
