@@ -37,7 +37,8 @@ const REFUSED = 'WebSocket session refresh refused';
  * The life of authenticated Socket.IO sockets after `connection`: `ws-ticket:expiring` before the
  * session ends, the close at its end, and `ws-ticket:refresh`, which extends every socket of the
  * same user multiplexed on the connection. The module's events (`ws-ticket:*`) are taken out of
- * the socket's packet stream before any listener of the app sees them.
+ * the socket's packet stream before any gateway handler or `socket.on()` listener sees them (an
+ * `onAny()` listener still does: Socket.IO calls it before any middleware).
  */
 export class IoLiveSessions {
   private readonly sockets = new WeakMap<Socket, LiveSocket>();
