@@ -1,3 +1,4 @@
+import { SessionClock } from './session/session-clock.js';
 import type { WsTicketErrorCode } from './ws-ticket.errors.js';
 
 /**
@@ -55,25 +56,13 @@ export function wsTicketUserRoom(userId: string): string {
   return `ws-ticket:user:${userId}`;
 }
 
-// setTimeout fires immediately for delays above 2^31 - 1 ms (about 24.8 days).
-const MAX_DELAY = 2_147_483_647;
-
 /**
  * Calls `onEnd` at `endsAt` (epoch milliseconds), however far away. Returns a function that cancels
- * it; call it when the connection closes so that short-lived sockets leave no timer behind.
+ * it; call it when the connection closes so that short-lived sockets leave no timer behind. (The
+ * adapters keep their sockets' sessions with the same clock, which also announces the end.)
  */
 export function scheduleSessionEnd(endsAt: number, onEnd: () => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    const delay = endsAt - Date.now();
-    if (delay <= 0) {
-      timer = undefined;
-      onEnd();
-      return;
-    }
-    // Not unref'd: it lives exactly as long as its socket, and a leak would show as a live handle.
-    timer = setTimeout(arm, Math.min(delay, MAX_DELAY));
-  };
-  arm();
-  return () => clearTimeout(timer);
+  const clock = new SessionClock(0, { expiring: () => undefined, end: onEnd });
+  clock.set(endsAt);
+  return () => clock.stop();
 }

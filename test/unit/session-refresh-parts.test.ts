@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { WS_TICKET_REFRESH_LIMIT, type WsTicketRefreshAck } from '../../lib/index.js';
+import {
+  scheduleSessionEnd,
+  WS_TICKET_REFRESH_LIMIT,
+  type WsTicketRefreshAck,
+} from '../../lib/index.js';
 import { RefreshGate, refreshTicketOf, SessionClock } from '../../lib/session/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -84,6 +88,24 @@ describe('SessionClock', () => {
     clock.set(undefined);
     await sleep(100);
     assert.deepEqual(events, []);
+  });
+});
+
+describe('scheduleSessionEnd', () => {
+  it('calls back at the end, at once for an end already past, and never once cancelled', async () => {
+    const calls: string[] = [];
+    scheduleSessionEnd(Date.now() - 1, () => calls.push('past'));
+    assert.deepEqual(calls, ['past'], 'an end already past is called at once');
+    const cancel = scheduleSessionEnd(Date.now() + 30, () => calls.push('cancelled'));
+    const ended = new Promise<void>((resolve) => {
+      scheduleSessionEnd(Date.now() + 60, () => {
+        calls.push('end');
+        resolve();
+      });
+    });
+    cancel();
+    await ended;
+    assert.deepEqual(calls, ['past', 'end']);
   });
 });
 
