@@ -1,5 +1,10 @@
 import { OnApplicationShutdown } from '@nestjs/common';
-import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
+import { MemoryConnectionSets } from './memory-connection-sets.js';
+import {
+  TicketStore,
+  type TicketStoreConnectionSlot,
+  type TicketStoreCounter,
+} from './ticket-store.js';
 
 interface Entry {
   value: string;
@@ -31,6 +36,7 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
   private readonly owners = new Map<string, Set<string>>();
   private readonly counters = new Map<string, Counter>();
   private readonly generations = new Map<string, Counter>();
+  private readonly connections = new MemoryConnectionSets();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: MemoryTicketStoreOptions = {}) {
@@ -94,7 +100,38 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     return generation.count;
   }
 
-  /** Drops every expired ticket, counter and generation now. Runs on a timer while any is held. */
+  override async acquireConnection(
+    key: string,
+    id: string,
+    limit: number,
+    lease: number,
+    evictOldest: boolean,
+  ): Promise<TicketStoreConnectionSlot> {
+    const slot = this.connections.acquire(key, id, limit, lease, evictOldest, Date.now());
+    this.startTimer();
+    return slot;
+  }
+
+  override async renewConnections(
+    key: string,
+    ids: string[],
+    limit: number,
+    lease: number,
+  ): Promise<string[]> {
+    const lost = this.connections.renew(key, ids, limit, lease, Date.now());
+    this.startTimer();
+    return lost;
+  }
+
+  override async releaseConnection(key: string, id: string): Promise<void> {
+    this.connections.release(key, id);
+  }
+
+  override async countConnections(key: string): Promise<number> {
+    return this.connections.count(key, Date.now());
+  }
+
+  /** Drops every expired ticket, counter, generation and connection slot now. Runs on a timer while any is held. */
   sweep(now = Date.now()): void {
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt <= now) this.delete(key, entry);
@@ -104,7 +141,9 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
         if (counter.resetAt <= now) counters.delete(key);
       }
     }
-    if (this.entries.size === 0 && this.counters.size === 0 && this.generations.size === 0) {
+    this.connections.sweep(now);
+    const held = this.entries.size + this.counters.size + this.generations.size;
+    if (held + this.connections.size === 0) {
       this.stopTimer();
     }
   }
@@ -115,6 +154,7 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     this.owners.clear();
     this.counters.clear();
     this.generations.clear();
+    this.connections.clear();
   }
 
   /** Adds one to a live counter, or starts one that lives `ttl` ms from `now`. */

@@ -6,6 +6,17 @@ export interface TicketStoreCounter {
   resetIn: number;
 }
 
+/** Result of {@link TicketStore.acquireConnection}. */
+export interface TicketStoreConnectionSlot {
+  /** Whether the connection holds a slot now. */
+  acquired: boolean;
+  /**
+   * Ids taken out of the set to make room (`evictOldest`), oldest first: their holders close those
+   * connections. Empty when nothing was evicted.
+   */
+  evicted: string[];
+}
+
 /**
  * Where tickets live between issue and consumption. It is both the DI token and the type of the store.
  *
@@ -58,5 +69,59 @@ export abstract class TicketStore {
    */
   bumpGeneration(_key: string, _ttl: number): Promise<number> {
     return Promise.reject(new Error(`${this.constructor.name} does not support bumpGeneration()`));
+  }
+
+  /**
+   * Atomically gives the connection `id` a slot in the connection set `key` (one key per user)
+   * unless the set already holds `limit` live connections. Then, without `evictOldest`, it is
+   * refused (`acquired: false`, the set unchanged); with `evictOldest`, the oldest connections
+   * (by their first acquisition, the store's clock) are taken out to make room, reported in
+   * `evicted`, and remembered as evicted until their lease would have ended, so that their holders
+   * learn it at their next {@link renewConnections}. A slot lives `lease` milliseconds from its
+   * acquisition or last renewal: a crashed holder's slots are free again within `lease`. The key
+   * lives no longer than its longest lease. Needed by `maxConnectionsPerUser`.
+   */
+  acquireConnection(
+    _key: string,
+    _id: string,
+    _limit: number,
+    _lease: number,
+    _evictOldest: boolean,
+  ): Promise<TicketStoreConnectionSlot> {
+    return Promise.reject(
+      new Error(`${this.constructor.name} does not support acquireConnection()`),
+    );
+  }
+
+  /**
+   * Atomically extends the lease of each of `ids` in the set `key` to `lease` milliseconds from
+   * now. An id whose slot ran out (its holder could not renew in time, during a store outage) takes
+   * a slot again if the set has room below `limit`. Resolves the ids that lost their slot: evicted
+   * by another connection's `evictOldest` (forgotten once reported), or run out with no room left.
+   * Their holders close them.
+   */
+  renewConnections(
+    _key: string,
+    _ids: string[],
+    _limit: number,
+    _lease: number,
+  ): Promise<string[]> {
+    return Promise.reject(
+      new Error(`${this.constructor.name} does not support renewConnections()`),
+    );
+  }
+
+  /** Gives the slot of `id` in the set `key` back (and forgets it if it was evicted); idempotent. */
+  releaseConnection(_key: string, _id: string): Promise<void> {
+    return Promise.reject(
+      new Error(`${this.constructor.name} does not support releaseConnection()`),
+    );
+  }
+
+  /** How many live slots the set `key` holds (evicted ones and run-out leases not counted). */
+  countConnections(_key: string): Promise<number> {
+    return Promise.reject(
+      new Error(`${this.constructor.name} does not support countConnections()`),
+    );
   }
 }
