@@ -40,6 +40,8 @@ type NextFunction = (err?: Error) => void;
 
 /** Server-side event (through `serverSideEmit`) that carries a revocation to the other instances. */
 const REVOKE_EVENT = 'ws-ticket:revoke';
+/** Server-side event that carries `close-oldest` evictions to the instances holding them. */
+const EVICT_EVENT = 'ws-ticket:evict';
 
 /**
  * Whether the server's Socket.IO adapter reaches other instances with `serverSideEmit`: the
@@ -125,10 +127,23 @@ export class WsTicketIoAdapter extends IoAdapter {
         }
       },
     );
+    // Connections of this instance that another one's handshake evicted (`close-oldest`).
+    (server.sockets as unknown as NodeJS.EventEmitter).on(
+      EVICT_EVENT,
+      (userId: unknown, ids: unknown) => {
+        if (typeof userId === 'string' && Array.isArray(ids)) {
+          this.service().evictConnections(
+            userId,
+            ids.filter((id): id is string => typeof id === 'string'),
+          );
+        }
+      },
+    );
     this.unregister.set(
       server,
       this.service().registerConnections({
         disconnectUser: (userId, code) => this.disconnectUser(server, userId, code),
+        announceEvictions: (userId, ids) => this.announceEvictions(server, userId, ids),
       }),
     );
     return server;
@@ -212,6 +227,14 @@ export class WsTicketIoAdapter extends IoAdapter {
     this.connections.add(session.userId, socket.conn);
     // In the room now: a revocation from here on reaches it, one from before is caught here.
     await this.service().confirmSession(session);
+    // Counted last, once per connection: a refused handshake holds no slot. The connection must
+    // be open as the slot is taken, or its close (which gives the slot back) has passed already.
+    const connection = socket.conn;
+    if (connection.readyState !== 'open') throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
+    const server = socket.nsp.server;
+    await this.service().holdConnection(session.userId, connection, (code) =>
+      this.evict(server, connection, session.userId, code),
+    );
     this.admitting.set(socket, session);
   }
 
@@ -224,6 +247,34 @@ export class WsTicketIoAdapter extends IoAdapter {
       return;
     }
     if (session) this.live.start(socket, session);
+  }
+
+  /**
+   * Closes a connection whose slot another connection of its user took (`close-oldest`): every
+   * namespace socket of the user on it is told why first.
+   */
+  private evict(server: Server, connection: Connection, userId: string, code: WsTicketErrorCode) {
+    const room = wsTicketUserRoom(userId);
+    const sockets: Socket[] = [];
+    for (const namespace of server._nsps.values()) {
+      for (const id of namespace.adapter.rooms.get(room) ?? []) {
+        const socket = namespace.sockets.get(id);
+        if (socket?.conn === connection) sockets.push(socket);
+      }
+    }
+    expel(sockets, code);
+    connection.close();
+  }
+
+  /** Tells the other instances which of their connections a handshake here evicted. */
+  private announceEvictions(server: Server, userId: string, ids: readonly string[]): void {
+    if (!spansInstances(server)) return;
+    try {
+      server.serverSideEmit(EVICT_EVENT, userId, ids);
+    } catch (error) {
+      // They learn it at their next lease renewal.
+      this.service().logFailure('Eviction not sent to the other instances', error);
+    }
   }
 
   /** Returns how many of the user's connections this instance closed. */

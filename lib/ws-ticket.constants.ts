@@ -16,6 +16,14 @@ export const DEFAULT_REFRESH_WINDOW = 60;
  * not counted); also how many of a connection's refreshes may wait their turn.
  */
 export const WS_TICKET_REFRESH_LIMIT = 10;
+/**
+ * Default `maxConnectionsPerUser`: well above what one person opens (a Socket.IO connection per
+ * browser tab, its namespaces counted once, across a few devices), well below what fills a server
+ * (50 sockets of about 20 KB each is 1 MB per account).
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_USER = 50;
+/** Default `connectionLease`: seconds a connection's slot outlives its last renewal. */
+export const DEFAULT_CONNECTION_LEASE = 60;
 /** Default upper bound on one store operation, in milliseconds. */
 export const DEFAULT_STORE_TIMEOUT = 2000;
 /** Default upper bound on one `resolveUser` or `allowedOrigins` call, in milliseconds. */

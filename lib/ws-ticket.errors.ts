@@ -50,6 +50,14 @@ export const WsTicketErrorCode = {
    * WebSocket: close code 4003). The client helper does not reconnect on its own.
    */
   USER_MISMATCH: 'user_mismatch',
+  /**
+   * The user already holds `maxConnectionsPerUser` open connections (on every instance sharing
+   * the store). With `onConnectionLimit: 'refuse'` the handshake is refused (the ticket is spent;
+   * raw WebSocket: HTTP 429 at the upgrade). With `'close-oldest'` the new connection is accepted
+   * and the user's oldest one gets `unauthorized` `{ code }` and is closed (raw WebSocket: close
+   * code 4409). The client helper does not reconnect on its own after either.
+   */
+  CONNECTION_LIMIT: 'connection_limit',
 } as const;
 
 /** One of the values of {@link WsTicketErrorCode}. */
@@ -67,6 +75,7 @@ const MESSAGES: Record<WsTicketErrorCode, string> = {
   user_revoked: 'This connection was closed by the server.',
   rate_limited: 'Too many WebSocket tickets requested; retry later.',
   user_mismatch: 'The refresh ticket belongs to another user than this connection.',
+  connection_limit: 'Too many connections are open for this user.',
 };
 
 /** Payload attached to refusals: what a client can rely on. */

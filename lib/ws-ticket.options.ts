@@ -268,6 +268,38 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    */
   issueLimit?: WsTicketIssueLimit | false | undefined;
   /**
+   * Most connections one user may hold open at once, counted in the ticket store (exact across
+   * instances sharing a store such as `RedisTicketStore`; per process with the memory store). A
+   * Socket.IO connection counts once whatever namespaces it multiplexes; a raw WebSocket counts
+   * once. A handshake over it answers `connection_limit` or closes the oldest connection
+   * (`onConnectionLimit`). A disconnect, `disconnectUser()` and a session's end give the slot back
+   * at once; a crashed instance's slots within `connectionLease`. Enforced by `WsTicketIoAdapter`
+   * and `WsTicketWsAdapter` (not in guard-only apps). `0` or `false` switches it off: then nothing
+   * is counted and handshakes make no store call for it.
+   * @default 50
+   */
+  maxConnectionsPerUser?: number | false | undefined;
+  /**
+   * What a handshake over `maxConnectionsPerUser` does. `'refuse'`: it is refused with
+   * `connection_limit` (Socket.IO `connect_error`; raw WebSocket HTTP 429 `{ "code":
+   * "connection_limit" }`); its ticket is spent and the user's other connections are untouched.
+   * `'close-oldest'`: it is accepted, and the user's oldest connection receives `unauthorized`
+   * `{ code: 'connection_limit' }` and is closed (raw WebSocket: close code 4409). An oldest
+   * connection on another instance is closed by that instance at once through a Socket.IO adapter
+   * that spans instances, otherwise at its next lease renewal (within a third of
+   * `connectionLease`).
+   * @default 'refuse'
+   */
+  onConnectionLimit?: WsTicketConnectionLimitAction | undefined;
+  /**
+   * How long a connection's slot (`maxConnectionsPerUser`) outlives its last renewal, in seconds.
+   * Each instance renews its open connections' slots every third of this, one store call per user;
+   * an instance that dies without closing its connections (a crash, `SIGKILL`) holds their slots
+   * until this has passed. Shorter frees a crashed instance's slots sooner and renews more often.
+   * @default 60
+   */
+  connectionLease?: number | undefined;
+  /**
    * The app authenticates Socket.IO connections with `WsTicketGuard` alone, on purpose (plain
    * `IoAdapter`, no `WsTicketIoAdapter`): silences the startup warning about gateways running
    * without a ticket adapter. In that mode any client may connect and only guarded handlers check
@@ -277,6 +309,12 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    */
   guardOnly?: boolean | undefined;
 }
+
+/**
+ * What a handshake over `maxConnectionsPerUser` does: refuse it (`connection_limit`), or accept it
+ * and close the user's oldest connection.
+ */
+export type WsTicketConnectionLimitAction = 'refuse' | 'close-oldest';
 
 /**
  * Static options of the module, read when the module is assembled (before any async factory runs),

@@ -1,9 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
 import type { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { maskCredentials } from './internal/mask-credentials.js';
 import { serviceOptions } from './internal/service-options.js';
 import type { AppCallbacks } from './session/app-callbacks.js';
+import type { ConnectionLimit, LostConnection } from './session/connection-limit.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
 import type { ConnectionSessions } from './session/connection-sessions.js';
 import type { OriginCheck } from './session/origin-check.js';
@@ -13,6 +14,7 @@ import { serviceParts } from './session/service-parts.js';
 import type { SessionRefresh } from './session/session-refresh.js';
 import type { TicketConsumer } from './session/ticket-consumer.js';
 import type { TicketIssuer } from './session/ticket-issuer.js';
+import type { Closable } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import type { BoundedTicketStore } from './stores/bounded-ticket-store.js';
 // A value import: Nest reads the constructor's parameter types to inject the store.
@@ -33,7 +35,7 @@ import type {
  * `controller: false`) to issue tickets behind your own guards.
  */
 @Injectable()
-export class WsTicketService<TUser = unknown> {
+export class WsTicketService<TUser = unknown> implements OnApplicationShutdown {
   /** Ticket lifetime, in seconds. */
   readonly ttl: number;
   /** Handshake `auth` key / query parameter carrying the ticket. */
@@ -47,6 +49,8 @@ export class WsTicketService<TUser = unknown> {
   readonly refreshWindow: number;
   /** Upper bound on one call of the app's code (`callbackTimeout`), in milliseconds. */
   readonly callbackTimeout: number;
+  /** Open connections allowed per user (`maxConnectionsPerUser`); `false`: no cap. */
+  readonly maxConnectionsPerUser: number | false;
 
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
@@ -62,6 +66,7 @@ export class WsTicketService<TUser = unknown> {
   private readonly refresh: SessionRefresh<TUser>;
   private readonly issuer: TicketIssuer;
   private readonly origins: OriginCheck;
+  private readonly connectionLimit: ConnectionLimit | undefined;
 
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
@@ -73,6 +78,7 @@ export class WsTicketService<TUser = unknown> {
     this.closeOnSessionEnd = checked.closeOnSessionEnd;
     this.refreshWindow = checked.refreshWindow;
     this.callbackTimeout = checked.callbackTimeout;
+    this.maxConnectionsPerUser = checked.maxConnectionsPerUser;
     const parts = serviceParts(options, checked, {
       store,
       logger: this.logger,
@@ -80,6 +86,7 @@ export class WsTicketService<TUser = unknown> {
       onStoreFailure: (error) => this.logFailure('Ticket store failed', error),
       onRateLimited: () =>
         this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
+      onEvictions: (userId, ids) => this.registries.announceEvictions(userId, ids),
     });
     this.callbacks = parts.callbacks;
     this.bearer = parts.bearer;
@@ -90,6 +97,7 @@ export class WsTicketService<TUser = unknown> {
     this.refresh = parts.refresh;
     this.origins = parts.origins;
     this.connections = parts.connections;
+    this.connectionLimit = parts.connectionLimit;
   }
 
   /** Whether bearer tokens can be verified: the `jwt` option is set. */
@@ -307,6 +315,55 @@ export class WsTicketService<TUser = unknown> {
   /** True when this process revoked the session's user after the session started. */
   isSessionRevoked(session: WsTicketSession<TUser>): boolean {
     return this.revocation.isRevoked(session);
+  }
+
+  /**
+   * Counts an admitted connection against `maxConnectionsPerUser` (what the adapters do once a
+   * handshake passed every other check): takes a slot in the user's connection set, one store call,
+   * unless `connection` holds one for the user already (Socket.IO namespaces multiplexed on one
+   * connection count once). The slot is given back when `connection` emits `close`; `lost` closes
+   * the connection if its slot is taken away (`onConnectionLimit: 'close-oldest'`). With the cap off
+   * it resolves at once, touching nothing.
+   * @param connection an object that lives exactly as long as the physical connection and emits
+   *   `close` when it ends (`socket.conn` for Socket.IO, the request's TCP socket for raw ws); the
+   *   caller has just seen it open
+   * @throws WsTicketError `connection_limit` (with `'refuse'`) or `store_unavailable`
+   */
+  holdConnection(userId: string, connection: Closable, lost: LostConnection): Promise<void> {
+    if (!this.connectionLimit) return Promise.resolve();
+    return this.logged(this.connectionLimit.hold(userId, connection, lost));
+  }
+
+  /**
+   * How many connections the user holds open now, on every instance sharing the store (per
+   * process with the memory store), as counted for `maxConnectionsPerUser`.
+   * @throws WsTicketError `store_unavailable`
+   * @throws Error when `maxConnectionsPerUser` is off: nothing is counted then
+   */
+  connectionCount(userId: string): Promise<number> {
+    if (!this.connectionLimit) {
+      return Promise.reject(
+        new Error(
+          'WsTicketService.connectionCount(): connections are not counted with ' +
+            '`maxConnectionsPerUser: false`; set a cap to count them.',
+        ),
+      );
+    }
+    return this.connectionLimit.count(userId);
+  }
+
+  /**
+   * Closes this process's connections of the user among `ids`, evicted by another instance's
+   * handshake (`close-oldest`); the Socket.IO adapter calls it when the news reaches it through
+   * `serverSideEmit`. Unknown ids are ignored.
+   */
+  evictConnections(userId: string, ids: readonly string[]): void {
+    this.connectionLimit?.evicted(userId, ids);
+  }
+
+  /** Stops renewing connection slots: those of connections still open run out within the lease. */
+  onApplicationShutdown(): void {
+    this.connectionLimit?.stop();
   }
 
   /**

@@ -49,4 +49,11 @@ export interface WsTicketConnectionRegistry {
     userId: string,
     code: WsTicketErrorCode,
   ): number | undefined | Promise<number | undefined>;
+  /**
+   * Tells the other instances that this one's handshake evicted some of the user's connections
+   * (`onConnectionLimit: 'close-oldest'`), so that they close theirs at once rather than at their
+   * next lease renewal; they pass the ids to `WsTicketService.evictConnections()`. Optional: a
+   * registry that cannot reach other instances leaves it out.
+   */
+  announceEvictions?(userId: string, ids: readonly string[]): void;
 }

@@ -50,7 +50,9 @@ export const TICKET_REQUEST_FATAL_CODES: readonly TicketRequestFailureCode[] = [
  * handshake or a session refresh. Each is a deliberate answer of the server, never a failure:
  * `user_rejected` means the app's `resolveUser` refused the user (it returned `undefined`, `null`
  * or `false`); `user_mismatch` means a refresh ticket was issued to another user than the
- * connection's (the server closes the connection). A server that cannot answer (its store or user
+ * connection's (the server closes the connection); `connection_limit` means the user holds as many
+ * connections as the server allows (retrying would spend tickets, or with `close-oldest` close the
+ * user's next oldest connection, which would do the same in turn). A server that cannot answer (its store or user
  * backend down, a `resolveUser` that throws) says `store_unavailable`, which is retried.
  */
 export const WS_TICKET_FATAL_CODES: readonly string[] = [
@@ -59,6 +61,7 @@ export const WS_TICKET_FATAL_CODES: readonly string[] = [
   'user_revoked',
   'ticket_binding_mismatch',
   'user_mismatch',
+  'connection_limit',
 ];
 
 /** A refusal, closure or failure as the helpers report it (`onRefused`). */

@@ -28,6 +28,9 @@ export const MODULE_OPTION_KEYS = keysOf<WsTicketModuleOptions>({
   allowedOrigins: true,
   bind: true,
   issueLimit: true,
+  maxConnectionsPerUser: true,
+  onConnectionLimit: true,
+  connectionLease: true,
   guardOnly: true,
 });
 

@@ -39,7 +39,7 @@ function quote(text: string): string {
 }
 
 /** The hint for a number that arrived as text, as `ConfigService.get()` returns env values. */
-function numberHint(value: unknown): string {
+export function numberHint(value: unknown): string {
   return typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))
     ? ': convert environment values with Number(…)'
     : '';

@@ -1,19 +1,30 @@
 import {
   DEFAULT_CALLBACK_TIMEOUT,
+  DEFAULT_CONNECTION_LEASE,
   DEFAULT_KEY_PREFIX,
+  DEFAULT_MAX_CONNECTIONS_PER_USER,
   DEFAULT_REFRESH_WINDOW,
   DEFAULT_STORE_TIMEOUT,
   DEFAULT_TICKET_PARAM,
   DEFAULT_TICKET_TTL,
 } from '../ws-ticket.constants.js';
 import type {
+  WsTicketConnectionLimitAction,
   WsTicketIssueLimit,
   WsTicketJwtOptions,
   WsTicketModuleOptions,
   WsTicketResolveUser,
   WsTicketUserIdOf,
 } from '../ws-ticket.options.js';
-import { callback, flag, optionObject, positive, positiveOrOff, received } from './options.js';
+import {
+  callback,
+  flag,
+  numberHint,
+  optionObject,
+  positive,
+  positiveOrOff,
+  received,
+} from './options.js';
 
 const PARAM_FORMAT = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -35,6 +46,11 @@ export interface ServiceOptions<TUser> {
   jwt: WsTicketJwtOptions | undefined;
   /** `false`: switched off. */
   issueLimit: WsTicketIssueLimit | false | undefined;
+  /** Connections per user; `false`: switched off. */
+  maxConnectionsPerUser: number | false;
+  onConnectionLimit: WsTicketConnectionLimitAction;
+  /** Seconds. */
+  connectionLease: number;
 }
 
 /**
@@ -92,5 +108,48 @@ export function serviceOptions<TUser>(
       options.issueLimit === false
         ? false
         : optionObject(options.issueLimit, 'issueLimit', '{ limit: 60, window: 60 } or false'),
+    maxConnectionsPerUser: connectionCap(options.maxConnectionsPerUser),
+    onConnectionLimit: connectionLimitAction(options.onConnectionLimit),
+    connectionLease: leaseOf(options.connectionLease),
   };
+}
+
+const LIMIT_ACTIONS: readonly WsTicketConnectionLimitAction[] = ['refuse', 'close-oldest'];
+
+/** `maxConnectionsPerUser`: a whole number of connections, or 0 / `false` for no cap. */
+function connectionCap(value: unknown): number | false {
+  if (value === undefined) return DEFAULT_MAX_CONNECTIONS_PER_USER;
+  if (value === false || value === 0) return false;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Error(
+      `WsTicketModule: \`maxConnectionsPerUser\` must be a whole number of connections (e.g. ${DEFAULT_MAX_CONNECTIONS_PER_USER}), or 0 / false for no cap; received ${received(value)}${numberHint(value)}.`,
+    );
+  }
+  return value;
+}
+
+function connectionLimitAction(value: unknown): WsTicketConnectionLimitAction {
+  if (value === undefined) return 'refuse';
+  if (!LIMIT_ACTIONS.includes(value as WsTicketConnectionLimitAction)) {
+    throw new Error(
+      `WsTicketModule: \`onConnectionLimit\` must be 'refuse' or 'close-oldest'; received ${received(value)}.`,
+    );
+  }
+  return value as WsTicketConnectionLimitAction;
+}
+
+/** `connectionLease`: at least one second, so that renewals (every third of it) stay sparse. */
+function leaseOf(value: unknown): number {
+  const lease = positive(
+    value ?? DEFAULT_CONNECTION_LEASE,
+    'connectionLease',
+    'seconds',
+    DEFAULT_CONNECTION_LEASE,
+  );
+  if (lease < 1) {
+    throw new Error(
+      `WsTicketModule: \`connectionLease\` must be at least 1 second (e.g. ${DEFAULT_CONNECTION_LEASE}); received ${received(value)}.`,
+    );
+  }
+  return lease;
 }

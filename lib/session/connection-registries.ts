@@ -35,6 +35,11 @@ export class ConnectionRegistries {
     );
   }
 
+  /** Passes evictions on to the registries that reach other instances. */
+  announceEvictions(userId: string, ids: readonly string[]): void {
+    for (const registry of this.registries) registry.announceEvictions?.(userId, ids);
+  }
+
   private warnOnce(): void {
     if (this.warned) return;
     this.warned = true;

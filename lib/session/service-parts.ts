@@ -5,6 +5,7 @@ import { BoundedTicketStore } from '../stores/bounded-ticket-store.js';
 import type { TicketStore } from '../stores/ticket-store.js';
 import type { WsTicketModuleOptions } from '../ws-ticket.options.js';
 import { AppCallbacks } from './app-callbacks.js';
+import { ConnectionLimit } from './connection-limit.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './connection-sessions.js';
 import { IssueLimit } from './issue-limit.js';
 import { OriginCheck } from './origin-check.js';
@@ -26,6 +27,8 @@ export interface ServiceParts<TUser> {
   refresh: SessionRefresh<TUser>;
   origins: OriginCheck;
   connections: ConnectionSessions<TUser>;
+  /** Unset when `maxConnectionsPerUser` is off. */
+  connectionLimit: ConnectionLimit | undefined;
 }
 
 /** What {@link serviceParts} needs besides the options. */
@@ -37,6 +40,8 @@ export interface ServicePartsContext {
   onStoreFailure: (error: unknown) => void;
   /** Reports a request refused by the issuance limit. */
   onRateLimited: () => void;
+  /** Passes on evictions of other instances' connections (`close-oldest`). */
+  onEvictions: (userId: string, ids: readonly string[]) => void;
 }
 
 /** Wires the service's parts: the data path is request → verify → issue → store → consume. */
@@ -63,7 +68,10 @@ export function serviceParts<TUser>(
     { keyPrefix: checked.keyPrefix, timeout: storeTimeout, generationTtl: horizon },
     context.onStoreFailure,
   );
-  tickets.check(issueLimit !== false, context.logger);
+  tickets.check(
+    { issueLimit: issueLimit !== false, connectionLimit: checked.maxConnectionsPerUser !== false },
+    context.logger,
+  );
   const revocation = new Revocation(tickets, horizon);
   const issuer = new TicketIssuer({
     ttl,
@@ -96,5 +104,17 @@ export function serviceParts<TUser>(
     refresh: new SessionRefresh(consumer, revocation),
     origins,
     connections: new ConnectionSessions<TUser>(limits, (session) => revocation.isRevoked(session)),
+    connectionLimit:
+      checked.maxConnectionsPerUser === false
+        ? undefined
+        : new ConnectionLimit(
+            tickets,
+            {
+              max: checked.maxConnectionsPerUser,
+              evictOldest: checked.onConnectionLimit === 'close-oldest',
+              lease: checked.connectionLease * 1000,
+            },
+            context.onEvictions,
+          ),
   };
 }

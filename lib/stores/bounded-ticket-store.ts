@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { withTimeout } from '../internal/with-timeout.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
-import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
+import {
+  TicketStore,
+  type TicketStoreConnectionSlot,
+  type TicketStoreCounter,
+} from './ticket-store.js';
 
 /** How {@link BoundedTicketStore} names keys and bounds waits. */
 export interface BoundedTicketStoreOptions {
@@ -37,6 +41,11 @@ export class BoundedTicketStore {
     return this.store.increment !== TicketStore.prototype.increment;
   }
 
+  /** Whether the store keeps connection slots (what `maxConnectionsPerUser` needs). */
+  get holdsConnections(): boolean {
+    return CONNECTION_METHODS.every((name) => this.store[name] !== TicketStore.prototype[name]);
+  }
+
   /** The store's class name, for messages. */
   get name(): string {
     return this.store.constructor.name;
@@ -46,11 +55,21 @@ export class BoundedTicketStore {
    * Fails the boot when the issuance limit needs counting the store lacks, naming the fix. A store
    * without revocation generations still works, with revocation local to this process: said once.
    */
-  check(issueLimit: boolean, logger: { warn(message: string): void }): void {
-    if (issueLimit && !this.counts) {
+  check(
+    needs: { issueLimit: boolean; connectionLimit: boolean },
+    logger: { warn(message: string): void },
+  ): void {
+    if (needs.issueLimit && !this.counts) {
       throw new Error(
         `WsTicketModule: ${this.name} has no increment(), which the issuance limit ` +
           'needs: implement it, or set `issueLimit: false`.',
+      );
+    }
+    if (needs.connectionLimit && !this.holdsConnections) {
+      throw new Error(
+        `WsTicketModule: ${this.name} has no ${CONNECTION_METHODS.join('()/')}(), which ` +
+          '`maxConnectionsPerUser` (on by default) needs: implement them (see TicketStore), or ' +
+          'set `maxConnectionsPerUser: false`.',
       );
     }
     if (!this.sharesRevocations) {
@@ -99,6 +118,34 @@ export class BoundedTicketStore {
     return this.run(() => this.store.bumpGeneration(key, this.options.generationTtl));
   }
 
+  /** Takes a slot in the user's connection set (see `TicketStore.acquireConnection`). */
+  acquireConnection(
+    userId: string,
+    id: string,
+    limit: number,
+    lease: number,
+    evictOldest: boolean,
+  ): Promise<TicketStoreConnectionSlot> {
+    const key = this.userKey('conn', userId);
+    return this.run(() => this.store.acquireConnection(key, id, limit, lease, evictOldest));
+  }
+
+  /** Renews the leases of the user's connections held here; resolves the ids that lost theirs. */
+  renewConnections(userId: string, ids: string[], limit: number, lease: number): Promise<string[]> {
+    const key = this.userKey('conn', userId);
+    return this.run(() => this.store.renewConnections(key, ids, limit, lease));
+  }
+
+  /** Gives a connection's slot back. */
+  releaseConnection(userId: string, id: string): Promise<void> {
+    return this.run(() => this.store.releaseConnection(this.userKey('conn', userId), id));
+  }
+
+  /** The user's live connection slots. */
+  countConnections(userId: string): Promise<number> {
+    return this.run(() => this.store.countConnections(this.userKey('conn', userId)));
+  }
+
   private ticketKey(ticket: string): string {
     return this.options.keyPrefix + sha256(ticket);
   }
@@ -107,7 +154,7 @@ export class BoundedTicketStore {
     return this.userKey('user', userId);
   }
 
-  private userKey(kind: 'user' | 'rate' | 'revoked', userId: string): string {
+  private userKey(kind: 'user' | 'rate' | 'revoked' | 'conn', userId: string): string {
     return `${this.options.keyPrefix}${kind}:${sha256(userId)}`;
   }
 
@@ -120,6 +167,13 @@ export class BoundedTicketStore {
     }
   }
 }
+
+const CONNECTION_METHODS = [
+  'acquireConnection',
+  'renewConnections',
+  'releaseConnection',
+  'countConnections',
+] as const;
 
 /** Hex SHA-256. */
 export function sha256(value: string): string {

@@ -85,6 +85,8 @@ export class WsTicketWsAdapter extends WsAdapter {
   private readonly accepted = new WeakMap<IncomingMessage, WsTicketSession>();
   /** Open sockets by user id, across every gateway of this adapter; emptied as sockets close. */
   private readonly sockets = new UserConnections<WebSocket>();
+  /** Accepted sockets by their TCP connection, whose close gives a connection slot back. */
+  private readonly byConnection = new WeakMap<object, WebSocket>();
   private unregister: (() => void) | undefined;
   /** `maxPayload` of a gateway server whose gateway sets none, in bytes. */
   private readonly maxPayload: number;
@@ -208,6 +210,15 @@ export class WsTicketWsAdapter extends WsAdapter {
   private async admit(request: IncomingMessage): Promise<WsTicketSession> {
     const session = await this.authenticate(request);
     await this.service().confirmSession(session);
+    // Counted last: a refused upgrade holds no slot. The TCP connection must be open as the slot
+    // is taken, or its close (which gives the slot back) has passed already.
+    const connection = request.socket;
+    if (connection.destroyed) throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
+    await this.service().holdConnection(session.userId, connection, (code) => {
+      const client = this.byConnection.get(connection);
+      if (client) this.closeWith(client, code);
+      else connection.destroy();
+    });
     return session;
   }
 
@@ -220,6 +231,7 @@ export class WsTicketWsAdapter extends WsAdapter {
     const { user, userId, sessionExpiresAt } = session;
     (client as WsTicketWebSocket).data = { user, userId, sessionExpiresAt };
     this.sockets.add(userId, client);
+    this.byConnection.set(request.socket, client);
     // Findable by disconnectUser from here on; a revocation since the upgrade began closes it now.
     if (this.service().isSessionRevoked(session)) {
       this.closeWith(client, WsTicketErrorCode.USER_REVOKED);

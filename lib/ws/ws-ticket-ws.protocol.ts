@@ -22,8 +22,9 @@ export const WS_TICKET_PROTOCOL_PREFIX = `${WS_TICKET_PROTOCOL}.`;
 
 /**
  * HTTP status answering a refused upgrade, by refusal code: 401 for ticket problems, 403 for
- * origin or binding refusals and for a user revoked during the upgrade, 503 when the store is down.
- * Any other code is answered 401.
+ * origin or binding refusals and for a user revoked during the upgrade, 429 when the user holds
+ * `maxConnectionsPerUser` connections already, 503 when the store is down. Any other code is
+ * answered 401.
  */
 export const WS_TICKET_REFUSAL_STATUS = {
   ticket_missing: 401,
@@ -34,17 +35,21 @@ export const WS_TICKET_REFUSAL_STATUS = {
   origin_forbidden: 403,
   ticket_binding_mismatch: 403,
   user_revoked: 403,
+  connection_limit: 429,
   store_unavailable: 503,
-} as const satisfies Partial<Record<WsTicketErrorCode, 401 | 403 | 503>>;
+} as const satisfies Partial<Record<WsTicketErrorCode, 401 | 403 | 429 | 503>>;
 
 /**
  * WebSocket close code (RFC 6455 private range 4000-4999) the server closes a socket with, by code:
  * 4000 + the HTTP status the same code gets elsewhere (a refused upgrade, or 429 at the ticket
  * endpoint), so that `session_expired` is 4001 ("authenticate again": fetch a new ticket after a new
  * login) and `user_revoked` is 4003 ("forbidden": do not reconnect on your own). The close reason is
- * the code string itself. The adapter closes with `session_expired` at a session's end and with
- * `user_mismatch` (4003: a refresh ticket of another user) on its own; the other codes come from
- * `WsTicketService.disconnectUser(userId, code)`.
+ * the code string itself. One exception: `connection_limit` is 4409 ("conflict": a newer connection
+ * of the same user took this one's place, with `onConnectionLimit: 'close-oldest'`), not 4429,
+ * so that no client mistakes it for `rate_limited`'s "retry later" and reconnects, which would
+ * close the next oldest in turn. The adapter closes with `session_expired` at a session's end, with
+ * `user_mismatch` (4003: a refresh ticket of another user) and with `connection_limit` on its own;
+ * the other codes come from `WsTicketService.disconnectUser(userId, code)`.
  */
 export const WS_TICKET_CLOSE_CODES = {
   ticket_missing: 4001,
@@ -57,6 +62,7 @@ export const WS_TICKET_CLOSE_CODES = {
   user_revoked: 4003,
   user_mismatch: 4003,
   rate_limited: 4429,
+  connection_limit: 4409,
   store_unavailable: 4503,
 } as const satisfies Record<WsTicketErrorCode, number>;
 
