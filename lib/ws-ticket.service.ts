@@ -4,7 +4,7 @@ import type { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { maskCredentials } from './internal/mask-credentials.js';
 import { serviceOptions } from './internal/service-options.js';
 import type { AppCallbacks } from './session/app-callbacks.js';
-import type { ConnectionLimit, LostConnection } from './session/connection-limit.js';
+import type { ConnectionLimit } from './session/connection-limit.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
 import type { ConnectionSessions } from './session/connection-sessions.js';
 import type { OriginCheck } from './session/origin-check.js';
@@ -14,7 +14,6 @@ import { serviceParts } from './session/service-parts.js';
 import type { SessionRefresh } from './session/session-refresh.js';
 import type { TicketConsumer } from './session/ticket-consumer.js';
 import type { TicketIssuer } from './session/ticket-issuer.js';
-import type { Closable } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import type { BoundedTicketStore } from './stores/bounded-ticket-store.js';
 // A value import: Nest reads the constructor's parameter types to inject the store.
@@ -24,6 +23,8 @@ import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
 import type { WsTicketClaims, WsTicketModuleOptions } from './ws-ticket.options.js';
 import type {
+  WsTicketConnection,
+  WsTicketConnectionLost,
   WsTicketConnectionRegistry,
   WsTicketHandshake,
   WsTicketRequest,
@@ -329,7 +330,11 @@ export class WsTicketService<TUser = unknown> implements OnApplicationShutdown {
    *   caller has just seen it open
    * @throws WsTicketError `connection_limit` (with `'refuse'`) or `store_unavailable`
    */
-  holdConnection(userId: string, connection: Closable, lost: LostConnection): Promise<void> {
+  holdConnection(
+    userId: string,
+    connection: WsTicketConnection,
+    lost: WsTicketConnectionLost,
+  ): Promise<void> {
     if (!this.connectionLimit) return Promise.resolve();
     return this.logged(this.connectionLimit.hold(userId, connection, lost));
   }

@@ -57,3 +57,14 @@ export interface WsTicketConnectionRegistry {
    */
   announceEvictions?(userId: string, ids: readonly string[]): void;
 }
+
+/**
+ * A physical connection as `WsTicketService.holdConnection()` counts it: an object that lives as
+ * long as the connection and says once when it ends (Socket.IO's `socket.conn`, a TCP socket).
+ */
+export interface WsTicketConnection {
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/** Closes a connection whose slot was taken away, telling its client `code` (`connection_limit`). */
+export type WsTicketConnectionLost = (code: WsTicketErrorCode) => void;

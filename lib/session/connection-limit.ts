@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BoundedTicketStore } from '../stores/bounded-ticket-store.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
-import type { Closable } from './user-connections.js';
+import type { WsTicketConnection, WsTicketConnectionLost } from '../ws-ticket.types.js';
 
 /** How {@link ConnectionLimit} counts. */
 export interface ConnectionLimitOptions {
@@ -13,14 +13,11 @@ export interface ConnectionLimitOptions {
   lease: number;
 }
 
-/** Closes a connection whose slot was taken away, with the code to tell its client. */
-export type LostConnection = (code: WsTicketErrorCode) => void;
-
 /** A slot this process holds. */
 interface Held {
   userId: string;
   id: string;
-  lost: LostConnection;
+  lost: WsTicketConnectionLost;
 }
 
 /** The slots of one connection, by user (Socket.IO namespaces may carry different users). */
@@ -43,7 +40,7 @@ export class ConnectionLimit {
   /** Names this process's connections in the store: ids are `<instance>.<n>`. */
   private readonly instance = randomBytes(9).toString('base64url');
   private sequence = 0;
-  private readonly connections = new WeakMap<Closable, ConnectionSlots>();
+  private readonly connections = new WeakMap<WsTicketConnection, ConnectionSlots>();
   /** Slots held by this process, by user and id: what renewals extend. */
   private readonly held = new Map<string, Map<string, Held>>();
   private timer: NodeJS.Timeout | undefined;
@@ -67,7 +64,11 @@ export class ConnectionLimit {
    * connection if its slot is taken away (`close-oldest`, or a lease that ran out with no room left).
    * @throws WsTicketError `connection_limit` or `store_unavailable`
    */
-  async hold(userId: string, connection: Closable, lost: LostConnection): Promise<void> {
+  async hold(
+    userId: string,
+    connection: WsTicketConnection,
+    lost: WsTicketConnectionLost,
+  ): Promise<void> {
     const slots = this.slotsOf(connection);
     let pending = slots.byUser.get(userId);
     if (!pending) {
@@ -108,7 +109,7 @@ export class ConnectionLimit {
     this.timer = undefined;
   }
 
-  private slotsOf(connection: Closable): ConnectionSlots {
+  private slotsOf(connection: WsTicketConnection): ConnectionSlots {
     let slots = this.connections.get(connection);
     if (!slots) {
       const created: ConnectionSlots = { byUser: new Map(), closed: false };
@@ -130,7 +131,7 @@ export class ConnectionLimit {
   private async acquire(
     userId: string,
     slots: ConnectionSlots,
-    lost: LostConnection,
+    lost: WsTicketConnectionLost,
   ): Promise<Held> {
     const { max, lease, evictOldest } = this.options;
     const id = `${this.instance}.${(this.sequence++).toString(36)}`;

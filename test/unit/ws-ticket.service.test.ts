@@ -163,9 +163,20 @@ describe('WsTicketService with a minimal custom store', () => {
     );
   });
 
-  it('works with put and take alone once the limit is off', async () => {
+  it('refuses to start when maxConnectionsPerUser needs connection slots the store lacks, naming the fix', () => {
+    assert.throws(
+      () =>
+        new WsTicketService({ jwt: { secret: TEST_SECRET }, issueLimit: false }, new PutTakeOnly()),
+      (error: Error) =>
+        /PutTakeOnly has no acquireConnection\(\)\/renewConnections\(\)\/releaseConnection\(\)\/countConnections\(\)/.test(
+          error.message,
+        ) && /maxConnectionsPerUser: false/.test(error.message),
+    );
+  });
+
+  it('works with put and take alone once the limits are off', async () => {
     const tickets = new WsTicketService(
-      { jwt: { secret: TEST_SECRET }, issueLimit: false },
+      { jwt: { secret: TEST_SECRET }, issueLimit: false, maxConnectionsPerUser: false },
       new PutTakeOnly(),
     );
     const { uuid } = await tickets.issue({ sub: '1' });

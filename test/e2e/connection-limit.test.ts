@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, afterEach, describe, it } from 'node:test';
+import { Manager, type Socket } from 'socket.io-client';
+import {
+  MemoryTicketStore,
+  WsTicketModule,
+  type WsTicketModuleOptions,
+  WsTicketService,
+} from '../../lib/index.js';
+import { ChatTestGateway, NotificationsTestGateway } from '../fixtures/gateways.js';
+import { type StartedApp, startApp } from '../support/app.js';
+import { RawEngineIo } from '../support/engine-io.js';
+import { TEST_SECRET } from '../support/jwt.js';
+import { ask, type ConnectOutcome, connect, connected, next } from '../support/sockets.js';
+import { withDeadline } from '../support/stop-child.js';
+
+/** The memory store, counting the connection-slot calls that reach it. */
+class SlotCountingStore extends MemoryTicketStore {
+  readonly calls: string[] = [];
+
+  override acquireConnection(...args: Parameters<MemoryTicketStore['acquireConnection']>) {
+    this.calls.push('acquire');
+    return super.acquireConnection(...args);
+  }
+
+  override releaseConnection(...args: Parameters<MemoryTicketStore['releaseConnection']>) {
+    this.calls.push('release');
+    return super.releaseConnection(...args);
+  }
+
+  override renewConnections(...args: Parameters<MemoryTicketStore['renewConnections']>) {
+    this.calls.push('renew');
+    return super.renewConnections(...args);
+  }
+}
+
+interface Harness {
+  started: StartedApp;
+  service: WsTicketService;
+  store: SlotCountingStore;
+  /** A fresh ticket of `sub`, issued by the service (the endpoint adds nothing here). */
+  ticket(sub: string, expiresIn?: number): Promise<string>;
+  /** Connects `/chat` as `sub` with a fresh ticket. */
+  open(sub: string, namespace?: string): Promise<ConnectOutcome>;
+  /** Waits until the store counts `expected` connections of `sub` (slots are given back on close). */
+  counts(sub: string, expected: number): Promise<void>;
+}
+
+const harnesses: Harness[] = [];
+const sockets: Socket[] = [];
+
+async function harness(options: Partial<WsTicketModuleOptions> = {}): Promise<Harness> {
+  const store = new SlotCountingStore();
+  const started = await startApp({
+    imports: [
+      WsTicketModule.forRoot({
+        jwt: { secret: TEST_SECRET },
+        issueLimit: false,
+        store,
+        ...options,
+      }),
+    ],
+    providers: [ChatTestGateway, NotificationsTestGateway],
+  });
+  const service = started.app.get(WsTicketService);
+  const ticket = async (sub: string, expiresIn = 600) =>
+    (await service.issue({ sub, exp: Math.floor(Date.now() / 1000) + expiresIn })).uuid;
+  const made: Harness = {
+    started,
+    service,
+    store,
+    ticket,
+    async open(sub, namespace = '/chat') {
+      const result = await connect(`${started.url}${namespace}`, {
+        auth: { uuid: await ticket(sub) },
+      });
+      if (result.ok) sockets.push(result.socket);
+      return result;
+    },
+    async counts(sub, expected) {
+      const deadline = Date.now() + 5000;
+      let count = await service.connectionCount(sub);
+      while (count !== expected && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        count = await service.connectionCount(sub);
+      }
+      assert.equal(count, expected, `connections of ${sub}`);
+    },
+  };
+  harnesses.push(made);
+  return made;
+}
+
+async function openAll(h: Harness, sub: string, n: number): Promise<Socket[]> {
+  const opened: Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const result = await h.open(sub);
+    assert.ok(result.ok, `connection ${i + 1} of ${sub} accepted`);
+    opened.push(result.socket);
+  }
+  return opened;
+}
+
+/** The `unauthorized` code and the disconnect reason a socket gets when the server closes it. */
+function closure(socket: Socket): Promise<{ code: string | undefined; reason: string }> {
+  let code: string | undefined;
+  socket.once('unauthorized', (payload: { code: string }) => {
+    code = payload.code;
+  });
+  const closed = new Promise<{ code: string | undefined; reason: string }>((resolve) =>
+    socket.once('disconnect', (reason) => resolve({ code, reason })),
+  );
+  return withDeadline(closed, 15_000, 'the server closing the socket');
+}
+
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.close();
+  await Promise.all(harnesses.splice(0).map((h) => h.started.close()));
+});
+
+describe('maxConnectionsPerUser on Socket.IO', () => {
+  it("refuses the cap + 1-th handshake with connection_limit, spends its ticket, and leaves the user's others alone", async () => {
+    const h = await harness({ maxConnectionsPerUser: 3 });
+    const open = await openAll(h, 'alice', 3);
+    const uuid = await h.ticket('alice');
+    const refused = await connect(`${h.started.url}/chat`, { auth: { uuid } });
+    assert.deepEqual(refused.ok ? 'accepted' : [refused.code, refused.message], [
+      'connection_limit',
+      'connection_limit',
+    ]);
+    await h.counts('alice', 3);
+    for (const socket of open) {
+      assert.ok(socket.connected);
+      assert.equal(((await ask(socket, 'whoami')) as { sub: string }).sub, 'alice');
+    }
+    // Single use holds for refusals: with a slot free again, the same ticket is spent.
+    open[0].disconnect();
+    await h.counts('alice', 2);
+    const again = await connect(`${h.started.url}/chat`, { auth: { uuid } });
+    assert.equal(!again.ok && again.code, 'ticket_invalid');
+  });
+
+  it('gives a slot back as soon as a socket closes', async () => {
+    const h = await harness({ maxConnectionsPerUser: 2, connectionLease: 600 });
+    const [first] = await openAll(h, 'alice', 2);
+    assert.equal((await h.open('alice')).ok, false);
+    first.disconnect();
+    // Long before any lease could run out: the close itself gave it back.
+    await h.counts('alice', 1);
+    assert.ok((await h.open('alice')).ok);
+  });
+
+  it('counts a connection multiplexing three namespaces once', async () => {
+    const h = await harness({ maxConnectionsPerUser: 2 });
+    const manager = new Manager(h.started.url, { transports: ['websocket'], reconnection: false });
+    const uuid = await h.ticket('alice');
+    const namespaces = ['/', '/chat', '/notifications'].map((name) =>
+      manager.socket(name, { auth: { uuid } }),
+    );
+    sockets.push(...namespaces);
+    await Promise.all(
+      namespaces.map((socket) =>
+        withDeadline(
+          new Promise<void>((resolve, reject) => {
+            socket.once('connect', () => resolve());
+            socket.once('connect_error', reject);
+          }),
+          15_000,
+          'multiplexed connect',
+        ),
+      ),
+    );
+    await h.counts('alice', 1);
+    assert.equal(h.store.calls.filter((call) => call === 'acquire').length, 1);
+    assert.ok((await h.open('alice')).ok, 'a second connection fits');
+    const third = await h.open('alice');
+    assert.equal(!third.ok && third.code, 'connection_limit');
+  });
+
+  it('counts an attacker multiplexing namespaces with a ticket each once, in raw engine.io frames', async () => {
+    const h = await harness({ maxConnectionsPerUser: 1 });
+    const raw = await RawEngineIo.open(h.started.url);
+    try {
+      for (const namespace of ['/', '/chat', '/notifications']) {
+        const answer = await raw.connect(namespace, { uuid: await h.ticket('alice') });
+        assert.ok(answer.ok, `${namespace} accepted on the one connection`);
+      }
+      await h.counts('alice', 1);
+      const other = await h.open('alice');
+      assert.equal(!other.ok && other.code, 'connection_limit');
+    } finally {
+      raw.close();
+    }
+    await h.counts('alice', 0);
+  });
+
+  it("does not count one user's connections against another's", async () => {
+    const h = await harness({ maxConnectionsPerUser: 2 });
+    await openAll(h, 'alice', 2);
+    assert.equal((await h.open('alice')).ok, false);
+    await openAll(h, 'bob', 2);
+    await h.counts('bob', 2);
+    await h.counts('alice', 2);
+  });
+
+  it("'close-oldest' accepts the new socket and closes exactly the user's oldest one", async () => {
+    const h = await harness({ maxConnectionsPerUser: 3, onConnectionLimit: 'close-oldest' });
+    const [oldest, second, third] = await openAll(h, 'alice', 3);
+    const bob = (await openAll(h, 'bob', 1))[0];
+    const closed = closure(oldest);
+    const newest = await h.open('alice');
+    assert.ok(newest.ok, 'the new socket is accepted');
+    assert.deepEqual(await closed, { code: 'connection_limit', reason: 'io server disconnect' });
+    for (const socket of [second, third, newest.socket, bob]) assert.ok(socket.connected);
+    await h.counts('alice', 3);
+    // And again: the next oldest goes next.
+    const closedNext = closure(second);
+    assert.ok((await h.open('alice')).ok);
+    assert.equal((await closedNext).code, 'connection_limit');
+    assert.ok(third.connected);
+  });
+
+  it("'close-oldest' tells every namespace socket of the evicted connection why", async () => {
+    const h = await harness({ maxConnectionsPerUser: 1, onConnectionLimit: 'close-oldest' });
+    const manager = new Manager(h.started.url, { transports: ['websocket'], reconnection: false });
+    const uuid = await h.ticket('alice');
+    const chat = manager.socket('/chat', { auth: { uuid } });
+    const notifications = manager.socket('/notifications', { auth: { uuid } });
+    sockets.push(chat, notifications);
+    await Promise.all([next(chat, 'connect'), next(notifications, 'connect')]);
+    const closed = [closure(chat), closure(notifications)];
+    assert.ok((await h.open('alice')).ok);
+    assert.deepEqual(
+      (await Promise.all(closed)).map((c) => c.code),
+      ['connection_limit', 'connection_limit'],
+    );
+    await h.counts('alice', 1);
+  });
+
+  it('gives the slots back when the user is disconnected or the session ends', async () => {
+    const h = await harness({ maxConnectionsPerUser: 2 });
+    const revoked = await openAll(h, 'alice', 2);
+    const closed = revoked.map(closure);
+    await h.service.disconnectUser('alice');
+    await Promise.all(closed);
+    await h.counts('alice', 0);
+    // A session that ends closes its socket, which frees its slot.
+    const short = await connected(`${h.started.url}/chat`, {
+      auth: { uuid: await h.ticket('alice', 2) },
+    });
+    sockets.push(short);
+    await h.counts('alice', 1);
+    assert.equal((await closure(short)).code, 'session_expired');
+    await h.counts('alice', 0);
+  });
+
+  it('renews the slots of open sockets, and closes one whose slot another instance evicted', async () => {
+    const h = await harness({ maxConnectionsPerUser: 2, connectionLease: 1 });
+    const [first, second] = await openAll(h, 'alice', 2);
+    // Three leases later both still count: this instance renewed them.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await h.counts('alice', 2);
+    assert.ok(h.store.calls.includes('renew'));
+    // Another instance's 'close-oldest' handshake, straight on the shared store.
+    const closed = closure(first);
+    const key = `ws-ticket:conn:${createHash('sha256').update('alice').digest('hex')}`;
+    const slot = await h.store.acquireConnection(key, 'other-instance.0', 2, 1000, true);
+    assert.equal(slot.evicted.length, 1);
+    assert.deepEqual(await closed, { code: 'connection_limit', reason: 'io server disconnect' });
+    assert.ok(second.connected);
+  });
+
+  it('makes no store call for it when switched off, and connectionCount() says why it cannot count', async () => {
+    const h = await harness({ maxConnectionsPerUser: false });
+    await openAll(h, 'alice', 60);
+    assert.deepEqual(h.store.calls, []);
+    await assert.rejects(h.service.connectionCount('alice'), /maxConnectionsPerUser/);
+  });
+
+  it('holds a slot per connection by default (50), not per namespace or ticket', async () => {
+    const h = await harness();
+    assert.equal(h.service.maxConnectionsPerUser, 50);
+    await openAll(h, 'alice', 50);
+    const refused = await h.open('alice');
+    assert.equal(!refused.ok && refused.code, 'connection_limit');
+  });
+});
+
+after(async () => {
+  for (const socket of sockets.splice(0)) socket.close();
+});
