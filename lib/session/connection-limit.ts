@@ -136,14 +136,8 @@ export class ConnectionLimit {
     const { max, lease, evictOldest } = this.options;
     const id = `${this.instance}.${(this.sequence++).toString(36)}`;
     const held: Held = { userId, id, lost };
-    let slot: Awaited<ReturnType<BoundedTicketStore['acquireConnection']>>;
-    try {
-      slot = await this.tickets.acquireConnection(userId, id, max, lease, evictOldest);
-    } catch (error) {
-      // Timed out, the script may still run: give back whatever it takes, in the same order.
-      this.forget(held);
-      throw error;
-    }
+    // A failed or timed-out acquisition gives back whatever it may still take (the store's job).
+    const slot = await this.tickets.acquireConnection(userId, id, max, lease, evictOldest);
     if (slot.evicted.length > 0) {
       const mine = this.held.get(userId);
       const others = slot.evicted.filter((evicted) => !mine?.has(evicted));

@@ -118,8 +118,13 @@ export class BoundedTicketStore {
     return this.run(() => this.store.bumpGeneration(key, this.options.generationTtl));
   }
 
-  /** Takes a slot in the user's connection set (see `TicketStore.acquireConnection`). */
-  acquireConnection(
+  /**
+   * Takes a slot in the user's connection set (see `TicketStore.acquireConnection`). When that
+   * fails or times out, the store may still take the slot afterwards: it is given back at once
+   * (behind the acquisition, on a store that keeps the order of its commands, as Redis does) and
+   * again once the acquisition has answered (on one that does not).
+   */
+  async acquireConnection(
     userId: string,
     id: string,
     limit: number,
@@ -127,7 +132,19 @@ export class BoundedTicketStore {
     evictOldest: boolean,
   ): Promise<TicketStoreConnectionSlot> {
     const key = this.userKey('conn', userId);
-    return this.run(() => this.store.acquireConnection(key, id, limit, lease, evictOldest));
+    let late: Promise<unknown> | undefined;
+    try {
+      return await this.run(() => {
+        const acquisition = this.store.acquireConnection(key, id, limit, lease, evictOldest);
+        late = acquisition;
+        return acquisition;
+      });
+    } catch (error) {
+      const release = () => this.releaseConnection(userId, id).catch(() => {});
+      void release();
+      late?.then(release, () => {});
+      throw error;
+    }
   }
 
   /** Renews the leases of the user's connections held here; resolves the ids that lost theirs. */

@@ -193,6 +193,37 @@ describe('Startup errors name the fix', () => {
     }
   });
 
+  it('a maxConnectionsPerUser that is no whole number of connections: names the option and how to switch it off', async () => {
+    for (const maxConnectionsPerUser of [-1, 2.5, Number.NaN, true as unknown as number]) {
+      const message = await startupError([WsTicketModule.forRoot({ jwt, maxConnectionsPerUser })]);
+      assert.match(
+        message,
+        /^WsTicketModule: `maxConnectionsPerUser` must be a whole number of connections \(e\.g\. 50\), or 0 \/ false for no cap; received /,
+      );
+    }
+    const text = await startupError([
+      WsTicketModule.forRoot({ jwt, maxConnectionsPerUser: '10' as unknown as number }),
+    ]);
+    assert.match(text, /received "10" \(a string\): convert environment values with Number/);
+  });
+
+  it('an onConnectionLimit or connectionLease out of range: names what is allowed', async () => {
+    const action = await startupError([
+      WsTicketModule.forRoot({ jwt, onConnectionLimit: 'kick' as never }),
+    ]);
+    assert.equal(
+      action,
+      "WsTicketModule: `onConnectionLimit` must be 'refuse' or 'close-oldest'; received \"kick\" (a string).",
+    );
+    for (const connectionLease of [0, 0.5, -3]) {
+      const message = await startupError([WsTicketModule.forRoot({ jwt, connectionLease })]);
+      assert.match(
+        message,
+        /`connectionLease` must be (a positive number of seconds|at least 1 second)/,
+      );
+    }
+  });
+
   it('an environment string where a boolean belongs', async () => {
     const message = await startupError([
       WsTicketModule.forRoot({ jwt, closeOnSessionEnd: 'false' as unknown as boolean }),

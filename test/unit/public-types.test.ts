@@ -40,6 +40,9 @@ const consumerFiles: Record<string, string> = {
       bind: { ip: env.WS_TICKET_BIND_IP ? true : undefined, trustedProxies: ttl },
       issueLimit: { limit: ttl, window: ttl },
       refreshWindow: env.WS_TICKET_REFRESH_WINDOW ? Number(env.WS_TICKET_REFRESH_WINDOW) : undefined,
+      maxConnectionsPerUser: env.WS_TICKET_MAX_CONNECTIONS_PER_USER ? Number(env.WS_TICKET_MAX_CONNECTIONS_PER_USER) : undefined,
+      onConnectionLimit: env.WS_TICKET_ON_CONNECTION_LIMIT === 'close-oldest' ? 'close-oldest' : undefined,
+      connectionLease: ttl,
     });
     export const factory = (): WsTicketModuleOptions => ({ jwt: { secret: env.JWT_SECRET } });
     export const async = WsTicketModule.forRootAsync({ useFactory: factory, path: env.WS_TICKET_PATH });
@@ -74,6 +77,24 @@ const consumerFiles: Record<string, string> = {
       } catch {
         send(WS_TICKET_REFRESH_EVENT, { ok: false, code: 'ticket_invalid' });
         return null;
+      }
+    }
+  `,
+  // A custom transport counts its TCP connections against maxConnectionsPerUser; a custom store
+  // implements the connection slots with the exported result type.
+  'connection-cap.ts': `
+    import type { Socket } from 'node:net';
+    import { TicketStore, type TicketStoreConnectionSlot, type WsTicketConnectionLost, type WsTicketService, WS_TICKET_CLOSE_CODES } from 'nestjs-ws-ticket';
+    export const hold = (service: WsTicketService, userId: string, socket: Socket): Promise<void> => {
+      const lost: WsTicketConnectionLost = (code) => socket.destroy(new Error(code));
+      return service.holdConnection(userId, socket, lost);
+    };
+    export const count = (service: WsTicketService): Promise<number> => service.connectionCount('alice');
+    export const cap: number | false = ({} as WsTicketService).maxConnectionsPerUser;
+    export const evictedCode: 4409 = WS_TICKET_CLOSE_CODES.connection_limit;
+    export abstract class SlotStore extends TicketStore {
+      override async acquireConnection(key: string, id: string, limit: number, lease: number, evictOldest: boolean): Promise<TicketStoreConnectionSlot> {
+        return { acquired: limit > 0 && key !== id && lease > 0 && !evictOldest, evicted: [] };
       }
     }
   `,
