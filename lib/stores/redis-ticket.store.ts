@@ -1,6 +1,12 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { RedisTicketConnection } from './redis-ticket.connection.js';
+import {
+  ADD_TO_OWNER,
+  BUMP_GENERATION,
+  INCREMENT,
+  READ_GENERATION,
+} from './redis-ticket.scripts.js';
 import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
 
 /**
@@ -54,41 +60,6 @@ export interface RedisTicketStoreUrlOptions {
 
 /** Options of {@link RedisTicketStore}: either `client` or `url`. */
 export type RedisTicketStoreOptions = RedisTicketStoreClientOptions | RedisTicketStoreUrlOptions;
-
-/** KEYS[1] owner set; ARGV ticket key, ttl (ms). The set lives as long as its longest ticket. */
-const ADD_TO_OWNER = `
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 1`;
-
-/** KEYS[1] counter; ARGV window (ms). Returns { count, ms until the window ends }. */
-const INCREMENT = `
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return { count, ttl }`;
-
-/** KEYS[1] generation; ARGV ttl (ms). Returns the generation (0 when unset), extending its life. */
-const READ_GENERATION = `
-local value = redis.call('GET', KEYS[1])
-if not value then return 0 end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return tonumber(value)`;
-
-/** KEYS[1] generation; ARGV ttl (ms). Returns the new generation. */
-const BUMP_GENERATION = `
-local value = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return value`;
 
 /**
  * Ticket store on Redis (≥ 6.2), shared by every app instance. `put` is `SET key value PX ttl`;
