@@ -34,16 +34,18 @@ export class MemoryConnectionSets {
       own.expiresAt = now + lease;
       return { acquired: true, evicted: [] };
     }
-    set.delete(id);
     const holders = [...set].filter(([, slot]) => !slot.evicted);
     const evicted: string[] = [];
     if (holders.length >= limit) {
+      // Refused: the set stays as it was, an eviction mark of `id` included.
       if (!evictOldest) return { acquired: false, evicted };
       for (const [oldest, slot] of holders.slice(0, holders.length - limit + 1)) {
         slot.evicted = true;
         evicted.push(oldest);
       }
     }
+    // Its eviction mark, if any, goes: the new slot is the newest.
+    set.delete(id);
     set.set(id, { expiresAt: now + lease, evicted: false });
     this.sets.set(key, set);
     return { acquired: true, evicted };

@@ -1,7 +1,24 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { RedisTicketConnection } from './redis-ticket.connection.js';
-import { TicketStore, type TicketStoreCounter } from './ticket-store.js';
+import {
+  ACQUIRE_CONNECTION,
+  ADD_TO_OWNER,
+  BUMP_GENERATION,
+  COUNT_CONNECTIONS,
+  INCREMENT,
+  milliseconds,
+  READ_GENERATION,
+  RELEASE_CONNECTION,
+  RENEW_CONNECTIONS,
+  readIds,
+  readSlot,
+} from './redis-ticket.scripts.js';
+import {
+  TicketStore,
+  type TicketStoreConnectionSlot,
+  type TicketStoreCounter,
+} from './ticket-store.js';
 
 /**
  * The part of a Redis client the store uses, as offered by the `redis` package (node-redis v4+),
@@ -55,48 +72,14 @@ export interface RedisTicketStoreUrlOptions {
 /** Options of {@link RedisTicketStore}: either `client` or `url`. */
 export type RedisTicketStoreOptions = RedisTicketStoreClientOptions | RedisTicketStoreUrlOptions;
 
-/** KEYS[1] owner set; ARGV ticket key, ttl (ms). The set lives as long as its longest ticket. */
-const ADD_TO_OWNER = `
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 1`;
-
-/** KEYS[1] counter; ARGV window (ms). Returns { count, ms until the window ends }. */
-const INCREMENT = `
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return { count, ttl }`;
-
-/** KEYS[1] generation; ARGV ttl (ms). Returns the generation (0 when unset), extending its life. */
-const READ_GENERATION = `
-local value = redis.call('GET', KEYS[1])
-if not value then return 0 end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return tonumber(value)`;
-
-/** KEYS[1] generation; ARGV ttl (ms). Returns the new generation. */
-const BUMP_GENERATION = `
-local value = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return value`;
-
 /**
  * Ticket store on Redis (≥ 6.2), shared by every app instance. `put` is `SET key value PX ttl`;
  * `take` is a single `GETDEL`: one atomic round trip, so one ticket is accepted once across all
  * instances however many handshakes race for it. A user's tickets are also listed in a set (for
- * `revokeOwner`), issuance counters are `INCR` with an expiry, and each user's revocation
- * generation is a counter that outlives the tickets and handshakes it guards; every command touches
- * one key, so Redis Cluster works too.
+ * `revokeOwner`), issuance counters are `INCR` with an expiry, each user's revocation generation is
+ * a counter that outlives the tickets and handshakes it guards, and each user's connection slots
+ * (`maxConnectionsPerUser`) are one sorted set timed by Redis's clock; every command and script
+ * touches one key, so Redis Cluster works too.
  *
  * While Redis is unreachable every operation fails at once (the service answers
  * `store_unavailable` / HTTP 503) rather than waiting in the client's offline queue: a `GETDEL`
@@ -183,9 +166,7 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
 
   /** `INCR`, and the window's expiry on the first increment, in one script. */
   override async increment(key: string, window: number): Promise<TicketStoreCounter> {
-    const client = await this.client();
-    const px = Math.max(1, Math.ceil(window));
-    const reply = await client.eval(INCREMENT, { keys: [key], arguments: [String(px)] });
+    const reply = await this.eval(INCREMENT, key, [milliseconds(window)]);
     const [count, resetIn] = Array.isArray(reply) ? reply.map(Number) : [Number.NaN, 0];
     if (!Number.isFinite(count)) throw new Error('Unexpected reply to the increment script');
     return { count, resetIn: Math.max(0, resetIn) };
@@ -207,6 +188,51 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
   }
 
   /**
+   * One single-key script (one round trip) on the user's sorted set, timed by Redis's clock:
+   * forgets what ran out, extends the slot `id` holds or adds one (evicting the oldest first when
+   * asked), and makes the key live until its last lease ends.
+   */
+  override async acquireConnection(
+    key: string,
+    id: string,
+    limit: number,
+    lease: number,
+    evictOldest: boolean,
+  ): Promise<TicketStoreConnectionSlot> {
+    const args = [id, String(limit), milliseconds(lease), evictOldest ? '1' : '0'];
+    return readSlot(await this.eval(ACQUIRE_CONNECTION, key, args));
+  }
+
+  /**
+   * One single-key script, one round trip, for all of `ids` (none: no trip): extends the live
+   * slots, forgets and reports the evicted ones, gives run-out ones a slot again (as the newest)
+   * while there is room and reports the others.
+   */
+  override async renewConnections(
+    key: string,
+    ids: string[],
+    limit: number,
+    lease: number,
+  ): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const args = [String(limit), milliseconds(lease), ...ids];
+    return readIds(await this.eval(RENEW_CONNECTIONS, key, args));
+  }
+
+  /** One single-key script (one round trip): removes the slot of `id`, live or evicted. */
+  override async releaseConnection(key: string, id: string): Promise<void> {
+    const reply = await this.eval(RELEASE_CONNECTION, key, [id]);
+    if (reply !== 0 && reply !== 1) throw new Error('Unexpected reply to releaseConnection');
+  }
+
+  /** One read-only single-key script (one round trip): `ZCOUNT` of leases ending after `TIME`. */
+  override async countConnections(key: string): Promise<number> {
+    const count = await this.eval(COUNT_CONNECTIONS, key, []);
+    if (!Number.isInteger(count)) throw new Error('Unexpected reply to countConnections');
+    return count as number;
+  }
+
+  /**
    * Closes the connection the store opened (`url`) at once, whichever apps still use it (a client
    * handed in is left to the app). Operations then fail until an app starts on the store again.
    */
@@ -223,10 +249,13 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     if (this.users === 0) await this.close();
   }
 
-  private async generation(script: string, key: string, ttl: number): Promise<number> {
+  private async eval(script: string, key: string, args: string[]): Promise<unknown> {
     const client = await this.client();
-    const px = String(Math.max(1, Math.ceil(ttl)));
-    const value = Number(await client.eval(script, { keys: [key], arguments: [px] }));
+    return client.eval(script, { keys: [key], arguments: args });
+  }
+
+  private async generation(script: string, key: string, ttl: number): Promise<number> {
+    const value = Number(await this.eval(script, key, [milliseconds(ttl)]));
     if (!Number.isInteger(value)) throw new Error('Unexpected reply to a generation script');
     return value;
   }

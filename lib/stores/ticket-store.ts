@@ -77,9 +77,11 @@ export abstract class TicketStore {
    * refused (`acquired: false`, the set unchanged); with `evictOldest`, the oldest connections
    * (by their first acquisition, the store's clock) are taken out to make room, reported in
    * `evicted`, and remembered as evicted until their lease would have ended, so that their holders
-   * learn it at their next {@link renewConnections}. A slot lives `lease` milliseconds from its
-   * acquisition or last renewal: a crashed holder's slots are free again within `lease`. The key
-   * lives no longer than its longest lease. Needed by `maxConnectionsPerUser`.
+   * learn it at their next {@link renewConnections} (an evicted `id` acquired again takes a new
+   * slot, as the newest, and is not reported; refused, it stays evicted). A slot lives `lease`
+   * milliseconds from its acquisition or last renewal: a crashed holder's slots are free again
+   * within `lease`. The key lives no longer than its longest lease. Needed by
+   * `maxConnectionsPerUser`.
    */
   acquireConnection(
     _key: string,

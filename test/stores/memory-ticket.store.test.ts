@@ -1,14 +1,21 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it, mock } from 'node:test';
+import { after, afterEach, describe, it, mock } from 'node:test';
 import { MemoryTicketStore, TicketStore, WsTicketModule } from '../../lib/index.js';
 import { startApp, ticketFor } from '../support/app.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
+import { connectionSlotsContract } from './connection-slots.contract.js';
 import { ticketStoreContract } from './ticket-store.contract.js';
 
 describe('MemoryTicketStore: the TicketStore contract', () => {
   const store = new MemoryTicketStore();
   afterEach(() => store.onApplicationShutdown());
   ticketStoreContract(() => store);
+});
+
+describe('MemoryTicketStore: the connection-slot contract', () => {
+  const store = new MemoryTicketStore();
+  after(() => store.onApplicationShutdown());
+  connectionSlotsContract(() => store);
 });
 
 describe('MemoryTicketStore: expiry and sweeping', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { RedisTicketStore } from '../../lib/index.js';
 import {
@@ -11,6 +12,7 @@ import {
 } from '../redis/support/redis-tools.js';
 import { startTcpProxy, type TcpProxy } from '../redis/support/tcp-proxy.js';
 import { type RedisServerHandle, redisSkipReason } from '../support/redis-server.js';
+import { connectionSlotsContract } from './connection-slots.contract.js';
 import { ticketStoreContract } from './ticket-store.contract.js';
 
 const skip = redisSkipReason();
@@ -58,6 +60,82 @@ describe('RedisTicketStore', { skip }, () => {
     });
     after(() => store.onApplicationShutdown());
     ticketStoreContract(() => store);
+  });
+
+  describe('the connection-slot contract, on a client handed in', () => {
+    let client: ReturnType<typeof createClient>;
+    let store: RedisTicketStore;
+    before(async () => {
+      client = createClient({ url: redis.url });
+      client.on('error', () => {});
+      await client.connect();
+      store = new RedisTicketStore({ client });
+    });
+    after(() => client.destroy());
+    connectionSlotsContract(() => store);
+
+    it('leaves no key behind once the last lease has ended', async () => {
+      const k = key();
+      await store.acquireConnection(k, 'a', 1, 300, false);
+      await store.acquireConnection(k, 'b', 1, 300, true);
+      const pttl = await inspect.pTTL(k);
+      assert.ok(pttl > 0 && pttl <= 300, `PTTL ${pttl}`);
+      await sleep(400);
+      assert.equal(await inspect.exists(k), 0);
+    });
+
+    it('keeps the key as long as its longest lease, whatever the last call asked', async () => {
+      const k = key();
+      await store.acquireConnection(k, 'a', 2, 5000, false);
+      await store.acquireConnection(k, 'b', 2, 300, false);
+      assert.ok((await inspect.pTTL(k)) > 4000);
+      await store.renewConnections(k, ['b'], 2, 300);
+      assert.ok((await inspect.pTTL(k)) > 4000);
+      await store.releaseConnection(k, 'a');
+      await sleep(400);
+      assert.equal(await store.countConnections(k), 0);
+    });
+
+    it('keeps time by Redis, whatever the instance clock says', async () => {
+      mock.timers.enable({ apis: ['Date'], now: 0 });
+      try {
+        const k = key();
+        await store.acquireConnection(k, 'a', 1, 5000, false);
+        assert.equal((await store.acquireConnection(k, 'b', 1, 5000, false)).acquired, false);
+        assert.equal(await store.countConnections(k), 1);
+      } finally {
+        mock.timers.reset();
+      }
+    });
+
+    it('runs each operation as one script on the one key', async () => {
+      const monitor = await startMonitor(redis.port);
+      try {
+        const k = key();
+        await store.acquireConnection(k, 'a', 1, 5000, true);
+        await store.renewConnections(k, ['a', 'b'], 1, 5000);
+        await store.renewConnections(k, [], 1, 5000);
+        await store.countConnections(k);
+        await store.releaseConnection(k, 'a');
+        await monitor.sync();
+        // The commands the scripts run show up too: only what the store sent is an EVAL.
+        const sent = monitor.commands.filter(([name]) => name === 'EVAL');
+        assert.deepEqual(
+          sent.map(([name, , keys, first]) => [name, keys, first]),
+          Array.from({ length: 4 }, () => ['EVAL', '1', k]),
+        );
+      } finally {
+        monitor.close();
+      }
+    });
+
+    it('fails on a reply it does not expect rather than guessing', async () => {
+      const odd = new RedisTicketStore({ client: { eval: async () => 'OK' } as never });
+      await assert.rejects(odd.acquireConnection(key(), 'a', 1, 1000, false), /Unexpected reply/);
+      await assert.rejects(odd.renewConnections(key(), ['a'], 1, 1000), /Unexpected reply/);
+      await assert.rejects(odd.releaseConnection(key(), 'a'), /Unexpected reply/);
+      await assert.rejects(odd.countConnections(key()), /Unexpected reply/);
+    });
   });
 
   describe('commands', () => {
