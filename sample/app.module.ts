@@ -61,6 +61,11 @@ export class AppModule {
             // Unset: the module's default (60 s). The chat page answers `ws-ticket:expiring` with
             // a token it refreshed at POST /api/auth/refresh, so a socket outlives its first JWT.
             refreshWindow: config.wsTicketRefreshWindow,
+            // Unset: 50 connections per user (a Socket.IO connection counts once, whatever
+            // namespaces it opens), counted in Redis across processes with REDIS_URL.
+            maxConnectionsPerUser: config.wsTicketMaxConnectionsPerUser,
+            onConnectionLimit: config.wsTicketOnConnectionLimit,
+            connectionLease: config.wsTicketConnectionLease,
             allowedOrigins: config.allowedOrigins,
           }),
         }),

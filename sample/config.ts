@@ -14,6 +14,18 @@ export interface SampleConfig {
    * page to refresh it (`ws-ticket:expiring`); 0 sends no such event. Unset: the module's default.
    */
   wsTicketRefreshWindow?: number;
+  /**
+   * `WS_TICKET_MAX_CONNECTIONS_PER_USER`: open connections one user may hold (0: no cap). Unset:
+   * the module's default (50).
+   */
+  wsTicketMaxConnectionsPerUser?: number;
+  /** `WS_TICKET_ON_CONNECTION_LIMIT`: `refuse` or `close-oldest`. Unset: the module's (`refuse`). */
+  wsTicketOnConnectionLimit?: 'refuse' | 'close-oldest';
+  /**
+   * `WS_TICKET_CONNECTION_LEASE`: seconds a connection's slot outlives its last renewal (what a
+   * crashed process holds). Unset: the module's default (60).
+   */
+  wsTicketConnectionLease?: number;
   /** Origins allowed to open sockets; undefined allows any. */
   allowedOrigins?: string[];
   /**
@@ -46,6 +58,24 @@ function optionalSeconds(name: string, env: NodeJS.ProcessEnv): number | undefin
   return Number(raw);
 }
 
+/** Like {@link optionalSeconds}, where 0 makes no sense. */
+function optionalPositive(name: string, env: NodeJS.ProcessEnv): number | undefined {
+  const value = optionalSeconds(name, env);
+  if (value === 0) throw new Error(`${name} must be a positive integer (seconds); received "0"`);
+  return value;
+}
+
+function connectionLimitAction(env: NodeJS.ProcessEnv): 'refuse' | 'close-oldest' | undefined {
+  const raw = env.WS_TICKET_ON_CONNECTION_LIMIT?.trim();
+  if (!raw) return undefined;
+  if (raw !== 'refuse' && raw !== 'close-oldest') {
+    throw new Error(
+      `WS_TICKET_ON_CONNECTION_LIMIT must be refuse or close-oldest; received ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const jwtSecret = env.JWT_SECRET || DEV_SECRET;
   if (!env.JWT_SECRET) {
@@ -60,6 +90,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
     jwtTtl: seconds('JWT_TTL', 900, env),
     wsTicketTtl: seconds('WS_TICKET_TTL', 30, env),
     wsTicketRefreshWindow: optionalSeconds('WS_TICKET_REFRESH_WINDOW', env),
+    wsTicketMaxConnectionsPerUser: optionalSeconds('WS_TICKET_MAX_CONNECTIONS_PER_USER', env),
+    wsTicketOnConnectionLimit: connectionLimitAction(env),
+    wsTicketConnectionLease: optionalPositive('WS_TICKET_CONNECTION_LEASE', env),
     allowedOrigins: env.ALLOWED_ORIGINS
       ? env.ALLOWED_ORIGINS.split(',')
           .map((origin) => origin.trim())
