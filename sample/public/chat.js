@@ -29,6 +29,8 @@ const REASONS = {
   origin_forbidden: 'This page’s origin may not open sockets (ALLOWED_ORIGINS).',
   ticket_binding_mismatch: 'The ticket was issued to another client.',
   session_expired: 'Your session has ended: the access token expired.',
+  connection_limit:
+    'Too many connections are open for this account (tabs, devices): close one and reload this page.',
   user_revoked:
     'The server closed your connections: you logged out everywhere or the account was deactivated.',
   ticket_request_unauthorized: 'The ticket endpoint refuses your access token. Sign in again.',
