@@ -251,7 +251,9 @@ export class WsTicketIoAdapter extends IoAdapter {
 
   /**
    * Closes a connection whose slot another connection of its user took (`close-oldest`): every
-   * namespace socket of the user on it is told why first.
+   * namespace socket of the user on it is told why first. A connection that also carries another
+   * user's namespaces (a client that multiplexes two accounts) stays open for them: only the
+   * evicted user's sockets leave it.
    */
   private evict(server: Server, connection: Connection, userId: string, code: WsTicketErrorCode) {
     const room = wsTicketUserRoom(userId);
@@ -262,8 +264,13 @@ export class WsTicketIoAdapter extends IoAdapter {
         if (socket?.conn === connection) sockets.push(socket);
       }
     }
-    expel(sockets, code);
-    connection.close();
+    if (this.connections.usersOn(connection) <= 1) {
+      expel(sockets, code);
+      connection.close();
+      return;
+    }
+    for (const socket of sockets) socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+    for (const socket of sockets) socket.disconnect();
   }
 
   /** Tells the other instances which of their connections a handshake here evicted. */

@@ -18,6 +18,8 @@ interface Held {
   userId: string;
   id: string;
   lost: WsTicketConnectionLost;
+  /** Its connection's slots. */
+  slots: ConnectionSlots;
 }
 
 /** The slots of one connection, by user (Socket.IO namespaces may carry different users). */
@@ -135,7 +137,7 @@ export class ConnectionLimit {
   ): Promise<Held> {
     const { max, lease, evictOldest } = this.options;
     const id = `${this.instance}.${(this.sequence++).toString(36)}`;
-    const held: Held = { userId, id, lost };
+    const held: Held = { userId, id, lost, slots };
     // A failed or timed-out acquisition gives back whatever it may still take (the store's job).
     const slot = await this.tickets.acquireConnection(userId, id, max, lease, evictOldest);
     if (slot.evicted.length > 0) {
@@ -167,6 +169,9 @@ export class ConnectionLimit {
   /** The slot was taken away: the connection is closed, and its close gives back nothing more. */
   private lose(held: Held): void {
     if (!this.drop(held)) return;
+    // A connection that stays open for another user's namespaces must take a new slot to let
+    // this user in again.
+    held.slots.byUser.delete(held.userId);
     // Its eviction mark goes with it (the close would not come back here: dropped already).
     this.forget(held);
     held.lost(WsTicketErrorCode.CONNECTION_LIMIT);

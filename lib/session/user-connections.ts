@@ -46,6 +46,11 @@ export class UserConnections<T extends Closable> {
     return this.of(userId).filter((connection) => this.usersOf.get(connection)?.size === 1);
   }
 
+  /** How many users the connection carries (0 when it is unknown or closed). */
+  usersOn(connection: T): number {
+    return this.usersOf.get(connection)?.size ?? 0;
+  }
+
   /** Users with at least one open connection. */
   get size(): number {
     return this.byUser.size;

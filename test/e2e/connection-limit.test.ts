@@ -238,6 +238,33 @@ describe('maxConnectionsPerUser on Socket.IO', () => {
     await h.counts('alice', 1);
   });
 
+  it("'close-oldest' leaves another user's namespaces on the evicted connection open, and takes a new slot to let the user back in", async () => {
+    const h = await harness({ maxConnectionsPerUser: 1, onConnectionLimit: 'close-oldest' });
+    const raw = await RawEngineIo.open(h.started.url);
+    try {
+      assert.ok((await raw.connect('/chat', { uuid: await h.ticket('alice') })).ok);
+      assert.ok((await raw.connect('/notifications', { uuid: await h.ticket('bob') })).ok);
+      const from = raw.packets.length;
+      const newer = await h.open('alice');
+      assert.ok(newer.ok);
+      // alice's /chat socket on the raw connection is told why and leaves it…
+      await raw.until((packet) => packet.startsWith('42/chat,["unauthorized"'), from);
+      await raw.until((packet) => packet === '41/chat,', from);
+      // …while bob's namespace on the same connection still answers.
+      raw.send('42/notifications,7["whoami"]');
+      const answer = await raw.until((packet) => packet.startsWith('43/notifications,7'), from);
+      assert.match(String(answer), /"sub":"bob"/);
+      await h.counts('bob', 1);
+      // Back in on that connection: a new slot, which evicts the newer connection in turn.
+      const evicted = closure(newer.socket);
+      assert.ok((await raw.connect('/chat', { uuid: await h.ticket('alice') })).ok);
+      assert.equal((await evicted).code, 'connection_limit');
+      await h.counts('alice', 1);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('gives the slots back when the user is disconnected or the session ends', async () => {
     const h = await harness({ maxConnectionsPerUser: 2 });
     const revoked = await openAll(h, 'alice', 2);
