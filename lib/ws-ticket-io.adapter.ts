@@ -1,23 +1,18 @@
-import { EventEmitter } from 'node:events';
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import { queryOf } from './internal/http.js';
 import { IoLiveSessions } from './internal/io-live-sessions.js';
+import { IoUserSockets } from './internal/io-user-sockets.js';
 import { requireService } from './internal/require-service.js';
 import { withoutReserved } from './internal/reserved-events.js';
 import { expel } from './internal/socket-io.js';
 import { RefusalLog } from './session/refusal-log.js';
-import { UserConnections } from './session/user-connections.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WsTicketService } from './ws-ticket.service.js';
-import {
-  WS_TICKET_UNAUTHORIZED_EVENT,
-  type WsTicketSocketData,
-  wsTicketUserRoom,
-} from './ws-ticket-session.js';
+import { type WsTicketSocketData, wsTicketUserRoom } from './ws-ticket-session.js';
 
 /*
  * Socket.IO types come from Nest's IoAdapter, not from an import of `socket.io`: Nest's package
@@ -37,23 +32,6 @@ export type WsTicketIoSocket = Parameters<IoAdapter['bindClientDisconnect']>[0];
 type Server = WsTicketIoServer;
 type Socket = WsTicketIoSocket;
 type NextFunction = (err?: Error) => void;
-
-/** Server-side event (through `serverSideEmit`) that carries a revocation to the other instances. */
-const REVOKE_EVENT = 'ws-ticket:revoke';
-/** Server-side event that carries `close-oldest` evictions to the instances holding them. */
-const EVICT_EVENT = 'ws-ticket:evict';
-
-/**
- * Whether the server's Socket.IO adapter reaches other instances with `serverSideEmit`: the
- * in-memory adapter (and its session-aware subclass) only warn that they cannot.
- */
-function spansInstances(server: Server): boolean {
-  let owner: object | null = server.sockets.adapter;
-  while (owner && !Object.hasOwn(owner, 'serverSideEmit')) owner = Object.getPrototypeOf(owner);
-  return owner !== null && Object.getPrototypeOf(owner) !== EventEmitter.prototype;
-}
-/** The physical connection under a Socket.IO socket (shared by multiplexed namespaces). */
-type Connection = Socket['conn'];
 
 /**
  * Socket.IO adapter that authenticates every handshake, in every namespace, before `connection`
@@ -75,8 +53,8 @@ type Connection = Socket['conn'];
 export class WsTicketIoAdapter extends IoAdapter {
   private tickets: WsTicketService | undefined;
   private readonly unregister = new WeakMap<object, () => void>();
-  /** Authenticated connections by user, for those that left every namespace but stay open. */
-  private readonly connections = new UserConnections<Connection>();
+  /** The user's sockets and connections of this instance: what revocations and evictions close. */
+  private readonly users = new IoUserSockets(() => this.service());
   /** A socket's session between its handshake and its `connection` event. */
   private readonly admitting = new WeakMap<Socket, WsTicketSession>();
   /** Handshake failures that are no refusal (an override that threw), logged with their stack. */
@@ -116,36 +94,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     };
     attach(server.sockets);
     server.on('new_namespace', attach);
-    // Other instances' revocations, when the Socket.IO adapter spans instances.
-    (server.sockets as unknown as NodeJS.EventEmitter).on(
-      REVOKE_EVENT,
-      (userId: unknown, code: unknown) => {
-        if (typeof userId === 'string' && typeof code === 'string') {
-          // Sockets still in an app middleware behind ours are caught when they connect.
-          this.service().recordRevocation(userId);
-          this.disconnectLocal(server, userId, code as WsTicketErrorCode);
-        }
-      },
-    );
-    // Connections of this instance that another one's handshake evicted (`close-oldest`).
-    (server.sockets as unknown as NodeJS.EventEmitter).on(
-      EVICT_EVENT,
-      (userId: unknown, ids: unknown) => {
-        if (typeof userId === 'string' && Array.isArray(ids)) {
-          this.service().evictConnections(
-            userId,
-            ids.filter((id): id is string => typeof id === 'string'),
-          );
-        }
-      },
-    );
-    this.unregister.set(
-      server,
-      this.service().registerConnections({
-        disconnectUser: (userId, code) => this.disconnectUser(server, userId, code),
-        announceEvictions: (userId, ids) => this.announceEvictions(server, userId, ids),
-      }),
-    );
+    this.unregister.set(server, this.service().registerConnections(this.users.listen(server)));
     return server;
   }
 
@@ -224,7 +173,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     // A connection that closed meanwhile says 'close' no more: it must not be remembered.
     if (socket.conn.readyState !== 'open')
       throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
-    this.connections.add(session.userId, socket.conn);
+    this.users.add(session.userId, socket.conn);
     // In the room now: a revocation from here on reaches it, one from before is caught here.
     await this.service().confirmSession(session);
     // Counted last, once per connection: a refused handshake holds no slot. The connection must
@@ -233,7 +182,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     if (connection.readyState !== 'open') throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
     const server = socket.nsp.server;
     await this.service().holdConnection(session.userId, connection, (code) =>
-      this.evict(server, connection, session.userId, code),
+      this.users.evict(server, connection, session.userId, code),
     );
     this.admitting.set(socket, session);
   }
@@ -247,89 +196,6 @@ export class WsTicketIoAdapter extends IoAdapter {
       return;
     }
     if (session) this.live.start(socket, session);
-  }
-
-  /**
-   * Closes a connection whose slot another connection of its user took (`close-oldest`): every
-   * namespace socket of the user on it is told why first. A connection that also carries another
-   * user's namespaces (a client that multiplexes two accounts) stays open for them: only the
-   * evicted user's sockets leave it.
-   */
-  private evict(server: Server, connection: Connection, userId: string, code: WsTicketErrorCode) {
-    const room = wsTicketUserRoom(userId);
-    const sockets: Socket[] = [];
-    for (const namespace of server._nsps.values()) {
-      for (const id of namespace.adapter.rooms.get(room) ?? []) {
-        const socket = namespace.sockets.get(id);
-        if (socket?.conn === connection) sockets.push(socket);
-      }
-    }
-    if (this.connections.usersOn(connection) <= 1) {
-      expel(sockets, code);
-      connection.close();
-      return;
-    }
-    for (const socket of sockets) socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-    for (const socket of sockets) socket.disconnect();
-  }
-
-  /** Tells the other instances which of their connections a handshake here evicted. */
-  private announceEvictions(server: Server, userId: string, ids: readonly string[]): void {
-    if (!spansInstances(server)) return;
-    try {
-      server.serverSideEmit(EVICT_EVENT, userId, ids);
-    } catch (error) {
-      // They learn it at their next lease renewal.
-      this.service().logFailure('Eviction not sent to the other instances', error);
-    }
-  }
-
-  /** Returns how many of the user's connections this instance closed. */
-  private disconnectUser(server: Server, userId: string, code: WsTicketErrorCode): number {
-    // This instance's sockets at once, even while a cross-instance adapter's Redis is down.
-    const closed = this.disconnectLocal(server, userId, code);
-    if (spansInstances(server)) {
-      // Every other instance sweeps its own: namespaces it alone has, connections in no room.
-      try {
-        server.serverSideEmit(REVOKE_EVENT, userId, code);
-      } catch (error) {
-        this.service().logFailure('Revocation not sent to the other instances', error);
-      }
-      return closed;
-    }
-    // An adapter without serverSideEmit: reach what its rooms reach, every socket told first.
-    const room = wsTicketUserRoom(userId);
-    const namespaces = [...server._nsps.values()];
-    for (const namespace of namespaces) {
-      namespace.in(room).emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-    }
-    for (const namespace of namespaces) namespace.in(room).disconnectSockets(true);
-    return closed;
-  }
-
-  /**
-   * Closes the user's sockets of this instance, in every namespace, and their idle connections.
-   * Returns how many connections that touched (multiplexed namespaces count once).
-   */
-  private disconnectLocal(server: Server, userId: string, code: WsTicketErrorCode): number {
-    const room = wsTicketUserRoom(userId);
-    const sockets: Socket[] = [];
-    for (const namespace of server._nsps.values()) {
-      // The adapter's room index is this instance's, whatever adapter spans the others.
-      for (const id of namespace.adapter.rooms.get(room) ?? []) {
-        const socket = namespace.sockets.get(id);
-        if (socket) sockets.push(socket);
-      }
-    }
-    expel(sockets, code);
-    const touched = new Set<Connection>(sockets.map((socket) => socket.conn));
-    // Connections of the user alone that left every namespace (in no room) but could come back;
-    // one shared with another user's namespaces stays theirs (its re-entry is refused anyway).
-    for (const connection of this.connections.soleOf(userId)) {
-      touched.add(connection);
-      connection.close();
-    }
-    return touched.size;
   }
 
   private service(): WsTicketService {
