@@ -129,10 +129,27 @@ describe('maxConnectionsPerUser under attack (Socket.IO)', () => {
     // Alice's namespace socket on the old transport is told why…
     await raw.until((p) => p.startsWith('42/notifications,["unauthorized"'));
     await sleep(300);
-    // …and bob, who holds no slot of alice's and was told nothing, is not closed with it (as
-    // disconnectUser('alice') leaves a transport shared with another user open).
+    // …and bob, who is under his own cap and is told nothing, is not closed with it: alice's
+    // eviction closes the whole transport (evict(): expel + connection.close()).
     assert.equal(raw.closed, false, "bob's /chat socket was closed by alice's eviction");
     await h.counts('bob', 1);
+  });
+
+  it("disconnectUser gives back a slot squatted on another user's transport (stolen ticket)", async () => {
+    // Mallory holds one of alice's tickets. She enters /notifications with it on her own
+    // transport (mallory in /chat), leaves /notifications, and keeps the transport open.
+    const h = await harness({ maxConnectionsPerUser: 1 });
+    const raw = await rawEngine(h.started.url);
+    assert.ok((await raw.connect('/chat', { uuid: await h.ticket('mallory') })).ok);
+    assert.ok((await raw.connect('/notifications', { uuid: await h.ticket('alice') })).ok);
+    raw.leave('/notifications');
+    await sleep(100);
+    await h.counts('alice', 1);
+    // The admin revokes alice: her slot must come back…
+    await h.service.disconnectUser('alice');
+    await h.counts('alice', 0);
+    // …or alice stays locked out of her own account ('refuse' is the default).
+    assert.ok((await h.open('alice')).ok, 'alice can connect after her revocation');
   });
 
   it("'close-oldest': a handshake whose acquisition timed out (refused) evicts no one", async () => {
