@@ -22,11 +22,20 @@ export interface Instance {
 
 const ENTRY = fileURLToPath(new URL('../fixtures/instance.js', import.meta.url));
 
-/** Spawns one app instance on `redisUrl` and resolves once it listens. */
-export function startInstance(env: {
+/** The environment of `fixtures/instance.js` (see there): strings, as a process gets them. */
+export interface InstanceEnv {
   REDIS_URL: string;
   STORE_TIMEOUT?: string;
-}): Promise<Instance> {
+  MAX_CONNECTIONS?: string;
+  ON_CONNECTION_LIMIT?: 'refuse' | 'close-oldest';
+  CONNECTION_LEASE?: string;
+  /** `'0'`: no issuance limit. */
+  ISSUE_LIMIT?: '0';
+  TRANSPORT?: 'io' | 'ws';
+}
+
+/** Spawns one app instance on `redisUrl` and resolves once it listens. */
+export function startInstance(env: InstanceEnv): Promise<Instance> {
   const child = spawn(process.execPath, [ENTRY], {
     env: { ...process.env, ...env, NO_COLOR: '1' },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -19,6 +19,30 @@ export function ticketKey(uuid: string, prefix = 'ws-ticket:'): string {
   return prefix + createHash('sha256').update(uuid).digest('hex');
 }
 
+/** The key of a user's connection set (`maxConnectionsPerUser`), with the default prefix. */
+export function connectionSetKey(userId: string, prefix = 'ws-ticket:'): string {
+  return `${prefix}conn:${createHash('sha256').update(userId).digest('hex')}`;
+}
+
+/** `ZCOUNT` of the leases that end after Redis's own `TIME`, read in the same script. */
+const LIVE_SLOTS = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', now), '+inf')`;
+
+/**
+ * The user's live connection slots, read from Redis by the test itself (not through the store's
+ * own script): what every instance counts against `maxConnectionsPerUser`.
+ */
+export async function liveSlots(
+  redis: ReturnType<typeof createClient>,
+  userId: string,
+): Promise<number> {
+  const count = await redis.eval(LIVE_SLOTS, { keys: [connectionSetKey(userId)] });
+  if (typeof count !== 'number') throw new Error(`ZCOUNT answered ${String(count)}`);
+  return count;
+}
+
 /** Commands Redis executed, as reported by `MONITOR` on a raw connection. */
 export interface RedisMonitor {
   /** Executed commands, each as its upper-cased name and arguments. */
