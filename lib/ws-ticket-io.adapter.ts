@@ -7,7 +7,7 @@ import { IoLiveSessions } from './internal/io-live-sessions.js';
 import { IoUserSockets } from './internal/io-user-sockets.js';
 import { requireService } from './internal/require-service.js';
 import { withoutReserved } from './internal/reserved-events.js';
-import { expel } from './internal/socket-io.js';
+import { expel, onGone } from './internal/socket-io.js';
 import { RefusalLog } from './session/refusal-log.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
@@ -181,9 +181,11 @@ export class WsTicketIoAdapter extends IoAdapter {
     const connection = socket.conn;
     if (connection.readyState !== 'open') throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
     const server = socket.nsp.server;
-    await this.service().holdConnection(session.userId, connection, (code) =>
+    const letGo = await this.service().holdConnection(session.userId, connection, (code) =>
       this.users.evict(server, connection, session.userId, code),
     );
+    // A connection that stays open without any socket of the user holds no slot for them.
+    onGone(socket, letGo);
     this.admitting.set(socket, session);
   }
 

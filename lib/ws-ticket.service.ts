@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
 import type { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { maskCredentials } from './internal/mask-credentials.js';
@@ -36,7 +42,9 @@ import type {
  * `controller: false`) to issue tickets behind your own guards.
  */
 @Injectable()
-export class WsTicketService<TUser = unknown> implements OnApplicationShutdown {
+export class WsTicketService<TUser = unknown>
+  implements BeforeApplicationShutdown, OnApplicationShutdown
+{
   /** Ticket lifetime, in seconds. */
   readonly ttl: number;
   /** Handshake `auth` key / query parameter carrying the ticket. */
@@ -322,9 +330,11 @@ export class WsTicketService<TUser = unknown> implements OnApplicationShutdown {
    * Counts an admitted connection against `maxConnectionsPerUser` (what the adapters do once a
    * handshake passed every other check): takes a slot in the user's connection set, one store call,
    * unless `connection` holds one for the user already (Socket.IO namespaces multiplexed on one
-   * connection count once). The slot is given back when `connection` emits `close`; `lost` closes
-   * the connection if its slot is taken away (`onConnectionLimit: 'close-oldest'`). With the cap off
-   * it resolves at once, touching nothing.
+   * connection count once). The slot is given back when `connection` emits `close`, or once every
+   * handshake that held it called the function this resolves (Socket.IO: when the user's last
+   * namespace socket on a connection that stays open is gone); `lost` closes the connection if its
+   * slot is taken away (`onConnectionLimit: 'close-oldest'`). With the cap off it resolves at once,
+   * touching nothing.
    * @param connection an object that lives exactly as long as the physical connection and emits
    *   `close` when it ends (`socket.conn` for Socket.IO, the request's TCP socket for raw ws); the
    *   caller has just seen it open
@@ -334,8 +344,8 @@ export class WsTicketService<TUser = unknown> implements OnApplicationShutdown {
     userId: string,
     connection: WsTicketConnection,
     lost: WsTicketConnectionLost,
-  ): Promise<void> {
-    if (!this.connectionLimit) return Promise.resolve();
+  ): Promise<() => void> {
+    if (!this.connectionLimit) return Promise.resolve(() => {});
     return this.logged(this.connectionLimit.hold(userId, connection, lost));
   }
 
@@ -364,6 +374,15 @@ export class WsTicketService<TUser = unknown> implements OnApplicationShutdown {
    */
   evictConnections(userId: string, ids: readonly string[]): void {
     this.connectionLimit?.evicted(userId, ids);
+  }
+
+  /**
+   * Gives back the connection slots of this process at shutdown, before the adapters close their
+   * sockets and the store its connection (a raw WebSocket's close may come after the store is
+   * gone), so that a rolling deploy's reconnects find them free.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.connectionLimit?.releaseAll();
   }
 
   /** Stops renewing connection slots: those of connections still open run out within the lease. */

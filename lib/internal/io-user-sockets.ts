@@ -87,13 +87,8 @@ export class IoUserSockets {
         if (socket?.conn === connection) sockets.push(socket);
       }
     }
-    if (this.connections.usersOn(connection) <= 1) {
-      expel(sockets, code);
-      connection.close();
-      return;
-    }
-    for (const socket of sockets) socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
-    for (const socket of sockets) socket.disconnect();
+    this.expel(sockets, code);
+    if (this.connections.usersOn(connection) <= 1) connection.close();
   }
 
   /** Tells the other instances which of their connections a handshake here evicted. */
@@ -144,7 +139,7 @@ export class IoUserSockets {
         if (socket) sockets.push(socket);
       }
     }
-    expel(sockets, code);
+    this.expel(sockets, code);
     const touched = new Set<Connection>(sockets.map((socket) => socket.conn));
     // Connections of the user alone that left every namespace (in no room) but could come back;
     // one shared with another user's namespaces stays theirs (its re-entry is refused anyway).
@@ -153,5 +148,19 @@ export class IoUserSockets {
       connection.close();
     }
     return touched.size;
+  }
+
+  /**
+   * Tells the user's sockets why, then disconnects them: with their connection, unless it also
+   * carries another user's namespaces (a client multiplexing two accounts), which stay.
+   */
+  private expel(sockets: readonly Socket[], code: WsTicketErrorCode): void {
+    const shared = sockets.filter((socket) => this.connections.usersOn(socket.conn) > 1);
+    expel(
+      sockets.filter((socket) => !shared.includes(socket)),
+      code,
+    );
+    for (const socket of shared) socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+    for (const socket of shared) socket.disconnect();
   }
 }

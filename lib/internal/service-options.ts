@@ -138,7 +138,10 @@ function connectionLimitAction(value: unknown): WsTicketConnectionLimitAction {
   return value as WsTicketConnectionLimitAction;
 }
 
-/** `connectionLease`: at least one second, so that renewals (every third of it) stay sparse. */
+/** Longest `connectionLease`, seconds: a day (a third of it must fit a timer). */
+const MAX_CONNECTION_LEASE = 86_400;
+
+/** `connectionLease`: 1 second to a day, so that renewals (every third of it) stay sparse. */
 function leaseOf(value: unknown): number {
   const lease = positive(
     value ?? DEFAULT_CONNECTION_LEASE,
@@ -146,9 +149,9 @@ function leaseOf(value: unknown): number {
     'seconds',
     DEFAULT_CONNECTION_LEASE,
   );
-  if (lease < 1) {
+  if (lease < 1 || lease > MAX_CONNECTION_LEASE) {
     throw new Error(
-      `WsTicketModule: \`connectionLease\` must be at least 1 second (e.g. ${DEFAULT_CONNECTION_LEASE}); received ${received(value)}.`,
+      `WsTicketModule: \`connectionLease\` must be from 1 to ${MAX_CONNECTION_LEASE} seconds (e.g. ${DEFAULT_CONNECTION_LEASE}); received ${received(value)}.`,
     );
   }
   return lease;

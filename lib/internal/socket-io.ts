@@ -12,3 +12,26 @@ export function expel(sockets: Socket | readonly Socket[], code: WsTicketErrorCo
   for (const socket of all) socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
   for (const socket of all) socket.disconnect(true);
 }
+
+/**
+ * Calls `gone` once when the socket is gone for good, whichever way: disconnected after
+ * `connection`, or dropped before it (refused by a later middleware, or its connection closed
+ * while the middlewares ran; Socket.IO emits nothing for those). All three run the socket's
+ * `_cleanup()`, which is wrapped here; a Socket.IO without it falls back to `disconnect`.
+ */
+export function onGone(socket: Socket, gone: () => void): void {
+  const internal = socket as unknown as { _cleanup?: () => void };
+  const cleanup = internal._cleanup;
+  if (typeof cleanup !== 'function') {
+    socket.once('disconnect', gone);
+    return;
+  }
+  let called = false;
+  internal._cleanup = () => {
+    if (!called) {
+      called = true;
+      gone();
+    }
+    cleanup.call(socket);
+  };
+}

@@ -20,6 +20,10 @@ interface Held {
   lost: WsTicketConnectionLost;
   /** Its connection's slots. */
   slots: ConnectionSlots;
+  /** Handshakes that hold it and have not let go (Socket.IO namespace sockets of the user). */
+  refs: number;
+  /** Taken away (`close-oldest`, or a lease that ran out with no room left). */
+  taken: boolean;
 }
 
 /** The slots of one connection, by user (Socket.IO namespaces may carry different users). */
@@ -64,24 +68,43 @@ export class ConnectionLimit {
    * Takes a slot for the user's connection, unless the connection holds one for the user already.
    * The caller has just seen the connection open: its `close` gives the slot back. `lost` closes the
    * connection if its slot is taken away (`close-oldest`, or a lease that ran out with no room left).
+   * Resolves a function that lets go of this hold: once every hold of the user on the connection
+   * let go (the last of its namespace sockets left), the slot goes back while the connection
+   * stays open.
    * @throws WsTicketError `connection_limit` or `store_unavailable`
    */
   async hold(
     userId: string,
     connection: WsTicketConnection,
     lost: WsTicketConnectionLost,
-  ): Promise<void> {
+  ): Promise<() => void> {
     const slots = this.slotsOf(connection);
-    let pending = slots.byUser.get(userId);
-    if (!pending) {
-      const attempt = this.acquire(userId, slots, lost);
-      pending = attempt;
-      slots.byUser.set(userId, attempt);
-      attempt.catch(() => {
-        if (slots.byUser.get(userId) === attempt) slots.byUser.delete(userId);
-      });
+    for (;;) {
+      let pending = slots.byUser.get(userId);
+      if (!pending) {
+        const attempt = this.acquire(userId, slots, lost);
+        pending = attempt;
+        slots.byUser.set(userId, attempt);
+        attempt.catch(() => {
+          if (slots.byUser.get(userId) === attempt) slots.byUser.delete(userId);
+        });
+      }
+      const held = await pending;
+      // Closed meanwhile: its close gave the slot back, and the handshake fails on its own.
+      if (slots.closed) return () => {};
+      if (this.holds(held)) {
+        held.refs++;
+        let done = false;
+        return () => {
+          if (done) return;
+          done = true;
+          held.refs--;
+          if (held.refs === 0) this.letGo(held);
+        };
+      }
+      if (held.taken) throw new WsTicketError(WsTicketErrorCode.CONNECTION_LIMIT);
+      // Let go of while this handshake waited for it: take a new one.
     }
-    await pending;
   }
 
   /**
@@ -105,7 +128,21 @@ export class ConnectionLimit {
     }
   }
 
-  /** Stops renewing (at shutdown): the slots run out within the lease if not released. */
+  /**
+   * Gives back every slot this process holds and stops renewing (at shutdown, while the store is
+   * still open: the connections are about to close, and their own closes may come after it).
+   * Resolves once the store answered or timed out.
+   */
+  async releaseAll(): Promise<void> {
+    const all = [...this.held.values()].flatMap((mine) => [...mine.values()]);
+    for (const held of all) this.drop(held);
+    this.stop();
+    await Promise.all(
+      all.map((held) => this.tickets.releaseConnection(held.userId, held.id).catch(() => {})),
+    );
+  }
+
+  /** Stops renewing: the slots run out within the lease if not released. */
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
@@ -137,7 +174,7 @@ export class ConnectionLimit {
   ): Promise<Held> {
     const { max, lease, evictOldest } = this.options;
     const id = `${this.instance}.${(this.sequence++).toString(36)}`;
-    const held: Held = { userId, id, lost, slots };
+    const held: Held = { userId, id, lost, slots, refs: 0, taken: false };
     // A failed or timed-out acquisition gives back whatever it may still take (the store's job).
     const slot = await this.tickets.acquireConnection(userId, id, max, lease, evictOldest);
     if (slot.evicted.length > 0) {
@@ -166,9 +203,21 @@ export class ConnectionLimit {
     if (this.drop(held)) this.forget(held);
   }
 
+  /** Every hold let go while the connection stays open: the slot goes back, a new one is needed. */
+  private letGo(held: Held): void {
+    if (!this.drop(held)) return;
+    held.slots.byUser.delete(held.userId);
+    this.forget(held);
+  }
+
+  private holds(held: Held): boolean {
+    return this.held.get(held.userId)?.get(held.id) === held;
+  }
+
   /** The slot was taken away: the connection is closed, and its close gives back nothing more. */
   private lose(held: Held): void {
     if (!this.drop(held)) return;
+    held.taken = true;
     // A connection that stays open for another user's namespaces must take a new slot to let
     // this user in again.
     held.slots.byUser.delete(held.userId);

@@ -68,6 +68,16 @@ export function serviceParts<TUser>(
     { keyPrefix: checked.keyPrefix, timeout: storeTimeout, generationTtl: horizon },
     context.onStoreFailure,
   );
+  if (
+    checked.maxConnectionsPerUser !== false &&
+    checked.connectionLease * 1000 < 3 * storeTimeout
+  ) {
+    context.logger.warn(
+      `connectionLease (${checked.connectionLease} s) is shorter than three storeTimeouts ` +
+        `(${(3 * storeTimeout) / 1000} s): a store that stalls can let connection slots lapse ` +
+        'between renewals. Raise connectionLease or lower storeTimeout.',
+    );
+  }
   tickets.check(
     { issueLimit: issueLimit !== false, connectionLimit: checked.maxConnectionsPerUser !== false },
     context.logger,

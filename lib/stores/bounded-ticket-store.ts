@@ -120,9 +120,10 @@ export class BoundedTicketStore {
 
   /**
    * Takes a slot in the user's connection set (see `TicketStore.acquireConnection`). When that
-   * fails or times out, the store may still take the slot afterwards: it is given back at once
-   * (behind the acquisition, on a store that keeps the order of its commands, as Redis does) and
-   * again once the acquisition has answered (on one that does not).
+   * fails or times out, the store may still take the slot afterwards, and evict for it: that is
+   * undone (`cancelConnection`) at once, behind the acquisition on a store that keeps the order of
+   * its commands (as Redis does), and again once the acquisition has answered (on one that does
+   * not).
    */
   async acquireConnection(
     userId: string,
@@ -140,9 +141,9 @@ export class BoundedTicketStore {
         return acquisition;
       });
     } catch (error) {
-      const release = () => this.releaseConnection(userId, id).catch(() => {});
-      void release();
-      late?.then(release, () => {});
+      const cancel = () => this.run(() => this.store.cancelConnection(key, id)).catch(() => {});
+      void cancel();
+      late?.then(cancel, () => {});
       throw error;
     }
   }

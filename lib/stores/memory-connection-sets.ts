@@ -5,6 +5,8 @@ interface Slot {
   expiresAt: number;
   /** Taken out by another connection's `evictOldest`, not yet reported to its holder. */
   evicted: boolean;
+  /** The id whose acquisition evicted it. */
+  evictedBy?: string | undefined;
 }
 
 /**
@@ -41,6 +43,7 @@ export class MemoryConnectionSets {
       if (!evictOldest) return { acquired: false, evicted };
       for (const [oldest, slot] of holders.slice(0, holders.length - limit + 1)) {
         slot.evicted = true;
+        slot.evictedBy = id;
         evicted.push(oldest);
       }
     }
@@ -76,6 +79,22 @@ export class MemoryConnectionSets {
     const set = this.sets.get(key);
     set?.delete(id);
     if (set?.size === 0) this.sets.delete(key);
+  }
+
+  /** Undoes an unanswered acquisition: its live slot goes to one connection it evicted. */
+  cancel(key: string, id: string, now: number): void {
+    const set = this.live(key, now);
+    const own = set?.get(id);
+    if (set && own && !own.evicted) {
+      // The youngest it displaced gets the slot back, in its place by age.
+      const displaced = [...set.values()].filter((slot) => slot.evicted && slot.evictedBy === id);
+      const restored = displaced[displaced.length - 1];
+      if (restored) {
+        restored.evicted = false;
+        restored.evictedBy = undefined;
+      }
+    }
+    this.release(key, id);
   }
 
   count(key: string, now: number): number {

@@ -127,6 +127,10 @@ export class MemoryTicketStore extends TicketStore implements OnApplicationShutd
     this.connections.release(key, id);
   }
 
+  override async cancelConnection(key: string, id: string): Promise<void> {
+    this.connections.cancel(key, id, Date.now());
+  }
+
   override async countConnections(key: string): Promise<number> {
     return this.connections.count(key, Date.now());
   }

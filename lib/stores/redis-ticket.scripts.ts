@@ -62,11 +62,18 @@ local slots, live, newest = {}, {}, 0
 local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
 for i = 1, #entries, 2 do
   local member = entries[i]
+  -- An eviction mark: '!', the evicting id's length (4 digits), that id, the evicted member.
   local evicted = string.sub(member, 1, 1) == '!'
-  local aged = evicted and string.sub(member, 2) or member
+  local by, aged = nil, member
+  if evicted then
+    local length = tonumber(string.sub(member, 2, 5)) or 0
+    by = string.sub(member, 6, 5 + length)
+    aged = string.sub(member, 6 + length)
+  end
   local slot = {
-    member = member, id = string.sub(aged, 18), age = tonumber(string.sub(aged, 1, 16)) or 0,
-    score = tonumber(entries[i + 1]), evicted = evicted,
+    member = member, aged = aged, id = string.sub(aged, 18),
+    age = tonumber(string.sub(aged, 1, 16)) or 0, score = tonumber(entries[i + 1]),
+    evicted = evicted, by = by,
   }
   slots[slot.id] = slot
   if not evicted then live[#live + 1] = slot end
@@ -108,7 +115,7 @@ if #live >= limit then
   for i = 1, #live - limit + 1 do
     local slot = live[i]
     redis.call('ZREM', key, slot.member)
-    redis.call('ZADD', key, decimal(-slot.score), '!' .. slot.member)
+    redis.call('ZADD', key, decimal(-slot.score), '!' .. string.format('%04d', #id) .. id .. slot.member)
     evicted[i] = slot.id
   end
 end
@@ -153,6 +160,29 @@ export const RELEASE_CONNECTION = `${CONNECTION_SET}
 local slot = slots[ARGV[1]]
 if slot then redis.call('ZREM', key, slot.member) end
 return slot and 1 or 0`;
+
+/**
+ * KEYS[1] connection set; ARGV id. Undoes an unanswered acquisition: removes its live slot and
+ * turns the youngest mark its acquisition made back into a live slot (same age, same lease end);
+ * removes only its mark if it has no live slot.
+ */
+export const CANCEL_CONNECTION = `${CONNECTION_SET}
+local id = ARGV[1]
+local slot = slots[id]
+if not slot then return 0 end
+redis.call('ZREM', key, slot.member)
+if slot.evicted then return 1 end
+local restored = nil
+for _, other in pairs(slots) do
+  if other.evicted and other.by == id and (restored == nil or other.age > restored.age) then
+    restored = other
+  end
+end
+if restored then
+  redis.call('ZREM', key, restored.member)
+  redis.call('ZADD', key, decimal(-restored.score), restored.aged)
+end
+return 1`;
 
 /** KEYS[1] connection set. Returns how many live slots it holds; writes nothing. */
 export const COUNT_CONNECTIONS = `

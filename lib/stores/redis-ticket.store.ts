@@ -5,6 +5,7 @@ import {
   ACQUIRE_CONNECTION,
   ADD_TO_OWNER,
   BUMP_GENERATION,
+  CANCEL_CONNECTION,
   COUNT_CONNECTIONS,
   INCREMENT,
   milliseconds,
@@ -223,6 +224,12 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
   override async releaseConnection(key: string, id: string): Promise<void> {
     const reply = await this.eval(RELEASE_CONNECTION, key, [id]);
     if (reply !== 0 && reply !== 1) throw new Error('Unexpected reply to releaseConnection');
+  }
+
+  /** One single-key script: removes the slot of `id`, and gives its place back to one it evicted. */
+  override async cancelConnection(key: string, id: string): Promise<void> {
+    const reply = await this.eval(CANCEL_CONNECTION, key, [id]);
+    if (reply !== 0 && reply !== 1) throw new Error('Unexpected reply to cancelConnection');
   }
 
   /** One read-only single-key script (one round trip): `ZCOUNT` of leases ending after `TIME`. */

@@ -120,6 +120,17 @@ export abstract class TicketStore {
     );
   }
 
+  /**
+   * Undoes an acquisition of `id` whose answer never came (it timed out, and may still run): when
+   * `id` holds a live slot, it goes, and one connection that this acquisition evicted and that has
+   * not learned it yet (still marked) gets its slot back, so that a refused handshake displaces
+   * no one and the set never holds more than before. Otherwise as {@link releaseConnection}, which
+   * is what the default does (a store that implements only the four required methods).
+   */
+  cancelConnection(key: string, id: string): Promise<void> {
+    return this.releaseConnection(key, id);
+  }
+
   /** How many live slots the set `key` holds (evicted ones and run-out leases not counted). */
   countConnections(_key: string): Promise<number> {
     return Promise.reject(

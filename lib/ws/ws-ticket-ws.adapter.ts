@@ -138,7 +138,13 @@ export class WsTicketWsAdapter extends WsAdapter {
       }
       const session = this.accepted.get(request) as WsTicketSession;
       this.accepted.delete(request);
-      this.attach(client, session, request);
+      try {
+        this.attach(client, session, request);
+      } catch (error) {
+        // An override's refusal closes with its code; any other error is a failure, logged with
+        // its stack and closed 4503 store_unavailable. The close gives the connection slot back.
+        this.closeWith(client, this.failures.coded('WebSocket attach() failed', error).code);
+      }
     });
     return server;
   }
@@ -317,7 +323,13 @@ export class WsTicketWsAdapter extends WsAdapter {
       this.admit(info.req).then(
         (session) => {
           this.accepted.set(info.req, session);
-          callback(true);
+          try {
+            // ws completes the upgrade inside: the app's handleProtocols runs here.
+            callback(true);
+          } catch (error) {
+            this.failures.coded('WebSocket upgrade failed', error);
+            info.req.socket.destroy();
+          }
         },
         (error: unknown) => this.refuse(error, callback),
       );

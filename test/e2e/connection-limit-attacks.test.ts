@@ -142,14 +142,28 @@ describe('maxConnectionsPerUser under attack (Socket.IO)', () => {
     const raw = await rawEngine(h.started.url);
     assert.ok((await raw.connect('/chat', { uuid: await h.ticket('mallory') })).ok);
     assert.ok((await raw.connect('/notifications', { uuid: await h.ticket('alice') })).ok);
+    // Leaving her last namespace on that transport gives alice's slot back at once.
     raw.leave('/notifications');
-    await sleep(100);
-    await h.counts('alice', 1);
-    // The admin revokes alice: her slot must come back…
-    await h.service.disconnectUser('alice');
     await h.counts('alice', 0);
-    // …or alice stays locked out of her own account ('refuse' is the default).
+    assert.ok((await h.open('alice')).ok, 'alice can connect while the transport stays open');
+    await h.counts('alice', 1);
+  });
+
+  it("disconnectUser on a transport shared with another user frees the user's slot and leaves the other user's namespace open", async () => {
+    const h = await harness({ maxConnectionsPerUser: 1 });
+    const raw = await rawEngine(h.started.url);
+    assert.ok((await raw.connect('/chat', { uuid: await h.ticket('mallory') })).ok);
+    assert.ok((await raw.connect('/notifications', { uuid: await h.ticket('alice') })).ok);
+    await h.counts('alice', 1);
+    const from = raw.packets.length;
+    await h.service.disconnectUser('alice');
+    await raw.until((packet) => packet === '41/notifications,', from);
+    await h.counts('alice', 0);
     assert.ok((await h.open('alice')).ok, 'alice can connect after her revocation');
+    // mallory's /chat on the same transport was not closed with it.
+    raw.send('42/chat,3["whoami"]');
+    assert.match(String(await raw.until((p) => p.startsWith('43/chat,3'), from)), /mallory/);
+    await h.counts('mallory', 1);
   });
 
   it("'close-oldest': a handshake whose acquisition timed out (refused) evicts no one", async () => {
@@ -177,11 +191,16 @@ describe('maxConnectionsPerUser under attack (Socket.IO)', () => {
     await h.counts('alice', 1);
   });
 
-  it('renews every third of a long connectionLease, not in a tight loop', async () => {
-    // 10^7 s (~116 days) is a positive finite number, accepted at startup.
-    const h = await harness({ maxConnectionsPerUser: 2, connectionLease: 1e7 });
+  it('renews every third of the longest connectionLease, not in a tight loop, and refuses a longer one at startup', async () => {
+    // A day is the longest lease: a third of it fits a timer (Node runs longer delays at once).
+    const h = await harness({ maxConnectionsPerUser: 2, connectionLease: 86_400 });
     assert.ok((await h.open('alice')).ok);
     await sleep(500);
-    assert.equal(h.store.renewals, 0, 'renewals within 0.5 s of a 116-day lease');
+    assert.equal(h.store.renewals, 0, 'renewals within 0.5 s of a one-day lease');
+    // 10^7 s (~116 days) would overflow the renewal timer into a 1 ms loop.
+    await assert.rejects(
+      harness({ connectionLease: 1e7 }),
+      /`connectionLease` must be from 1 to 86400 seconds/,
+    );
   });
 });

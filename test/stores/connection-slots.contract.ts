@@ -132,6 +132,39 @@ export function connectionSlotsContract(store: () => TicketStore): void {
     assert.deepEqual(await renew(k, ['a'], 1), ['a']);
   });
 
+  it('cancels an unanswered acquisition: its slot goes back to the one it evicted, which is not told', async () => {
+    const k = key();
+    await acquire(k, 'a', 2);
+    await acquire(k, 'b', 2);
+    assert.deepEqual(await evict(k, 'c', 2), { acquired: true, evicted: ['a'] });
+    await store().cancelConnection(k, 'c');
+    assert.equal(await count(k), 2);
+    assert.deepEqual(await renew(k, ['a', 'b'], 2), [], 'a keeps its slot, unaware');
+    // a is still the oldest: the next eviction takes it.
+    assert.deepEqual(await evict(k, 'd', 2), { acquired: true, evicted: ['a'] });
+    // Cancelling twice, or an id never seen, changes nothing.
+    await store().cancelConnection(k, 'c');
+    await store().cancelConnection(k, 'nobody');
+    assert.equal(await count(k), 2);
+  });
+
+  it('cancels without restoring anyone when the cancelled id was evicted meanwhile', async () => {
+    const k = key();
+    await acquire(k, 'a', 1);
+    assert.deepEqual(await evict(k, 'b', 1), { acquired: true, evicted: ['a'] });
+    assert.deepEqual(await evict(k, 'c', 1), { acquired: true, evicted: ['b'] });
+    await store().cancelConnection(k, 'b');
+    assert.equal(await count(k), 1, 'a stays evicted: c holds the only slot');
+    assert.deepEqual(await renew(k, ['a', 'c'], 1), ['a']);
+  });
+
+  it('cancels like a release an acquisition that evicted no one', async () => {
+    const k = key();
+    await acquire(k, 'a', 2);
+    await store().cancelConnection(k, 'a');
+    assert.equal(await count(k), 0);
+  });
+
   it('forgets the eviction of a released id', async () => {
     const k = key();
     await acquire(k, 'a', 1);
