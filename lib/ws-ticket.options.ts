@@ -296,6 +296,7 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * Each instance renews its open connections' slots every third of this, one store call per user;
    * an instance that dies without closing its connections (a crash, `SIGKILL`) holds their slots
    * until this has passed. Shorter frees a crashed instance's slots sooner and renews more often.
+   * From 1 to 86400 (a day); shorter than three `storeTimeout`s logs a warning at startup.
    * @default 60
    */
   connectionLease?: number | undefined;
