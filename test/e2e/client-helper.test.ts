@@ -61,6 +61,8 @@ async function start(
     allowedOrigins?: string[];
     resolveUser?: WsTicketModuleOptions['resolveUser'];
     refreshWindow?: number;
+    maxConnectionsPerUser?: number;
+    onConnectionLimit?: 'refuse' | 'close-oldest';
   } = {},
 ) {
   const started = await startApp(
@@ -71,6 +73,8 @@ async function start(
           allowedOrigins: options.allowedOrigins,
           resolveUser: options.resolveUser,
           refreshWindow: options.refreshWindow,
+          maxConnectionsPerUser: options.maxConnectionsPerUser,
+          onConnectionLimit: options.onConnectionLimit,
         }),
       ],
       providers: [ChatTestGateway],
@@ -258,6 +262,43 @@ describe('Client helper (nestjs-ws-ticket/client)', () => {
     assert.equal(seen.length, 1);
     assert.equal(socket.connected, false);
   });
+  it('stops on connection_limit when evicted by close-oldest, so two tabs never take turns closing each other', async () => {
+    const seen: unknown[] = [];
+    const started = await start(seen, {
+      maxConnectionsPerUser: 1,
+      onConnectionLimit: 'close-oldest',
+    });
+    const older = client(started, () => signJwt({ sub: '1' }));
+    older.socket.connect();
+    await next(older.socket, 'connect');
+    const newer = client(started, () => signJwt({ sub: '1' }));
+    newer.socket.connect();
+    await Promise.all([next(newer.socket, 'connect'), next(older.socket, 'disconnect')]);
+    await sleep(400);
+    assert.deepEqual(older.events, [{ code: 'connection_limit', fatal: true }]);
+    assert.equal(older.socket.connected, false);
+    assert.equal(newer.socket.connected, true);
+    assert.equal(seen.length, 2, 'the evicted helper sent no new handshake');
+  });
+
+  it('stops on a connection_limit refusal instead of spending tickets on retries', async () => {
+    const seen: unknown[] = [];
+    const started = await start(seen, { maxConnectionsPerUser: 1 });
+    const first = client(started, () => signJwt({ sub: '1' }));
+    first.socket.connect();
+    await next(first.socket, 'connect');
+    const second = client(started, () => signJwt({ sub: '1' }));
+    second.socket.connect();
+    await until(
+      () => second.events.length > 0,
+      () => 'a refusal report',
+    );
+    await sleep(400);
+    assert.deepEqual(second.events, [{ code: 'connection_limit', fatal: true }]);
+    assert.equal(seen.length, 2, 'one refused handshake, no retry');
+    assert.equal(first.socket.connected, true);
+  });
+
   it('stops after one ticket request when ticketUrl misses the global prefix (404): no ticketless handshake', async () => {
     const seen: unknown[] = [];
     const refusals: string[] = [];
