@@ -85,9 +85,10 @@ const consumerFiles: Record<string, string> = {
   'connection-cap.ts': `
     import type { Socket } from 'node:net';
     import { TicketStore, type TicketStoreConnectionSlot, type WsTicketConnectionLost, type WsTicketService, WS_TICKET_CLOSE_CODES } from 'nestjs-ws-ticket';
-    export const hold = (service: WsTicketService, userId: string, socket: Socket): Promise<void> => {
+    export const hold = async (service: WsTicketService, userId: string, socket: Socket): Promise<void> => {
       const lost: WsTicketConnectionLost = (code) => socket.destroy(new Error(code));
-      return service.holdConnection(userId, socket, lost);
+      const letGo: () => void = await service.holdConnection(userId, socket, lost);
+      socket.once('end', letGo);
     };
     export const count = (service: WsTicketService): Promise<number> => service.connectionCount('alice');
     export const cap: number | false = ({} as WsTicketService).maxConnectionsPerUser;
