@@ -162,7 +162,7 @@ export async function capPhase(
   log: (line: string) => void,
 ): Promise<CapResult> {
   const whole = (n: number) => Math.ceil(n / plan.slices) * plan.slices;
-  const counts: Record<number, number> = plan.quick ? { 1: 120, 50: 400 } : { 1: 300, 50: 1000 };
+  const counts: Record<number, number> = plan.quick ? { 1: 120, 50: 400 } : { 1: 240, 50: 800 };
   const count = Object.fromEntries(CONCURRENCY.map((c) => [c, whole(counts[c])]));
   const result: CapResult = {
     max: DEFAULT_MAX,
