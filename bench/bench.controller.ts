@@ -1,4 +1,5 @@
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type CanActivate,
   Controller,
@@ -13,6 +14,7 @@ import {
 import { JwtService } from '@nestjs/jwt';
 import { MemoryTicketStore, TicketStore, WsTicketService } from '../lib/index.js';
 import { BENCH_USERS, benchClaims, type ServerStats } from './constants.js';
+import { TicketChatGateway } from './gateways.js';
 
 /**
  * The usual Nest bearer guard (the shape of the Nest docs' `AuthGuard`): `verifyAsync` the token,
@@ -160,5 +162,48 @@ export class HeapController {
     const tickets = this.store instanceof MemoryTicketStore ? this.store.size : undefined;
     const { heapUsed, rss } = process.memoryUsage();
     return { cpu: user + system, heapUsed, rss, tickets };
+  }
+}
+
+/** What `POST /bench/cap/drain` answers. */
+export interface DrainReply {
+  /** How long the server waited for its last connections to close, milliseconds. */
+  waited: number;
+}
+
+/** Connection cap bench hooks (Socket.IO ticket variants). */
+@Controller('bench/cap')
+export class CapController {
+  constructor(
+    private readonly gateway: TicketChatGateway,
+    private readonly tickets: WsTicketService,
+    private readonly store: TicketStore,
+  ) {}
+
+  /**
+   * Answers once every Socket.IO connection has closed and the store has answered one call made
+   * after that: the connection cap gives a slot back on `close` with one store call, and the bench
+   * counts that in a handshake's time. The same wait with the cap off, so both pay it alike.
+   */
+  @Post('drain')
+  async drain(): Promise<DrainReply> {
+    const engine = this.gateway.namespace.server.engine;
+    const started = performance.now();
+    while (engine.clientsCount > 0) {
+      if (performance.now() - started > 10_000) {
+        throw new Error(`${engine.clientsCount} connections still open after 10 s`);
+      }
+      await delay(1);
+    }
+    // Store calls are answered in order (one Redis connection): the releases come back first.
+    await this.store.countConnections('bench-drain');
+    return { waited: performance.now() - started };
+  }
+
+  /** The user's slots as the cap counts them; `null` with the cap off. */
+  @Get('connections')
+  async connections(@Query('user') user: string): Promise<{ count: number | null }> {
+    if (this.tickets.maxConnectionsPerUser === false) return { count: null };
+    return { count: await this.tickets.connectionCount(user) };
   }
 }

@@ -12,6 +12,8 @@ export interface ServerSpec {
   sweepInterval?: number;
   /** Mounts the heap hooks (`/bench/heap/*`, forced full GCs) on a ticket variant too. */
   heapHooks?: boolean;
+  /** The module's `maxConnectionsPerUser` (its default, 50, when unset). */
+  maxConnectionsPerUser?: number | false;
 }
 
 /** The first line a server child prints on stdout once it listens. */

@@ -5,6 +5,7 @@ import {
   type OnGatewayInit,
   SubscribeMessage,
   WebSocketGateway,
+  WebSocketServer,
   type WsResponse,
 } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
@@ -51,6 +52,9 @@ export class JwtChatGateway implements OnGatewayInit {
 @WebSocketGateway({ namespace: NAMESPACE })
 @UseGuards(WsTicketGuard)
 export class TicketChatGateway {
+  /** What the bench's drain hook watches (bench/bench.controller.ts `CapController`). */
+  @WebSocketServer() readonly namespace!: Namespace;
+
   @SubscribeMessage('whoami')
   whoami(@WsUser() user: unknown): unknown {
     return user;

@@ -179,6 +179,8 @@ export interface BenchResults {
   frames?: FramesResult;
   /** The body of the session refresh section, as bench/refresh-report.ts renders it. */
   refresh?: string[];
+  /** The body of the connection cap section, as bench/cap-report.ts renders it. */
+  cap?: string[];
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -433,6 +435,9 @@ export function renderMarkdown(results: BenchResults): string {
 
   out.push('## 7. Session refresh vs handshake', '');
   out.push(...(results.refresh ?? ['SKIPPED', '']));
+
+  out.push('## 8. Connection cap: handshake rate on vs off', '');
+  out.push(...(results.cap ?? ['SKIPPED', '']));
 
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');

@@ -1,8 +1,9 @@
 // `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
 // table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
 // smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles),
-// --only flood|frames (the unauthenticated-flood or the oversized-messages row alone, printed,
-// never written), --flood-max-old-space MB (the flood server child's old-space cap, default 1024).
+// --only flood|frames|cap (the unauthenticated-flood row, the oversized-messages row or the
+// connection cap section alone, printed, never written), --flood-max-old-space MB (the flood
+// server child's old-space cap, default 1024).
 import { createSecretKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +18,8 @@ import {
   type RedisServerHandle,
   startRedisServer,
 } from '../test/support/redis-server.js';
+import { capPhase } from './cap.js';
+import { type CapResult, capSection, capSetting, capTargets } from './cap-report.js';
 import { type ServerChild, startServer, stopAllServers } from './children.js';
 import {
   BenchTokens,
@@ -77,8 +80,8 @@ const QUICK = args.includes('--quick');
 const WRITE = !args.includes('--no-write');
 const CPU_PROF = args.includes('--cpu-prof');
 const ONLY = option('--only');
-if (ONLY !== undefined && ONLY !== 'flood' && ONLY !== 'frames') {
-  throw new Error(`--only ${ONLY}: the phases that run alone are "flood" and "frames"`);
+if (ONLY !== undefined && ONLY !== 'flood' && ONLY !== 'frames' && ONLY !== 'cap') {
+  throw new Error(`--only ${ONLY}: the phases that run alone are "flood", "frames" and "cap"`);
 }
 
 const CONCURRENCY = [1, 50] as const;
@@ -678,8 +681,9 @@ function framesTargets(result: FramesResult): Target[] {
 }
 
 function evaluate(
-  results: Omit<BenchResults, 'targets' | 'seconds' | 'settings' | 'refresh'>,
+  results: Omit<BenchResults, 'targets' | 'seconds' | 'settings' | 'refresh' | 'cap'>,
   refresh: RefreshResult,
+  cap: CapResult,
 ): Target[] {
   const targets: Target[] = [];
   const rowOf = (key: VariantKey, concurrency: number) =>
@@ -752,6 +756,7 @@ function evaluate(
   if (results.flood) targets.push(...floodTargets(results.flood));
   if (results.frames) targets.push(...framesTargets(results.frames));
   targets.push(...refreshTargets(refresh));
+  targets.push(...capTargets(cap));
   return targets;
 }
 
@@ -772,35 +777,81 @@ function framesSetting(): string {
   );
 }
 
-/** `--only flood|frames`: that row alone, printed (never written to bench/RESULTS.md). */
-async function onlyPhase(phase: 'flood' | 'frames', flags: string[]): Promise<void> {
+/** The redis-server of a run, or why the Redis rows are skipped. */
+async function redisOrSkip(): Promise<{ redis?: RedisServerHandle; redisSkip?: string }> {
+  if (hasRedisServer()) return { redis: await startRedisServer() };
+  const message = 'redis-server is not installed: SKIPPING the Redis rows (d) of the bench';
+  if (process.env.WS_TICKET_REQUIRE_ALL === '1') throw new Error(message);
+  loud(message);
+  return { redisSkip: 'redis-server not on PATH' };
+}
+
+const ONLY_TITLES = {
+  flood: 'Unauthenticated flood',
+  frames: 'Oversized raw WebSocket messages',
+  cap: 'Connection cap: handshake rate on vs off',
+} as const;
+
+/** `--only flood|frames|cap`: that phase alone, printed (never written to bench/RESULTS.md). */
+async function onlyPhase(phase: keyof typeof ONLY_TITLES, flags: string[]): Promise<void> {
   const started = performance.now();
+  const meter = startCpuMeter();
+  let redis: RedisServerHandle | undefined;
+  const cleanup = async () => {
+    await stopAllServers();
+    await redis?.stop();
+    redis = undefined;
+  };
   process.once('SIGINT', () => {
-    void stopAllServers().finally(() => process.exit(130));
+    void cleanup().finally(() => process.exit(130));
   });
   let section: string[];
   let targets: Target[];
+  let setting: string;
   try {
     if (phase === 'flood') {
       const result = await floodPhase(flags);
       section = floodSection(result);
       targets = floodTargets(result);
-    } else {
+      setting = floodSetting();
+    } else if (phase === 'frames') {
       const result = await framesPhase(flags);
       section = framesSection(result);
       targets = framesTargets(result);
+      setting = framesSetting();
+    } else {
+      const launched = await redisOrSkip();
+      redis = launched.redis;
+      const result = await capPhase(
+        redis?.url,
+        new BenchTokens(),
+        { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, quick: QUICK },
+        flags,
+        launched.redisSkip,
+        log,
+      );
+      section = capSection(result);
+      targets = capTargets(result);
+      setting = `${capSetting(result)}; ${RUNS} timed runs after ${WARMUP_ROUNDS} warm-up`;
     }
   } finally {
-    await stopAllServers();
+    await cleanup();
   }
+  const noise = meter.stop();
   const settings = [
-    phase === 'flood' ? floodSetting() : framesSetting(),
+    setting,
     QUICK ? '**--quick run: small counts, not for the record**' : 'Full counts',
     CPU_PROF
       ? '**Servers ran with --cpu-prof (slower): not for the record**'
       : 'No profiler attached',
   ];
-  const title = phase === 'flood' ? 'Unauthenticated flood' : 'Oversized raw WebSocket messages';
+  if (noise) {
+    settings.push(
+      `${noise.foreign.toFixed(1)}% of the machine's CPU time went to other processes during ` +
+        `the run (hypervisor steal ${noise.steal.toFixed(1)}%)`,
+    );
+  }
+  const title = ONLY_TITLES[phase];
   const seconds = (performance.now() - started) / 1000;
   console.log(renderOnly({ name: phase, title, section }, settings, targets, seconds));
   const missed = targets.filter((t) => t.met === false).length;
@@ -825,14 +876,7 @@ async function main(): Promise<void> {
 
   let results: BenchResults;
   try {
-    if (hasRedisServer()) {
-      redis = await startRedisServer();
-    } else {
-      redisSkip = 'redis-server not on PATH';
-      const message = 'redis-server is not installed: SKIPPING the Redis rows (d) of the bench';
-      if (process.env.WS_TICKET_REQUIRE_ALL === '1') throw new Error(message);
-      loud(message);
-    }
+    ({ redis, redisSkip } = await redisOrSkip());
     const [a, b, c, d] = await Promise.all([
       startServer({ variant: 'bare' }, flags),
       startServer({ variant: 'jwt' }, flags),
@@ -859,6 +903,14 @@ async function main(): Promise<void> {
       redisSkip,
       log,
     );
+    const cap = await capPhase(
+      redis?.url,
+      tokens,
+      { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, quick: QUICK },
+      flags,
+      redisSkip,
+      log,
+    );
     const verify = verifyCost(tokens);
     await cleanup();
     const heap = await heapPhase(flags);
@@ -878,6 +930,7 @@ async function main(): Promise<void> {
     results = {
       ...partial,
       refresh: refreshSection(refresh),
+      cap: capSection(cap),
       settings: [
         `${RUNS} timed runs per figure, after ${WARMUP_ROUNDS} warm-up run${WARMUP_ROUNDS === 1 ? '' : 's'}. In a run the ` +
           `variants take turns in ${SLICES} short slices each (the order rotating), so that the ` +
@@ -893,12 +946,13 @@ async function main(): Promise<void> {
         floodSetting(),
         framesSetting(),
         refreshSetting(refresh),
+        capSetting(cap),
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
           : 'No profiler attached',
       ],
-      targets: evaluate(partial, refresh),
+      targets: evaluate(partial, refresh, cap),
       seconds: 0,
     };
     if (redisSkip) results.notes.push(`Redis rows SKIPPED: ${redisSkip}.`);
@@ -931,7 +985,7 @@ async function main(): Promise<void> {
 }
 
 const profileFlags = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
-if (ONLY === 'flood' || ONLY === 'frames') {
+if (ONLY === 'flood' || ONLY === 'frames' || ONLY === 'cap') {
   if (CPU_PROF) mkdirSync(PROFILES, { recursive: true });
   await onlyPhase(ONLY, profileFlags);
 } else {

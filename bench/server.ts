@@ -24,6 +24,7 @@ import {
   BareRouteController,
   BearerJwtGuard,
   BenchAdminController,
+  CapController,
   HeapController,
 } from './bench.controller.js';
 import { BENCH_SECRET, type ServerReady, type ServerSpec } from './constants.js';
@@ -56,6 +57,7 @@ async function ticketModule(): Promise<DynamicModule> {
     // The heap bench waits for everything the issuance left behind to expire: tickets after `ttl`,
     // and the per-user issuance counters after their window, made as short.
     issueLimit: spec.variant === 'heap' ? { window: spec.ttl } : undefined,
+    maxConnectionsPerUser: spec.maxConnectionsPerUser,
   });
 }
 
@@ -70,6 +72,9 @@ async function createApp(): Promise<INestApplication> {
     imports.push(await ticketModule());
     providers.push(spec.variant === 'ticket-ws' ? TicketWsChatGateway : TicketChatGateway);
     if (spec.variant === 'heap' || spec.heapHooks) controllers.push(HeapController);
+    if (spec.variant === 'ticket-memory' || spec.variant === 'ticket-redis') {
+      controllers.push(CapController);
+    }
   } else {
     providers.push(spec.variant === 'jwt' ? JwtChatGateway : BareChatGateway);
   }

@@ -1,0 +1,269 @@
+// The connection cap phase (`maxConnectionsPerUser`: handshake rate with the cap on vs off). Four
+// fresh server children, memory and Redis store, each with the default cap and with it off; ticket
+// handshakes that connect and close, the rows taking turns in slices as in the connection phase.
+// bench/cap-report.ts renders the result.
+import { performance } from 'node:perf_hooks';
+import { createClient } from 'redis';
+import { io, type Socket } from 'socket.io-client';
+import type { CapResult, CapRow, CapRun, CapStore } from './cap-report.js';
+import { type ServerChild, startServer } from './children.js';
+import {
+  type BenchTokens,
+  connectOnce,
+  fetchTicket,
+  fetchTickets,
+  pool,
+  rotate,
+  serverStats,
+  settle,
+  userToken,
+} from './client.js';
+import { BENCH_USERS, benchClaims, NAMESPACE } from './constants.js';
+import { percentile } from './report.js';
+
+/** How the phase runs: the connection phase's discipline. */
+export interface CapPlan {
+  runs: number;
+  warmups: number;
+  slices: number;
+  quick: boolean;
+}
+
+/** The module's default `maxConnectionsPerUser`, which the `on` servers keep. */
+const DEFAULT_MAX = 50;
+const CONCURRENCY = [1, 50] as const;
+
+type RedisClient = ReturnType<typeof createClient>;
+
+/** A row's state in one run. */
+interface Lane {
+  row: CapRow;
+  server: ServerChild;
+  tickets: string[];
+  latencies: Float64Array;
+  elapsed: number;
+  cpu: number;
+  redisCpu: number;
+}
+
+/** Waits until the server has closed every connection and given back their slots. */
+async function drain(url: string): Promise<void> {
+  const response = await fetch(`${url}/bench/cap/drain`, { method: 'POST' });
+  if (!response.ok) throw new Error(`drain answered ${response.status}`);
+  await response.arrayBuffer();
+}
+
+/** The user's slots on a server as its cap counts them; `null` with the cap off. */
+async function slots(url: string, user: string): Promise<number | null> {
+  const response = await fetch(`${url}/bench/cap/connections?user=${encodeURIComponent(user)}`);
+  if (!response.ok) throw new Error(`connections answered ${response.status}`);
+  return ((await response.json()) as { count: number | null }).count;
+}
+
+/** redis-server's CPU time (user + system) so far, microseconds. */
+async function redisCpu(client: RedisClient): Promise<number> {
+  const info = await client.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1]);
+  const seconds = field('used_cpu_sys') + field('used_cpu_user');
+  if (!Number.isFinite(seconds)) throw new Error('INFO cpu: no used_cpu_sys / used_cpu_user');
+  return seconds * 1e6;
+}
+
+/**
+ * The servers measure what they should: a socket held open holds one slot with the cap and none
+ * is counted without it; once it closes, the slot is back.
+ */
+async function sanity(server: ServerChild, cap: CapRow['cap'], user: number): Promise<void> {
+  const { sub } = benchClaims(user);
+  const ticket = await fetchTicket(server.url, userToken(user));
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = io(server.url + NAMESPACE, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+      auth: { uuid: ticket },
+    });
+    s.once('connect', () => resolve(s));
+    s.once('connect_error', (error: Error) => {
+      s.close();
+      reject(new Error(`cap sanity: refused: ${error.message}`));
+    });
+  });
+  let open: number | null;
+  try {
+    open = await slots(server.url, sub);
+  } finally {
+    socket.close();
+  }
+  await drain(server.url);
+  const closed = await slots(server.url, sub);
+  const expected = cap === 'on' ? [1, 0] : [null, null];
+  if (open !== expected[0] || closed !== expected[1]) {
+    throw new Error(
+      `cap sanity (${server.spec.variant}, cap ${cap}): ${open} slot(s) open, ${closed} closed; ` +
+        `expected ${expected.join(', ')}`,
+    );
+  }
+}
+
+/** Handshakes `from` … `from + n - 1` of a lane, `concurrency` in flight. */
+function operate(lane: Lane, from: number, n: number): Promise<void> {
+  const { url } = lane.server;
+  return pool(n, lane.row.concurrency, async (j) => {
+    const i = from + j;
+    lane.latencies[i] = await connectOnce(url, { uuid: lane.tickets[i] });
+  });
+}
+
+/**
+ * One run of a concurrency's rows: an untimed burst of every row, a minor GC in the bench and the
+ * servers, then the rows take turns in slices. A slice ends once its server drained (the releases
+ * answered); the server's CPU time, and Redis's, are read around each slice.
+ */
+async function capRun(
+  lanes: Lane[],
+  result: CapResult,
+  redis: RedisClient | undefined,
+  rep: number,
+): Promise<void> {
+  const concurrency = lanes[0].row.concurrency;
+  const burst = result.burst[concurrency];
+  const size = result.count[concurrency] / result.slices;
+  for (const lane of lanes) {
+    await operate(lane, 0, burst);
+    await drain(lane.server.url);
+  }
+  for (const lane of lanes) await settle(lane.server.url);
+  for (let slice = 0; slice < result.slices; slice++) {
+    for (const lane of rotate(lanes, rep + slice)) {
+      const redisBefore = lane.row.store === 'redis' && redis ? await redisCpu(redis) : 0;
+      const before = (await serverStats(lane.server.url)).cpu;
+      const started = performance.now();
+      await operate(lane, burst + slice * size, size);
+      await drain(lane.server.url);
+      lane.elapsed += (performance.now() - started) / 1000;
+      lane.cpu += (await serverStats(lane.server.url)).cpu - before;
+      if (lane.row.store === 'redis' && redis)
+        lane.redisCpu += (await redisCpu(redis)) - redisBefore;
+    }
+  }
+}
+
+/**
+ * The phase: four server children (memory and Redis store, cap on and off) started for it and
+ * stopped after; per concurrency {@link CapPlan.warmups} untimed runs, then the timed ones.
+ */
+export async function capPhase(
+  redisUrl: string | undefined,
+  tokens: BenchTokens,
+  plan: CapPlan,
+  nodeFlags: string[],
+  redisSkip: string | undefined,
+  log: (line: string) => void,
+): Promise<CapResult> {
+  const whole = (n: number) => Math.ceil(n / plan.slices) * plan.slices;
+  const counts: Record<number, number> = plan.quick ? { 1: 120, 50: 400 } : { 1: 240, 50: 800 };
+  const count = Object.fromEntries(CONCURRENCY.map((c) => [c, whole(counts[c])]));
+  const result: CapResult = {
+    max: DEFAULT_MAX,
+    users: BENCH_USERS,
+    count,
+    burst: Object.fromEntries(CONCURRENCY.map((c) => [c, Math.ceil(count[c] / 5)])),
+    slices: plan.slices,
+    rows: CONCURRENCY.flatMap((concurrency) =>
+      (['memory', 'redis'] as const).flatMap((store) =>
+        (['on', 'off'] as const).map((cap) => ({
+          store,
+          cap,
+          concurrency,
+          runs: [],
+          skipped: store === 'redis' && !redisUrl ? redisSkip : undefined,
+        })),
+      ),
+    ),
+  };
+  const servers = new Map<string, ServerChild>();
+  const key = (store: CapStore, cap: CapRow['cap']) => `${store}/${cap}`;
+  let redis: RedisClient | undefined;
+  try {
+    const specs = result.rows.filter((r) => !r.skipped && r.concurrency === CONCURRENCY[0]);
+    const started = await Promise.all(
+      specs.map((r) =>
+        startServer(
+          {
+            variant: r.store === 'redis' ? 'ticket-redis' : 'ticket-memory',
+            redisUrl: r.store === 'redis' ? redisUrl : undefined,
+            // Unset: the module's default, what an app gets.
+            maxConnectionsPerUser: r.cap === 'on' ? undefined : false,
+          },
+          nodeFlags,
+        ),
+      ),
+    );
+    for (const [i, r] of specs.entries()) servers.set(key(r.store, r.cap), started[i]);
+    if (redisUrl) {
+      redis = createClient({ url: redisUrl });
+      await redis.connect();
+    }
+    // Users past the round-robin ones (and the refresh phase's), one per server.
+    let user = 2 * BENCH_USERS;
+    for (const r of specs) await sanity(servers.get(key(r.store, r.cap))!, r.cap, user++);
+
+    for (const concurrency of CONCURRENCY) {
+      const active = result.rows.filter((r) => !r.skipped && r.concurrency === concurrency);
+      const total = result.burst[concurrency] + result.count[concurrency];
+      for (let rep = -plan.warmups; rep < plan.runs; rep++) {
+        // All at once: the servers issue in parallel.
+        const lanes: Lane[] = await Promise.all(
+          active.map(async (row) => {
+            const server = servers.get(key(row.store, row.cap))!;
+            return {
+              row,
+              server,
+              tickets: await fetchTickets(server.url, tokens, total),
+              latencies: new Float64Array(total),
+              elapsed: 0,
+              cpu: 0,
+              redisCpu: 0,
+            };
+          }),
+        );
+        await capRun(lanes, result, redis, rep + plan.warmups);
+        const runs = new Map<CapRow, CapRun>();
+        for (const lane of lanes) {
+          const n = result.count[concurrency];
+          const timed = lane.latencies.subarray(result.burst[concurrency]);
+          const run: CapRun = {
+            rate: n / lane.elapsed,
+            p50: percentile(timed, 0.5),
+            p99: percentile(timed, 0.99),
+            cpuPerOp: lane.cpu / n,
+            redisCpuPerOp: lane.row.store === 'redis' ? lane.redisCpu / n : undefined,
+          };
+          if (rep >= 0) lane.row.runs.push(run);
+          runs.set(lane.row, run);
+        }
+        const line = (['memory', 'redis'] as const).flatMap((store) => {
+          const [on, off] = (['on', 'off'] as const).map(
+            (cap) => [...runs].find(([row]) => row.store === store && row.cap === cap)?.[1],
+          );
+          if (!on || !off) return [];
+          return [
+            `${store} on ${on.rate.toFixed(0)}/s ${on.cpuPerOp.toFixed(0)} µs, off ` +
+              `${off.rate.toFixed(0)}/s ${off.cpuPerOp.toFixed(0)} µs ` +
+              `(${(on.rate / off.rate).toFixed(3)}×)`,
+          ];
+        });
+        const label =
+          rep < 0
+            ? `warm-up ${rep + plan.warmups + 1}/${plan.warmups}`
+            : `run ${rep + 1}/${plan.runs}`;
+        log(`cap @${concurrency}: ${label}: ${line.join('; ')}`);
+      }
+    }
+  } finally {
+    await redis?.close();
+    await Promise.all([...servers.values()].map((server) => server.stop()));
+  }
+  return result;
+}
