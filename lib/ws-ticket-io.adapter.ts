@@ -8,6 +8,7 @@ import { IoUserSockets } from './internal/io-user-sockets.js';
 import { requireService } from './internal/require-service.js';
 import { withoutReserved } from './internal/reserved-events.js';
 import { expel, onGone } from './internal/socket-io.js';
+import { admitConnection } from './session/admission.js';
 import { RefusalLog } from './session/refusal-log.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
@@ -174,15 +175,16 @@ export class WsTicketIoAdapter extends IoAdapter {
     if (socket.conn.readyState !== 'open')
       throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
     this.users.add(session.userId, socket.conn);
-    // In the room now: a revocation from here on reaches it, one from before is caught here.
-    await this.service().confirmSession(session);
-    // Counted last, once per connection: a refused handshake holds no slot. The connection must
-    // be open as the slot is taken, or its close (which gives the slot back) has passed already.
+    // In the room now: a revocation from here on reaches it, one from before is caught here; and
+    // the connection cap, once per connection (multiplexed namespaces share the slot).
     const connection = socket.conn;
-    if (connection.readyState !== 'open') throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
     const server = socket.nsp.server;
-    const letGo = await this.service().holdConnection(session.userId, connection, (code) =>
-      this.users.evict(server, connection, session.userId, code),
+    const letGo = await admitConnection(
+      this.service(),
+      session,
+      connection,
+      () => connection.readyState === 'open',
+      (code) => this.users.evict(server, connection, session.userId, code),
     );
     // A connection that stays open without any socket of the user holds no slot for them.
     onGone(socket, letGo);

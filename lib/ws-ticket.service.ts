@@ -27,7 +27,11 @@ import { TicketStore } from './stores/ticket-store.js';
 import { TICKET_FORMAT, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
-import type { WsTicketClaims, WsTicketModuleOptions } from './ws-ticket.options.js';
+import type {
+  WsTicketClaims,
+  WsTicketConnectionLimitAction,
+  WsTicketModuleOptions,
+} from './ws-ticket.options.js';
 import type {
   WsTicketConnection,
   WsTicketConnectionLost,
@@ -60,6 +64,8 @@ export class WsTicketService<TUser = unknown>
   readonly callbackTimeout: number;
   /** Open connections allowed per user (`maxConnectionsPerUser`); `false`: no cap. */
   readonly maxConnectionsPerUser: number | false;
+  /** What a handshake over `maxConnectionsPerUser` does (`onConnectionLimit`). */
+  readonly onConnectionLimit: WsTicketConnectionLimitAction;
 
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
@@ -88,6 +94,7 @@ export class WsTicketService<TUser = unknown>
     this.refreshWindow = checked.refreshWindow;
     this.callbackTimeout = checked.callbackTimeout;
     this.maxConnectionsPerUser = checked.maxConnectionsPerUser;
+    this.onConnectionLimit = checked.onConnectionLimit;
     const parts = serviceParts(options, checked, {
       store,
       logger: this.logger,

@@ -43,7 +43,8 @@ return value`;
  * What the connection-set scripts share. A set is one sorted set per user:
  * - a live slot is `<16-digit µs of its first acquisition>:<id>` scored by its lease end (ms), so
  *   members sort by age and `ZCOUNT key (now +inf` counts the live ones;
- * - an evicted slot is the same member behind a `!`, scored by minus its lease end, until then.
+ * - an evicted slot is `!`, the evicting id's length (4 digits) and that id, then the same member,
+ *   scored by minus its lease end, until then.
  *
  * Time is Redis's (`TIME`), never an instance's, so instances' clocks may disagree. Each script
  * first forgets what ran out, slots (`0 < score <= now`) and marks (`-now <= score < 0`) in one
@@ -58,7 +59,7 @@ local micros = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local function decimal(n) return string.format('%.0f', n) end
 redis.call('ZREMRANGEBYSCORE', key, decimal(-now), decimal(now))
 
-local slots, live, newest = {}, {}, 0
+local slots, live, newest, latest = {}, {}, 0, now
 local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
 for i = 1, #entries, 2 do
   local member = entries[i]
@@ -77,6 +78,7 @@ for i = 1, #entries, 2 do
   }
   slots[slot.id] = slot
   if not evicted then live[#live + 1] = slot end
+  latest = math.max(latest, math.abs(slot.score))
   if slot.age > newest then newest = slot.age end
 end
 
@@ -86,13 +88,10 @@ local function member(id)
   return string.format('%016.0f', newest) .. ':' .. id
 end
 
--- The key lives until the last lease in it ends (live slots and marks alike).
-local function expire()
-  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  local bottom = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  if #top == 0 then return end
-  local ends = math.max(tonumber(top[2]), -tonumber(bottom[2]))
-  redis.call('PEXPIRE', key, decimal(ends - now))
+-- The key lives until the last lease in it ends (live slots and marks alike): the latest end read,
+-- or the lease this script just wrote.
+local function expire(written)
+  redis.call('PEXPIRE', key, decimal(math.max(latest, written) - now))
 end
 `;
 
@@ -105,7 +104,7 @@ local id, limit, lease, evict = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), A
 local own = slots[id]
 if own and not own.evicted then
   redis.call('ZADD', key, decimal(now + lease), own.member)
-  expire()
+  expire(now + lease)
   return { 1, {} }
 end
 local evicted = {}
@@ -121,7 +120,7 @@ if #live >= limit then
 end
 if own then redis.call('ZREM', key, own.member) end
 redis.call('ZADD', key, decimal(now + lease), member(id))
-expire()
+expire(now + lease)
 return { 1, evicted }`;
 
 /**
@@ -152,7 +151,7 @@ for i = 3, #ARGV do
     lost[#lost + 1] = id
   end
 end
-if wrote then expire() end
+if wrote then expire(now + lease) end
 return lost`;
 
 /** KEYS[1] connection set; ARGV id. Removes its live slot or its eviction mark. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { RedisTicketConnection } from './redis-ticket.connection.js';
@@ -21,57 +22,9 @@ import {
   type TicketStoreCounter,
 } from './ticket-store.js';
 
-/**
- * The part of a Redis client the store uses, as offered by the `redis` package (node-redis v4+),
- * including the client `KeyvRedis#getClient()` returns. Any client with the same shape works.
- */
-export interface RedisTicketClient {
-  /** `SET key value PX ms` */
-  set(key: string, value: string, options: { PX: number }): Promise<unknown>;
-  /** `GET key` */
-  get(key: string): Promise<unknown>;
-  /** `GETDEL key` (Redis ≥ 6.2) */
-  getDel(key: string): Promise<unknown>;
-  /** `EVAL script numkeys key… arg…` (single-key scripts only, so Redis Cluster works too) */
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-  /** `SMEMBERS key` */
-  sMembers(key: string): Promise<unknown>;
-  /** `SREM key member…` */
-  sRem(key: string, members: string[]): Promise<unknown>;
-  /** `DEL key` */
-  del(key: string): Promise<unknown>;
-  /**
-   * node-redis: `false` while the client is (re)connecting. The store then fails at once instead of
-   * letting the client queue the command until Redis is back.
-   */
-  readonly isReady?: boolean;
-}
+export type * from './redis-ticket.types.js';
 
-/** {@link RedisTicketStore} on a client the app creates, connects and closes itself. */
-export interface RedisTicketStoreClientOptions {
-  /**
-   * A connected node-redis client, or a function resolving one (called for every operation, so it
-   * may connect lazily, as `KeyvRedis#getClient()` does). The app owns it: it connects it, listens
-   * to its `error` events (node-redis requires a listener) and closes it.
-   */
-  client: RedisTicketClient | (() => RedisTicketClient | Promise<RedisTicketClient>);
-  url?: never;
-}
-
-/** {@link RedisTicketStore} on a connection the store opens and closes itself. */
-export interface RedisTicketStoreUrlOptions {
-  /**
-   * Redis URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS). The store creates
-   * a node-redis client (the optional peer dependency `redis`) when the first app using it starts,
-   * connects it in the background, logs outages once, and closes it when the last of those apps
-   * shuts down.
-   */
-  url: string;
-  client?: never;
-}
-
-/** Options of {@link RedisTicketStore}: either `client` or `url`. */
-export type RedisTicketStoreOptions = RedisTicketStoreClientOptions | RedisTicketStoreUrlOptions;
+import type { RedisTicketClient, RedisTicketStoreOptions } from './redis-ticket.types.js';
 
 /**
  * Ticket store on Redis (≥ 6.2), shared by every app instance. `put` is `SET key value PX ttl`;
@@ -143,7 +96,7 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     // Sent together (node-redis pipelines them); if either fails the ticket is never handed out.
     await Promise.all([
       set,
-      client.eval(ADD_TO_OWNER, { keys: [owner], arguments: [key, String(px)] }),
+      this.eval(ADD_TO_OWNER, owner, [key, String(px)]),
     ]);
   }
 
@@ -256,9 +209,21 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     if (this.users === 0) await this.close();
   }
 
+  /**
+   * Runs a single-key script: by its SHA-1 (`EVALSHA`) when the client offers it, so that the
+   * script's text is not sent and hashed on every call, and by its text once Redis says it does
+   * not know it (`NOSCRIPT`: a new or flushed server), which also loads it for the next calls.
+   */
   private async eval(script: string, key: string, args: string[]): Promise<unknown> {
     const client = await this.client();
-    return client.eval(script, { keys: [key], arguments: args });
+    const options = { keys: [key], arguments: args };
+    if (typeof client.evalSha !== 'function') return client.eval(script, options);
+    try {
+      return await client.evalSha(sha1Of(script), options);
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return client.eval(script, options);
+    }
   }
 
   private async generation(script: string, key: string, ttl: number): Promise<number> {
@@ -302,6 +267,18 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     this.connection ??= new RedisTicketConnection(this.options.url as string, this.logger);
     return this.connection.open();
   }
+}
+
+const SHA1S = new Map<string, string>();
+
+/** The SHA-1 Redis names a script by, computed once per script. */
+function sha1Of(script: string): string {
+  let sha = SHA1S.get(script);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(script).digest('hex');
+    SHA1S.set(script, sha);
+  }
+  return sha;
 }
 
 /** SMEMBERS replies an array (RESP2) or a Set (RESP3 with a type mapping). */

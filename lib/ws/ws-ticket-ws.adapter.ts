@@ -13,6 +13,7 @@ import { queryOf } from '../internal/http.js';
 import { wsMaxPayload } from '../internal/options.js';
 import { requireService } from '../internal/require-service.js';
 import { withoutReserved } from '../internal/reserved-events.js';
+import { admitConnection } from '../session/admission.js';
 import { RefusalLog } from '../session/refusal-log.js';
 import { UserConnections } from '../session/user-connections.js';
 import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
@@ -215,16 +216,19 @@ export class WsTicketWsAdapter extends WsAdapter {
    */
   private async admit(request: IncomingMessage): Promise<WsTicketSession> {
     const session = await this.authenticate(request);
-    await this.service().confirmSession(session);
-    // Counted last: a refused upgrade holds no slot. The TCP connection must be open as the slot
-    // is taken, or its close (which gives the slot back) has passed already.
+    // The revocation check and the connection cap; the slot goes with the TCP connection.
     const connection = request.socket;
-    if (connection.destroyed) throw new WsTicketError(WsTicketErrorCode.TICKET_INVALID);
-    await this.service().holdConnection(session.userId, connection, (code) => {
-      const client = this.byConnection.get(connection);
-      if (client) this.closeWith(client, code);
-      else connection.destroy();
-    });
+    await admitConnection(
+      this.service(),
+      session,
+      connection,
+      () => !connection.destroyed,
+      (code) => {
+        const client = this.byConnection.get(connection);
+        if (client) this.closeWith(client, code);
+        else connection.destroy();
+      },
+    );
     return session;
   }
 

@@ -108,21 +108,45 @@ describe('RedisTicketStore', { skip }, () => {
       }
     });
 
-    it('runs each operation as one script on the one key', async () => {
-      const monitor = await startMonitor(redis.port);
-      try {
-        const k = key();
+    it('runs each operation as one script on the one key, by its SHA-1 once Redis knows it', async () => {
+      const operations = async (k: string) => {
         await store.acquireConnection(k, 'a', 1, 5000, true);
         await store.renewConnections(k, ['a', 'b'], 1, 5000);
         await store.renewConnections(k, [], 1, 5000);
         await store.countConnections(k);
         await store.releaseConnection(k, 'a');
-        await monitor.sync();
-        // The commands the scripts run show up too: only what the store sent is an EVAL.
-        const sent = monitor.commands.filter(([name]) => name === 'EVAL');
+      };
+      const admin = createClient({ url: redis.url });
+      await admin.connect();
+      await admin.sendCommand(['SCRIPT', 'FLUSH']);
+      admin.destroy();
+      // Unknown scripts: EVALSHA, NOSCRIPT, then EVAL, which loads them.
+      const first = await startMonitor(redis.port);
+      try {
+        const k = key();
+        await operations(k);
+        await first.sync();
+        const sent = first.commands.filter(([name]) => name === 'EVAL' || name === 'EVALSHA');
         assert.deepEqual(
-          sent.map(([name, , keys, first]) => [name, keys, first]),
-          Array.from({ length: 4 }, () => ['EVAL', '1', k]),
+          sent.map(([name, , keys, on]) => [name, keys, on]),
+          Array.from({ length: 4 }, () => [
+            ['EVALSHA', '1', k],
+            ['EVAL', '1', k],
+          ]).flat(),
+        );
+      } finally {
+        first.close();
+      }
+      // Known: one EVALSHA each (the commands a script runs show up too, under other names).
+      const monitor = await startMonitor(redis.port);
+      try {
+        const k = key();
+        await operations(k);
+        await monitor.sync();
+        const sent = monitor.commands.filter(([name]) => name === 'EVAL' || name === 'EVALSHA');
+        assert.deepEqual(
+          sent.map(([name, , keys, on]) => [name, keys, on]),
+          Array.from({ length: 4 }, () => ['EVALSHA', '1', k]),
         );
       } finally {
         monitor.close();
