@@ -99,7 +99,7 @@ export class ConnectionLimit {
           if (done) return;
           done = true;
           held.refs--;
-          if (held.refs === 0) this.letGo(held);
+          if (held.refs === 0) this.giveBack(held);
         };
       }
       if (held.taken) throw new WsTicketError(WsTicketErrorCode.CONNECTION_LIMIT);
@@ -158,7 +158,7 @@ export class ConnectionLimit {
         created.closed = true;
         for (const pending of created.byUser.values()) {
           pending.then(
-            (held) => this.release(held),
+            (held) => this.giveBack(held),
             () => {},
           );
         }
@@ -198,31 +198,29 @@ export class ConnectionLimit {
     return held;
   }
 
-  /** The connection closed: its slot goes back. */
-  private release(held: Held): void {
-    if (this.drop(held)) this.forget(held);
-  }
-
-  /** Every hold let go while the connection stays open: the slot goes back, a new one is needed. */
-  private letGo(held: Held): void {
-    if (!this.drop(held)) return;
+  /**
+   * Gives a slot back to the store: its connection closed, or every hold on it let go (then a
+   * re-entry on the connection takes a new one). False when it was not held any more.
+   */
+  private giveBack(held: Held): boolean {
+    if (!this.drop(held)) return false;
     held.slots.byUser.delete(held.userId);
     this.forget(held);
+    return true;
   }
 
   private holds(held: Held): boolean {
     return this.held.get(held.userId)?.get(held.id) === held;
   }
 
-  /** The slot was taken away: the connection is closed, and its close gives back nothing more. */
+  /**
+   * The slot was taken away: given back (its eviction mark goes with it; the close that follows
+   * finds nothing more to give), and the connection closed. One that stays open for another
+   * user's namespaces needs a new slot to let this user in again.
+   */
   private lose(held: Held): void {
-    if (!this.drop(held)) return;
+    if (!this.giveBack(held)) return;
     held.taken = true;
-    // A connection that stays open for another user's namespaces must take a new slot to let
-    // this user in again.
-    held.slots.byUser.delete(held.userId);
-    // Its eviction mark goes with it (the close would not come back here: dropped already).
-    this.forget(held);
     held.lost(WsTicketErrorCode.CONNECTION_LIMIT);
   }
 
@@ -280,7 +278,7 @@ export class ConnectionLimit {
     for (const held of sent) {
       if (gone.has(held.id)) this.lose(held);
       // Closed while the renewal was on its way, which may have taken its slot again.
-      else if (this.held.get(userId)?.get(held.id) !== held) this.forget(held);
+      else if (!this.holds(held)) this.forget(held);
     }
   }
 }

@@ -94,10 +94,7 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
       return;
     }
     // Sent together (node-redis pipelines them); if either fails the ticket is never handed out.
-    await Promise.all([
-      set,
-      this.eval(ADD_TO_OWNER, owner, [key, String(px)]),
-    ]);
+    await Promise.all([set, this.eval(ADD_TO_OWNER, owner, [key, String(px)])]);
   }
 
   /** One `GETDEL`: atomic, so a ticket is taken once however many callers race for it. */
