@@ -1,107 +1,16 @@
 // Attacks on maxConnectionsPerUser (issue #19), each a real app on port 0 and real clients.
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, it } from 'node:test';
-import type { Socket } from 'socket.io-client';
-import {
-  MemoryTicketStore,
-  WsTicketModule,
-  type WsTicketModuleOptions,
-  WsTicketService,
-} from '../../lib/index.js';
-import { ChatTestGateway, NotificationsTestGateway } from '../fixtures/gateways.js';
-import { type StartedApp, startApp } from '../support/app.js';
-import { RawEngineIo } from '../support/engine-io.js';
-import { TEST_SECRET } from '../support/jwt.js';
-import { type ConnectOutcome, connect } from '../support/sockets.js';
+import { afterEach, describe, it } from 'node:test';
+import type { WsTicketModuleOptions } from '../../lib/index.js';
+import { CapHarnesses } from '../fixtures/connection-cap.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The memory store, whose acquisitions can be slowed down and whose renewals are counted. */
-class SlowSlotStore extends MemoryTicketStore {
-  acquireDelay = 0;
-  renewals = 0;
+const cap = new CapHarnesses();
+const harness = (options?: Partial<WsTicketModuleOptions>) => cap.start(options);
+const rawEngine = (url: string) => cap.raw(url);
 
-  override async acquireConnection(...args: Parameters<MemoryTicketStore['acquireConnection']>) {
-    if (this.acquireDelay > 0) await sleep(this.acquireDelay);
-    return super.acquireConnection(...args);
-  }
-
-  override renewConnections(...args: Parameters<MemoryTicketStore['renewConnections']>) {
-    this.renewals++;
-    return super.renewConnections(...args);
-  }
-}
-
-interface Harness {
-  started: StartedApp;
-  service: WsTicketService;
-  store: SlowSlotStore;
-  ticket(sub: string, expiresIn?: number): Promise<string>;
-  open(sub: string, namespace?: string): Promise<ConnectOutcome>;
-  counts(sub: string, expected: number): Promise<void>;
-}
-
-const harnesses: Harness[] = [];
-const sockets: Socket[] = [];
-const raws: RawEngineIo[] = [];
-
-async function harness(options: Partial<WsTicketModuleOptions> = {}): Promise<Harness> {
-  const store = new SlowSlotStore();
-  const started = await startApp({
-    imports: [
-      WsTicketModule.forRoot({
-        jwt: { secret: TEST_SECRET },
-        issueLimit: false,
-        store,
-        ...options,
-      }),
-    ],
-    providers: [ChatTestGateway, NotificationsTestGateway],
-  });
-  const service = started.app.get(WsTicketService);
-  const ticket = async (sub: string, expiresIn = 600) =>
-    (await service.issue({ sub, exp: Math.floor(Date.now() / 1000) + expiresIn })).uuid;
-  const made: Harness = {
-    started,
-    service,
-    store,
-    ticket,
-    async open(sub, namespace = '/chat') {
-      const result = await connect(`${started.url}${namespace}`, {
-        auth: { uuid: await ticket(sub) },
-      });
-      if (result.ok) sockets.push(result.socket);
-      return result;
-    },
-    async counts(sub, expected) {
-      const deadline = Date.now() + 3000;
-      let count = await service.connectionCount(sub);
-      while (count !== expected && Date.now() < deadline) {
-        await sleep(20);
-        count = await service.connectionCount(sub);
-      }
-      assert.equal(count, expected, `connections of ${sub}`);
-    },
-  };
-  harnesses.push(made);
-  return made;
-}
-
-async function rawEngine(url: string): Promise<RawEngineIo> {
-  const raw = await RawEngineIo.open(url);
-  raws.push(raw);
-  return raw;
-}
-
-afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.close();
-  for (const raw of raws.splice(0)) raw.close();
-  await Promise.all(harnesses.splice(0).map((h) => h.started.close()));
-});
-
-after(() => {
-  for (const socket of sockets.splice(0)) socket.close();
-});
+afterEach(() => cap.closeAll());
 
 describe('maxConnectionsPerUser under attack (Socket.IO)', () => {
   it('gives the slot back when the session ends on a transport that left its namespaces', async () => {

@@ -1,96 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { Manager, type Socket } from 'socket.io-client';
-import {
-  MemoryTicketStore,
-  WsTicketModule,
-  type WsTicketModuleOptions,
-  WsTicketService,
-} from '../../lib/index.js';
-import { ChatTestGateway, NotificationsTestGateway } from '../fixtures/gateways.js';
-import { type StartedApp, startApp } from '../support/app.js';
-import { RawEngineIo } from '../support/engine-io.js';
-import { TEST_SECRET } from '../support/jwt.js';
-import { ask, type ConnectOutcome, connect, connected, next } from '../support/sockets.js';
+import type { WsTicketModuleOptions } from '../../lib/index.js';
+import { type CapHarness, CapHarnesses } from '../fixtures/connection-cap.js';
+import { ask, connect, connected, next } from '../support/sockets.js';
 import { withDeadline } from '../support/stop-child.js';
 
-/** The memory store, counting the connection-slot calls that reach it. */
-class SlotCountingStore extends MemoryTicketStore {
-  readonly calls: string[] = [];
-
-  override acquireConnection(...args: Parameters<MemoryTicketStore['acquireConnection']>) {
-    this.calls.push('acquire');
-    return super.acquireConnection(...args);
-  }
-
-  override releaseConnection(...args: Parameters<MemoryTicketStore['releaseConnection']>) {
-    this.calls.push('release');
-    return super.releaseConnection(...args);
-  }
-
-  override renewConnections(...args: Parameters<MemoryTicketStore['renewConnections']>) {
-    this.calls.push('renew');
-    return super.renewConnections(...args);
-  }
-}
-
-interface Harness {
-  started: StartedApp;
-  service: WsTicketService;
-  store: SlotCountingStore;
-  /** A fresh ticket of `sub`, issued by the service (the endpoint adds nothing here). */
-  ticket(sub: string, expiresIn?: number): Promise<string>;
-  /** Connects `/chat` as `sub` with a fresh ticket. */
-  open(sub: string, namespace?: string): Promise<ConnectOutcome>;
-  /** Waits until the store counts `expected` connections of `sub` (slots are given back on close). */
-  counts(sub: string, expected: number): Promise<void>;
-}
-
-const harnesses: Harness[] = [];
-const sockets: Socket[] = [];
-
-async function harness(options: Partial<WsTicketModuleOptions> = {}): Promise<Harness> {
-  const store = new SlotCountingStore();
-  const started = await startApp({
-    imports: [
-      WsTicketModule.forRoot({
-        jwt: { secret: TEST_SECRET },
-        issueLimit: false,
-        store,
-        ...options,
-      }),
-    ],
-    providers: [ChatTestGateway, NotificationsTestGateway],
-  });
-  const service = started.app.get(WsTicketService);
-  const ticket = async (sub: string, expiresIn = 600) =>
-    (await service.issue({ sub, exp: Math.floor(Date.now() / 1000) + expiresIn })).uuid;
-  const made: Harness = {
-    started,
-    service,
-    store,
-    ticket,
-    async open(sub, namespace = '/chat') {
-      const result = await connect(`${started.url}${namespace}`, {
-        auth: { uuid: await ticket(sub) },
-      });
-      if (result.ok) sockets.push(result.socket);
-      return result;
-    },
-    async counts(sub, expected) {
-      const deadline = Date.now() + 5000;
-      let count = await service.connectionCount(sub);
-      while (count !== expected && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        count = await service.connectionCount(sub);
-      }
-      assert.equal(count, expected, `connections of ${sub}`);
-    },
-  };
-  harnesses.push(made);
-  return made;
-}
+const cap = new CapHarnesses();
+const harness = (options?: Partial<WsTicketModuleOptions>) => cap.start(options);
+type Harness = CapHarness;
 
 async function openAll(h: Harness, sub: string, n: number): Promise<Socket[]> {
   const opened: Socket[] = [];
@@ -114,10 +33,7 @@ function closure(socket: Socket): Promise<{ code: string | undefined; reason: st
   return withDeadline(closed, 15_000, 'the server closing the socket');
 }
 
-afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.close();
-  await Promise.all(harnesses.splice(0).map((h) => h.started.close()));
-});
+afterEach(() => cap.closeAll());
 
 describe('maxConnectionsPerUser on Socket.IO', () => {
   it("refuses the cap + 1-th handshake with connection_limit, spends its ticket, and leaves the user's others alone", async () => {
@@ -158,7 +74,7 @@ describe('maxConnectionsPerUser on Socket.IO', () => {
     const namespaces = ['/', '/chat', '/notifications'].map((name) =>
       manager.socket(name, { auth: { uuid } }),
     );
-    sockets.push(...namespaces);
+    cap.track(...namespaces);
     await Promise.all(
       namespaces.map((socket) =>
         withDeadline(
@@ -180,7 +96,7 @@ describe('maxConnectionsPerUser on Socket.IO', () => {
 
   it('counts an attacker multiplexing namespaces with a ticket each once, in raw engine.io frames', async () => {
     const h = await harness({ maxConnectionsPerUser: 1 });
-    const raw = await RawEngineIo.open(h.started.url);
+    const raw = await cap.raw(h.started.url);
     try {
       for (const namespace of ['/', '/chat', '/notifications']) {
         const answer = await raw.connect(namespace, { uuid: await h.ticket('alice') });
@@ -227,7 +143,7 @@ describe('maxConnectionsPerUser on Socket.IO', () => {
     const uuid = await h.ticket('alice');
     const chat = manager.socket('/chat', { auth: { uuid } });
     const notifications = manager.socket('/notifications', { auth: { uuid } });
-    sockets.push(chat, notifications);
+    cap.track(chat, notifications);
     await Promise.all([next(chat, 'connect'), next(notifications, 'connect')]);
     const closed = [closure(chat), closure(notifications)];
     assert.ok((await h.open('alice')).ok);
@@ -240,7 +156,7 @@ describe('maxConnectionsPerUser on Socket.IO', () => {
 
   it("'close-oldest' leaves another user's namespaces on the evicted connection open, and takes a new slot to let the user back in", async () => {
     const h = await harness({ maxConnectionsPerUser: 1, onConnectionLimit: 'close-oldest' });
-    const raw = await RawEngineIo.open(h.started.url);
+    const raw = await cap.raw(h.started.url);
     try {
       assert.ok((await raw.connect('/chat', { uuid: await h.ticket('alice') })).ok);
       assert.ok((await raw.connect('/notifications', { uuid: await h.ticket('bob') })).ok);
@@ -276,7 +192,7 @@ describe('maxConnectionsPerUser on Socket.IO', () => {
     const short = await connected(`${h.started.url}/chat`, {
       auth: { uuid: await h.ticket('alice', 2) },
     });
-    sockets.push(short);
+    cap.track(short);
     await h.counts('alice', 1);
     assert.equal((await closure(short)).code, 'session_expired');
     await h.counts('alice', 0);
@@ -312,8 +228,4 @@ describe('maxConnectionsPerUser on Socket.IO', () => {
     const refused = await h.open('alice');
     assert.equal(!refused.ok && refused.code, 'connection_limit');
   });
-});
-
-after(async () => {
-  for (const socket of sockets.splice(0)) socket.close();
 });
