@@ -58,6 +58,13 @@ export const WsTicketErrorCode = {
    * code 4409). The client helper does not reconnect on its own after either.
    */
   CONNECTION_LIMIT: 'connection_limit',
+  /**
+   * Ticket endpoint only (HTTP 503 with `Retry-After`): a failure, not a refusal. The bearer
+   * token's key is not among the cached keys of its `jwt.jwks` source, and the provider's JWKS
+   * endpoint failed or timed out (`jwks.timeout`), or failed less than `jwks.cooldown` ago. Tokens
+   * whose key is cached keep verifying meanwhile. Retried by clients; the failure is logged.
+   */
+  JWKS_UNAVAILABLE: 'jwks_unavailable',
 } as const;
 
 /** One of the values of {@link WsTicketErrorCode}. */
@@ -76,6 +83,7 @@ const MESSAGES: Record<WsTicketErrorCode, string> = {
   rate_limited: 'Too many WebSocket tickets requested; retry later.',
   user_mismatch: 'The refresh ticket belongs to another user than this connection.',
   connection_limit: 'Too many connections are open for this user.',
+  jwks_unavailable: "The identity provider's signing keys are unavailable; try again shortly.",
 };
 
 /** Payload attached to refusals: what a client can rely on. */
@@ -92,7 +100,7 @@ export class WsTicketError extends Error {
   override readonly name = 'WsTicketError';
   readonly data: WsTicketErrorData;
   readonly description: string;
-  /** For `rate_limited`: seconds until a new ticket may be issued. */
+  /** For `rate_limited`: seconds until a new ticket may be issued; for `jwks_unavailable`, until the keys may be fetched again. */
   readonly retryAfter?: number;
 
   constructor(

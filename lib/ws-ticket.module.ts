@@ -1,4 +1,5 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { AdapterCheck } from './internal/adapter-check.js';
 import { checkOptionKeys, type OptionsSource } from './internal/option-keys.js';
 import { TicketStore } from './stores/ticket-store.js';
@@ -59,8 +60,21 @@ function assemble(
   );
   const assembled: DynamicModule = {
     ...module,
-    providers: [...providers, WsTicketService, WsTicketGuard, ticketStoreProvider, AdapterCheck],
-    exports: [...(module.exports ?? []), WsTicketService, WsTicketGuard, TicketStore],
+    providers: [
+      ...providers,
+      WsTicketBearerVerifier,
+      WsTicketService,
+      WsTicketGuard,
+      ticketStoreProvider,
+      AdapterCheck,
+    ],
+    exports: [
+      ...(module.exports ?? []),
+      WsTicketBearerVerifier,
+      WsTicketService,
+      WsTicketGuard,
+      TicketStore,
+    ],
   };
   if (extras.controller === false) return assembled;
   const controller = createWsTicketController(

@@ -1,28 +1,6 @@
 import type { ConfigurableModuleAsyncOptions } from '@nestjs/common';
-import type { JwtService } from '@nestjs/jwt';
+import type { WsTicketJwtOptions } from './bearer/bearer.options.js';
 import type { TicketStore } from './stores/ticket-store.js';
-
-/**
- * The JWT signature algorithms the ticket endpoint can accept (names are case-sensitive, as in a
- * token's `alg` header). `none` is deliberately absent.
- */
-export const WS_TICKET_JWT_ALGORITHMS = [
-  'HS256',
-  'HS384',
-  'HS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-] as const;
-
-/** A JWT signature algorithm the ticket endpoint may accept. `none` is deliberately absent. */
-export type WsTicketJwtAlgorithm = (typeof WS_TICKET_JWT_ALGORITHMS)[number];
 
 /**
  * Verified JWT claims, as handed to `resolveUser`. Only the registered claims the module reads are
@@ -55,44 +33,6 @@ export type WsTicketResolveUser<TUser = unknown> = (
  * else means the token names no user, and the ticket endpoint refuses it (401 `bearer_invalid`).
  */
 export type WsTicketUserIdOf = (claims: WsTicketClaims) => string | number | undefined;
-
-/** How the ticket endpoint verifies `Authorization: Bearer` tokens. */
-export interface WsTicketJwtOptions {
-  /**
-   * Shared secret for HMAC algorithms (HS256/384/512).
-   * One of `secret`, `publicKey` or `service` is required.
-   */
-  secret?: string | Buffer | undefined;
-  /** PEM public key for RSA / ECDSA / RSA-PSS algorithms. */
-  publicKey?: string | Buffer | undefined;
-  /**
-   * An existing `JwtService` (for example the app's own, from `JwtModule`) to verify with instead of
-   * building one from `secret` / `publicKey`. It keeps its own `verifyOptions`: of `algorithms`,
-   * `issuer`, `audience` and `clockTolerance` below, only those you set are passed, and they win.
-   */
-  service?: JwtService | undefined;
-  /**
-   * Accepted signature algorithms. `none` is never accepted.
-   * @default ['HS256'] with `secret` / `publicKey`; with `service`, the service's own
-   *   `verifyOptions.algorithms` (jsonwebtoken's key-type default when it has none)
-   */
-  algorithms?: WsTicketJwtAlgorithm[] | undefined;
-  /** Required `iss` claim (one of, when a list). Not checked when unset. */
-  issuer?: string | string[] | undefined;
-  /** Required `aud` claim (one of, when a list). Not checked when unset. */
-  audience?: string | string[] | undefined;
-  /**
-   * Allowed clock skew when checking `exp` and `nbf`, in seconds.
-   * @default 0
-   */
-  clockTolerance?: number | undefined;
-  /**
-   * Accept tokens that carry no `exp` claim. Such tokens never expire, so this is off by default:
-   * a token without `exp` is refused with 401.
-   * @default false
-   */
-  allowMissingExp?: boolean | undefined;
-}
 
 /**
  * Decides whether a handshake `Origin` may connect. `origin` is `undefined` when the client sent
@@ -158,12 +98,17 @@ export interface WsTicketIssueLimit {
 export interface WsTicketModuleOptions<TUser = unknown> {
   /**
    * How bearer tokens are verified at the built-in ticket endpoint (and by
-   * `WsTicketService.verifyBearer()` / `issueForBearer()`). Required while the endpoint is mounted:
-   * the app fails at startup without it. With `controller: false` it may be left out, when your own
-   * controller authenticates requests (Passport, sessions) and calls `WsTicketService.issue()`.
+   * `WsTicketBearerVerifier`, `WsTicketService.verifyBearer()` / `issueForBearer()`): one key
+   * source (`secret`, `publicKey`, `service` or `jwks`), or a list of up to 16 sources chosen by
+   * each token's `iss` claim (the app's own HS256 tokens beside an identity provider's JWKS, say).
+   * In a list every source names its `issuer`, except at most one, which takes the tokens whose
+   * `iss` no other source names; a token of any other issuer is refused with 401
+   * `bearer_invalid`. Required while the endpoint is mounted: the app fails at startup without it.
+   * With `controller: false` it may be left out, when your own controller authenticates requests
+   * (Passport, sessions) and calls `WsTicketService.issue()`.
    * @default undefined (no bearer verification)
    */
-  jwt?: WsTicketJwtOptions | undefined;
+  jwt?: WsTicketJwtOptions | readonly WsTicketJwtOptions[] | undefined;
   /**
    * Loads the user behind verified claims. Called when a ticket is issued (a refusal answers 401)
    * and again when it is consumed at connect time (a refusal is `user_rejected`), so a user

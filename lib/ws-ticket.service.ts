@@ -6,7 +6,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
-import type { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
+// A value import: Nest reads the constructor's parameter types to inject the verifier and store.
+import { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { maskCredentials } from './internal/mask-credentials.js';
 import { serviceOptions } from './internal/service-options.js';
 import type { AppCallbacks } from './session/app-callbacks.js';
@@ -22,7 +23,6 @@ import type { TicketConsumer } from './session/ticket-consumer.js';
 import type { TicketIssuer } from './session/ticket-issuer.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import type { BoundedTicketStore } from './stores/bounded-ticket-store.js';
-// A value import: Nest reads the constructor's parameter types to inject the store.
 import { TicketStore } from './stores/ticket-store.js';
 import { TICKET_FORMAT, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
@@ -70,8 +70,6 @@ export class WsTicketService<TUser = unknown>
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
   private readonly refusals = new RefusalLog(this.logger);
-  /** Unset without a `jwt` option (apps that authenticate requests themselves). */
-  private readonly bearer: WsTicketBearerVerifier | undefined;
   private readonly callbacks: AppCallbacks<TUser>;
   private readonly tickets: BoundedTicketStore;
   private readonly revocation: Revocation;
@@ -86,6 +84,8 @@ export class WsTicketService<TUser = unknown>
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
     store: TicketStore,
+    /** Built from `options` when the service is made by hand (`new WsTicketService(options, store)`). */
+    private readonly bearer: WsTicketBearerVerifier = new WsTicketBearerVerifier(options),
   ) {
     const checked = serviceOptions(options);
     this.ttl = checked.ttl;
@@ -105,7 +105,6 @@ export class WsTicketService<TUser = unknown>
       onEvictions: (userId, ids) => this.registries.announceEvictions(userId, ids),
     });
     this.callbacks = parts.callbacks;
-    this.bearer = parts.bearer;
     this.tickets = parts.tickets;
     this.revocation = parts.revocation;
     this.issuer = parts.issuer;
@@ -118,21 +117,16 @@ export class WsTicketService<TUser = unknown>
 
   /** Whether bearer tokens can be verified: the `jwt` option is set. */
   get verifiesBearers(): boolean {
-    return this.bearer !== undefined;
+    return this.bearer.enabled;
   }
 
   /**
-   * Verifies an `Authorization` header value and returns the verified claims, which always name a
-   * user (`getUserId`).
+   * Verifies an `Authorization` header value ({@link WsTicketBearerVerifier.verify}).
    * @throws WsTicketBearerError `bearer_missing` or `bearer_invalid`
+   * @throws WsTicketError `jwks_unavailable`
    * @throws Error when the module has no `jwt` option
    */
   verifyBearer(authorization: unknown): Promise<WsTicketClaims> {
-    if (!this.bearer) {
-      return Promise.reject(
-        new Error('WsTicketService.verifyBearer(): set the `jwt` option of WsTicketModule.'),
-      );
-    }
     return this.bearer.verify(authorization);
   }
 
@@ -165,7 +159,8 @@ export class WsTicketService<TUser = unknown>
    * issuance limit on the verified user id, runs `resolveUser` (only for requests inside the limit,
    * so a flood of one user never reaches your user backend) and issues a ticket.
    * @throws WsTicketBearerError `bearer_missing`, `bearer_invalid` or `user_rejected`
-   * @throws WsTicketError `rate_limited` (with `retryAfter`) or `store_unavailable`
+   * @throws WsTicketError `rate_limited` (with `retryAfter`), `store_unavailable` or
+   *   `jwks_unavailable`
    */
   async issueForBearer(
     authorization: unknown,

@@ -32,3 +32,22 @@ export function publicKey(key: string | Buffer | undefined): KeyObject | undefin
     throw new Error('WsTicketModule: `jwt.publicKey` is not a PEM public key or certificate.');
   }
 }
+
+/** The algorithm a public key is used with when `jwt.algorithms` is unset, by its type and curve. */
+export function defaultAlgorithmOf(
+  key: KeyObject,
+): 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'ES512' {
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa') return 'RS256';
+  if (type === 'rsa-pss') return 'PS256';
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'prime256v1') return 'ES256';
+    if (curve === 'secp384r1') return 'ES384';
+    if (curve === 'secp521r1') return 'ES512';
+  }
+  throw new Error(
+    `WsTicketModule: \`jwt.publicKey\` is a${type === 'ec' ? 'n EC key on an unsupported curve' : ` ${type ?? 'non-asymmetric'} key`}; ` +
+      'use an RSA, RSA-PSS or P-256/P-384/P-521 EC key.',
+  );
+}

@@ -1,116 +1,93 @@
-import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
-import { flag, received } from '../internal/options.js';
-import { DEFAULT_JWT_ALGORITHMS, MAX_BEARER_LENGTH } from '../ws-ticket.constants.js';
-import {
-  WS_TICKET_JWT_ALGORITHMS,
-  type WsTicketClaims,
-  type WsTicketJwtOptions,
-  type WsTicketUserIdOf,
-} from '../ws-ticket.options.js';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { decodeJwt } from 'jose';
+import { callback } from '../internal/options.js';
+import { RefusalLog } from '../session/refusal-log.js';
+import { MAX_BEARER_LENGTH, WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
+import { WsTicketError } from '../ws-ticket.errors.js';
+import { WS_TICKET_MODULE_OPTIONS } from '../ws-ticket.module-definition.js';
+import type { WsTicketClaims, WsTicketModuleOptions } from '../ws-ticket.options.js';
 import { WsTicketBearerError } from './bearer.errors.js';
-import { publicKey, secretKey } from './bearer-keys.js';
+import { checkJwtSources } from './bearer-checks.js';
+import { type BearerSource, bearerSource } from './bearer-sources.js';
+import { JwksUnavailableError } from './jwks-key-set.js';
+import { userIdReader } from './user-id.js';
+
+export { userIdFromSub, userIdReader } from './user-id.js';
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /**
- * The default {@link WsTicketUserIdOf}: the `sub` claim, when it is a non-empty string or a finite
- * number (`1` and `"1"` are the same user).
+ * Verifies `Authorization: Bearer` tokens as the ticket endpoint does, against the `jwt` option's
+ * key sources: the header's shape, the source chosen by the token's `iss` (in a list), the
+ * signature and registered claims, a required `exp`, and a usable user id (`getUserId`). Inject it
+ * to check a bearer in your own controller exactly as the endpoint would.
  */
-export function userIdFromSub(claims: WsTicketClaims): string | undefined {
-  const sub: unknown = claims.sub;
-  if (typeof sub === 'string') return sub === '' ? undefined : sub;
-  return typeof sub === 'number' && Number.isFinite(sub) ? String(sub) : undefined;
-}
-
-/**
- * Wraps the app's `getUserId` (default: {@link userIdFromSub}) so that it always answers a
- * non-empty string or `undefined`: numbers become strings, anything else (or a throw) is no id.
- */
-export function userIdReader(
-  getUserId: WsTicketUserIdOf = userIdFromSub,
-): (claims: WsTicketClaims) => string | undefined {
-  return (claims) => {
-    let id: unknown;
-    try {
-      id = getUserId(claims);
-    } catch {
-      return undefined;
-    }
-    if (typeof id === 'string') return id === '' ? undefined : id;
-    return typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
-  };
-}
-
-/**
- * Verifies `Authorization: Bearer` tokens for the ticket endpoint: the header's shape, the
- * signature and registered claims (through `@nestjs/jwt`), a required `exp`, and a usable user id.
- */
+@Injectable()
 export class WsTicketBearerVerifier {
-  private readonly jwt: JwtService;
-  /** Only what the app set: an app's own `JwtService` keeps its `verifyOptions` for the rest. */
-  private readonly verifyOptions: JwtVerifyOptions;
+  private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
+  private readonly failures = new RefusalLog(this.logger);
+  /** Unset without a `jwt` option. */
+  private readonly sources: BearerSource[] | undefined;
+  private readonly byIssuer = new Map<string, BearerSource>();
+  /** The source without `issuer`, if any: it takes every token no other source claims. */
+  private readonly rest: BearerSource | undefined;
+  private readonly userIdOf: (claims: WsTicketClaims) => string | undefined;
+  private readonly allowMissingExp = new WeakSet<BearerSource>();
 
-  constructor(
-    private readonly options: WsTicketJwtOptions,
-    private readonly userIdOf: (claims: WsTicketClaims) => string | undefined,
-  ) {
-    checkJwtOptions(options);
-    const algorithms = options.algorithms ?? (options.service ? undefined : DEFAULT_JWT_ALGORITHMS);
-    if (
-      algorithms !== undefined &&
-      (algorithms.length === 0 || algorithms.some((a) => String(a).toLowerCase() === 'none'))
-    ) {
-      throw new Error(
-        'WsTicketModule: `jwt.algorithms` must list at least one algorithm, never "none".',
-      );
-    }
-    if (!options.service && !options.secret && !options.publicKey) {
-      const given = (['secret', 'publicKey', 'service'] as const)
-        .filter((name) => name in options)
-        .map((name) => `\`jwt.${name}\` ${received(options[name], true)}`);
-      throw new Error(
-        `WsTicketModule: set \`jwt.secret\`, \`jwt.publicKey\` or \`jwt.service\`; received ${given.length > 0 ? given.join(', ') : 'none of them'} (a missing environment variable? ConfigService.getOrThrow() names it).`,
-      );
-    }
-    this.jwt =
-      options.service ??
-      new JwtService({
-        secret: secretKey(options.secret),
-        publicKey: publicKey(options.publicKey),
+  constructor(@Inject(WS_TICKET_MODULE_OPTIONS) options: WsTicketModuleOptions) {
+    this.userIdOf = userIdReader(
+      callback(options.getUserId, 'getUserId', '(claims) => claims.userId'),
+    );
+    const checked = checkJwtSources(options.jwt);
+    this.sources = checked?.map(({ name, options: source }) => {
+      const built = bearerSource(source, name, {
+        warn: (message) => this.logger.warn(message),
+        onJwksFailure: (uri, error) =>
+          this.failures.recordFailure(`JWKS fetch failed (${uri})`, error),
       });
-    // @nestjs/jwt spreads these over its own verifyOptions: an `undefined` would erase them.
-    this.verifyOptions = definedOnly({
-      algorithms: algorithms === undefined ? undefined : [...algorithms],
-      issuer: options.issuer,
-      audience: options.audience,
-      clockTolerance: options.clockTolerance,
-    }) as JwtVerifyOptions;
+      if (source.allowMissingExp) this.allowMissingExp.add(built);
+      return built;
+    });
+    for (const source of this.sources ?? []) {
+      for (const issuer of source.issuers ?? []) this.byIssuer.set(issuer, source);
+    }
+    this.rest = this.sources?.find((source) => source.issuers === undefined);
+  }
+
+  /** Whether bearer tokens can be verified: the `jwt` option is set. */
+  get enabled(): boolean {
+    return this.sources !== undefined;
   }
 
   /**
-   * Verifies an `Authorization` header value and returns the verified claims.
+   * Verifies an `Authorization` header value and returns the verified claims, which always name a
+   * user (`getUserId`).
    * @throws WsTicketBearerError `bearer_missing` or `bearer_invalid`
+   * @throws WsTicketError `jwks_unavailable` (with `retryAfter`): the token's key is not cached and
+   *   its JWKS endpoint cannot be asked now
+   * @throws Error when the module has no `jwt` option
    */
   async verify(authorization: unknown): Promise<WsTicketClaims> {
+    if (this.sources === undefined) {
+      throw new Error('WsTicketBearerVerifier: set the `jwt` option of WsTicketModule.');
+    }
     if (typeof authorization !== 'string' || authorization.length === 0) {
       throw new WsTicketBearerError('bearer_missing', 'Bearer token required.');
     }
     const match = authorization.length <= MAX_BEARER_LENGTH ? BEARER.exec(authorization) : null;
     if (!match) throw new WsTicketBearerError('bearer_invalid', 'Malformed bearer token.');
+    const token = match[1];
+    const source = this.sourceOf(token);
     let claims: WsTicketClaims;
     try {
-      claims = await this.jwt.verifyAsync<WsTicketClaims>(match[1], { ...this.verifyOptions });
+      claims = await source.verify(token);
     } catch (error) {
-      const expired = (error as Error)?.name === 'TokenExpiredError';
-      throw new WsTicketBearerError(
-        'bearer_invalid',
-        expired ? 'The bearer token has expired.' : 'The bearer token is invalid.',
-      );
+      throw refusalOf(error);
     }
     if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
       throw new WsTicketBearerError('bearer_invalid', 'The bearer token is invalid.');
     }
-    if (typeof claims.exp !== 'number' && !this.options.allowMissingExp) {
+    if (typeof claims.exp !== 'number' && !this.allowMissingExp.has(source)) {
       throw new WsTicketBearerError('bearer_invalid', 'The bearer token has no expiry.');
     }
     if (this.userIdOf(claims) === undefined) {
@@ -121,78 +98,34 @@ export class WsTicketBearerVerifier {
     }
     return claims;
   }
+
+  /** The one source, or in a list the one the token's (unverified) `iss` names. */
+  private sourceOf(token: string): BearerSource {
+    const sources = this.sources as BearerSource[];
+    if (sources.length === 1) return sources[0];
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch {
+      throw new WsTicketBearerError('bearer_invalid', 'The bearer token is invalid.');
+    }
+    const source = (typeof issuer === 'string' && this.byIssuer.get(issuer)) || this.rest;
+    if (source === undefined) {
+      throw new WsTicketBearerError('bearer_invalid', "The bearer token's issuer is not accepted.");
+    }
+    return source;
+  }
 }
 
-/** Type checks of `jwt`, saying what was received (only the type, for keys and secrets). */
-function checkJwtOptions(options: WsTicketJwtOptions): void {
-  for (const name of ['secret', 'publicKey'] as const) {
-    const key: unknown = options[name];
-    if (key !== undefined && typeof key !== 'string' && !Buffer.isBuffer(key)) {
-      throw new Error(
-        `WsTicketModule: \`jwt.${name}\` must be a string or a Buffer; received ${received(key, true)}.`,
-      );
-    }
+/** A verifying library's error as the endpoint answers it. */
+function refusalOf(error: unknown): Error {
+  if (error instanceof JwksUnavailableError) {
+    return new WsTicketError('jwks_unavailable', { retryAfter: error.retryAfter });
   }
-  const service: unknown = options.service;
-  if (
-    service !== undefined &&
-    typeof (service as { verifyAsync?: unknown } | null)?.verifyAsync !== 'function'
-  ) {
-    throw new Error(
-      `WsTicketModule: \`jwt.service\` must be a JwtService from @nestjs/jwt (inject it in forRootAsync({ inject: [JwtService], useFactory })); received ${received(service, true)}.`,
-    );
-  }
-  const algorithms: unknown = options.algorithms;
-  if (
-    algorithms !== undefined &&
-    (!Array.isArray(algorithms) || algorithms.some((a) => typeof a !== 'string'))
-  ) {
-    const hint =
-      typeof algorithms === 'string' ? `: pass a list, e.g. ['${algorithms.split(',')[0]}']` : '';
-    throw new Error(
-      `WsTicketModule: \`jwt.algorithms\` must be a list of algorithm names, e.g. ['HS256']; received ${received(algorithms)}${hint}.`,
-    );
-  }
-  // `none` has its own message (in the verifier): never accepted, whatever the case.
-  const supported: readonly string[] = WS_TICKET_JWT_ALGORITHMS;
-  const unknown = ((algorithms ?? []) as string[]).find(
-    (name) => !supported.includes(name) && name.toLowerCase() !== 'none',
+  const name = (error as Error | undefined)?.name;
+  const expired = name === 'JWTExpired' || name === 'TokenExpiredError';
+  return new WsTicketBearerError(
+    'bearer_invalid',
+    expired ? 'The bearer token has expired.' : 'The bearer token is invalid.',
   );
-  if (unknown !== undefined) {
-    throw new Error(
-      `WsTicketModule: \`jwt.algorithms\` names an algorithm this module does not know: ${received(unknown)} (names are case-sensitive, without spaces: trim environment values). Supported: ${supported.join(', ')}.`,
-    );
-  }
-  for (const name of ['issuer', 'audience'] as const) {
-    const value: unknown = options[name];
-    if (
-      value !== undefined &&
-      typeof value !== 'string' &&
-      !(Array.isArray(value) && value.every((entry) => typeof entry === 'string'))
-    ) {
-      throw new Error(
-        `WsTicketModule: \`jwt.${name}\` must be a string or a list of strings; received ${received(value)}.`,
-      );
-    }
-  }
-  const tolerance: unknown = options.clockTolerance;
-  if (
-    tolerance !== undefined &&
-    (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0)
-  ) {
-    const hint =
-      typeof tolerance === 'string' && Number.isFinite(Number(tolerance))
-        ? ': convert environment values with Number(…)'
-        : '';
-    throw new Error(
-      `WsTicketModule: \`jwt.clockTolerance\` must be a number of seconds, 0 or more (e.g. 5); received ${received(tolerance)}${hint}.`,
-    );
-  }
-  flag(options.allowMissingExp, 'jwt.allowMissingExp');
-}
-
-function definedOnly<T extends Record<string, unknown>>(object: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(object).filter(([, value]) => value !== undefined),
-  ) as Partial<T>;
 }

@@ -34,7 +34,8 @@ export function isTicketHttpError(error: unknown): error is WsTicketBearerError 
 
 /**
  * 401 with an RFC 6750 `WWW-Authenticate` for a refused bearer, 429 with `Retry-After` over the
- * issuance limit, 503 with `Retry-After: 1` when the store (or the app's callback) failed, and 401
+ * issuance limit, 503 with `Retry-After` when the store (or the app's callback) failed or the keys of
+ * a JWKS source could not be fetched, and 401
  * for another code an app's `resolveUser` threw on purpose (`user_revoked`…).
  */
 export function ticketHttpAnswer(error: WsTicketBearerError | WsTicketError): TicketHttpAnswer {
@@ -54,8 +55,10 @@ export function ticketHttpAnswer(error: WsTicketBearerError | WsTicketError): Ti
       'Retry-After': String(error.retryAfter ?? 60),
     });
   }
-  if (code === 'store_unavailable') {
-    return answer(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', { 'Retry-After': '1' });
+  if (code === 'store_unavailable' || code === 'jwks_unavailable') {
+    return answer(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', {
+      'Retry-After': String(error.retryAfter ?? 1),
+    });
   }
   // Another code an app's resolveUser threw on purpose (user_revoked…): a refusal.
   return answer(HttpStatus.UNAUTHORIZED, 'Unauthorized', {

@@ -1,7 +1,7 @@
+import type { WsTicketJwksOptions, WsTicketJwtOptions } from '../bearer/bearer.options.js';
 import type {
   WsTicketBindOptions,
   WsTicketIssueLimit,
-  WsTicketJwtOptions,
   WsTicketModuleExtras,
   WsTicketModuleOptions,
 } from '../ws-ticket.options.js';
@@ -47,6 +47,7 @@ const NESTED_KEYS = {
     secret: true,
     publicKey: true,
     service: true,
+    jwks: true,
     algorithms: true,
     issuer: true,
     audience: true,
@@ -56,6 +57,14 @@ const NESTED_KEYS = {
   bind: keysOf<WsTicketBindOptions>({ ip: true, userAgent: true, trustedProxies: true }),
   issueLimit: keysOf<WsTicketIssueLimit>({ limit: true, window: true }),
 } as const;
+
+const JWKS_KEYS = keysOf<WsTicketJwksOptions>({
+  uri: true,
+  timeout: true,
+  cooldown: true,
+  cacheMaxAge: true,
+  headers: true,
+});
 
 /** Options that were removed, with what replaces them (a plain "unknown option" would not say). */
 export const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
@@ -94,11 +103,22 @@ export function checkOptionKeys(options: unknown, source: OptionsSource): void {
   unknownKeys(keys, valid, '');
   for (const [name, nestedValid] of Object.entries(NESTED_KEYS)) {
     const nested = (options as Record<string, unknown>)[name];
-    // Other shapes (`issueLimit: false`, a non-object) are the value checks' business.
-    if (typeof nested === 'object' && nested !== null && !Array.isArray(nested)) {
-      unknownKeys(Object.keys(nested), nestedValid, `${name}.`);
-    }
+    // `jwt` may list several sources, each checked with its index.
+    const entries = name === 'jwt' && Array.isArray(nested) ? nested : [nested];
+    entries.forEach((entry: unknown, index) => {
+      const prefix = entries === nested ? `${name}[${index}].` : `${name}.`;
+      // Other shapes (`issueLimit: false`, a non-object) are the value checks' business.
+      if (!isPlainObject(entry)) return;
+      unknownKeys(Object.keys(entry), nestedValid, prefix);
+      if (name === 'jwt' && isPlainObject(entry.jwks)) {
+        unknownKeys(Object.keys(entry.jwks), JWKS_KEYS, `${prefix}jwks.`);
+      }
+    });
   }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function unknownKeys(keys: string[], valid: readonly string[], prefix: string): void {

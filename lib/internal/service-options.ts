@@ -11,7 +11,6 @@ import {
 import type {
   WsTicketConnectionLimitAction,
   WsTicketIssueLimit,
-  WsTicketJwtOptions,
   WsTicketModuleOptions,
   WsTicketResolveUser,
   WsTicketUserIdOf,
@@ -43,7 +42,6 @@ export interface ServiceOptions<TUser> {
   refreshWindow: number;
   resolveUser: WsTicketResolveUser<TUser> | undefined;
   getUserId: WsTicketUserIdOf | undefined;
-  jwt: WsTicketJwtOptions | undefined;
   /** `false`: switched off. */
   issueLimit: WsTicketIssueLimit | false | undefined;
   /** Connections per user; `false`: switched off. */
@@ -56,7 +54,7 @@ export interface ServiceOptions<TUser> {
 /**
  * Checks the options `WsTicketService` reads itself and applies their defaults; each error names the
  * option, what it expects and what it received (never a secret's value). The parts the service
- * delegates (`bind`, `allowedOrigins`, `jwt`'s fields) are checked where they are used.
+ * delegates (`bind`, `allowedOrigins`) are checked where they are used; `jwt` by `WsTicketBearerVerifier`.
  */
 export function serviceOptions<TUser>(
   options: WsTicketModuleOptions<TUser>,
@@ -103,7 +101,6 @@ export function serviceOptions<TUser>(
       '(claims) => users.findActive(claims.sub)',
     ),
     getUserId: callback(options.getUserId, 'getUserId', '(claims) => claims.userId'),
-    jwt: optionObject(options.jwt, 'jwt', "{ secret: config.getOrThrow('JWT_SECRET') }"),
     issueLimit:
       options.issueLimit === false
         ? false

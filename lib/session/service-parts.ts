@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { userIdReader, WsTicketBearerVerifier } from '../bearer/bearer.verifier.js';
+import { userIdReader } from '../bearer/user-id.js';
 import type { ServiceOptions } from '../internal/service-options.js';
 import { BoundedTicketStore } from '../stores/bounded-ticket-store.js';
 import type { TicketStore } from '../stores/ticket-store.js';
@@ -19,7 +19,6 @@ import { TicketIssuer } from './ticket-issuer.js';
 /** Everything `WsTicketService` delegates to, wired once from its options. */
 export interface ServiceParts<TUser> {
   callbacks: AppCallbacks<TUser>;
-  bearer: WsTicketBearerVerifier | undefined;
   tickets: BoundedTicketStore;
   revocation: Revocation;
   issuer: TicketIssuer;
@@ -50,7 +49,7 @@ export function serviceParts<TUser>(
   checked: ServiceOptions<TUser>,
   context: ServicePartsContext,
 ): ServiceParts<TUser> {
-  const { storeTimeout, callbackTimeout, jwt, issueLimit, ttl } = checked;
+  const { storeTimeout, callbackTimeout, issueLimit, ttl } = checked;
   const callbacks = new AppCallbacks(checked.resolveUser, callbackTimeout, context.refusals);
   const userIdOf = userIdReader(checked.getUserId);
   const binding = new TicketBinding(options.bind ?? {}, context.logger);
@@ -106,7 +105,6 @@ export function serviceParts<TUser>(
   });
   return {
     callbacks,
-    bearer: jwt && new WsTicketBearerVerifier(jwt, userIdOf),
     tickets,
     revocation,
     issuer,

@@ -64,6 +64,7 @@ export const WS_TICKET_CLOSE_CODES = {
   rate_limited: 4429,
   connection_limit: 4409,
   store_unavailable: 4503,
+  jwks_unavailable: 4503,
 } as const satisfies Record<WsTicketErrorCode, number>;
 
 /** Close code for a code missing from {@link WS_TICKET_CLOSE_CODES} (a plain-JS caller's string). */
