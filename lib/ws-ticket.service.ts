@@ -8,24 +8,16 @@ import {
 import type { BearerRefusal } from './bearer/bearer.errors.js';
 // A value import: Nest reads the constructor's parameter types to inject the verifier and store.
 import { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
-import { maskCredentials } from './internal/mask-credentials.js';
 import { serviceOptions } from './internal/service-options.js';
-import type { AppCallbacks } from './session/app-callbacks.js';
-import type { ConnectionLimit } from './session/connection-limit.js';
+import { notCounted } from './session/connection-limit.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
-import type { ConnectionSessions } from './session/connection-sessions.js';
-import type { OriginCheck } from './session/origin-check.js';
+import { ticketOf } from './session/handshake-ticket.js';
 import { RefusalLog } from './session/refusal-log.js';
-import type { Revocation } from './session/revocation.js';
-import { serviceParts } from './session/service-parts.js';
-import type { SessionRefresh } from './session/session-refresh.js';
-import type { TicketConsumer } from './session/ticket-consumer.js';
-import type { TicketIssuer } from './session/ticket-issuer.js';
+import { type ServiceParts, serviceParts } from './session/service-parts.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
-import type { BoundedTicketStore } from './stores/bounded-ticket-store.js';
 import { TicketStore } from './stores/ticket-store.js';
 import { TICKET_FORMAT, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
-import { WsTicketError, WsTicketErrorCode } from './ws-ticket.errors.js';
+import { WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
 import type {
   WsTicketClaims,
@@ -70,16 +62,8 @@ export class WsTicketService<TUser = unknown>
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
   private readonly refusals = new RefusalLog(this.logger);
-  private readonly callbacks: AppCallbacks<TUser>;
-  private readonly tickets: BoundedTicketStore;
-  private readonly revocation: Revocation;
-  private readonly connections: ConnectionSessions<TUser>;
   private readonly registries = new ConnectionRegistries(this.logger);
-  private readonly consumer: TicketConsumer<TUser>;
-  private readonly refresh: SessionRefresh<TUser>;
-  private readonly issuer: TicketIssuer;
-  private readonly origins: OriginCheck;
-  private readonly connectionLimit: ConnectionLimit | undefined;
+  private readonly parts: ServiceParts<TUser>;
 
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
@@ -95,7 +79,7 @@ export class WsTicketService<TUser = unknown>
     this.callbackTimeout = checked.callbackTimeout;
     this.maxConnectionsPerUser = checked.maxConnectionsPerUser;
     this.onConnectionLimit = checked.onConnectionLimit;
-    const parts = serviceParts(options, checked, {
+    this.parts = serviceParts(options, checked, {
       store,
       logger: this.logger,
       refusals: this.refusals,
@@ -104,15 +88,6 @@ export class WsTicketService<TUser = unknown>
         this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
       onEvictions: (userId, ids) => this.registries.announceEvictions(userId, ids),
     });
-    this.callbacks = parts.callbacks;
-    this.tickets = parts.tickets;
-    this.revocation = parts.revocation;
-    this.issuer = parts.issuer;
-    this.consumer = parts.consumer;
-    this.refresh = parts.refresh;
-    this.origins = parts.origins;
-    this.connections = parts.connections;
-    this.connectionLimit = parts.connectionLimit;
   }
 
   /** Whether bearer tokens can be verified: the `jwt` option is set. */
@@ -138,7 +113,7 @@ export class WsTicketService<TUser = unknown>
    * @throws WsTicketError `store_unavailable` when the hook timed out or threw
    */
   resolveUser(claims: WsTicketClaims): Promise<TUser | undefined> {
-    return this.callbacks.resolveUser(claims);
+    return this.parts.callbacks.resolveUser(claims);
   }
 
   /**
@@ -151,7 +126,7 @@ export class WsTicketService<TUser = unknown>
    * @throws WsTicketError `rate_limited` (with `retryAfter`) or `store_unavailable`
    */
   issue(claims: WsTicketClaims, request?: WsTicketRequest): Promise<WsTicketResponse> {
-    return this.issuer.issue(claims, request);
+    return this.parts.issuer.issue(claims, request);
   }
 
   /**
@@ -167,7 +142,7 @@ export class WsTicketService<TUser = unknown>
     request?: WsTicketRequest,
   ): Promise<WsTicketResponse> {
     const claims = await this.verifyBearer(authorization);
-    return this.issuer.issue(
+    return this.parts.issuer.issue(
       claims,
       request,
       async (verified) => (await this.resolveUser(verified)) !== undefined,
@@ -183,8 +158,8 @@ export class WsTicketService<TUser = unknown>
    */
   async revokeUserTickets(userId: string): Promise<number> {
     const [deleted] = await Promise.all([
-      this.tickets.revokeOwner(userId),
-      this.revocation.revoke(userId),
+      this.parts.tickets.revokeOwner(userId),
+      this.parts.revocation.revoke(userId),
     ]);
     return deleted;
   }
@@ -213,8 +188,8 @@ export class WsTicketService<TUser = unknown>
   ): Promise<number> {
     // The generation first: an instance that admits a socket after this reads the new one.
     const [recorded] = await Promise.allSettled([
-      this.revocation.revoke(userId),
-      this.tickets.revokeOwner(userId),
+      this.parts.revocation.revoke(userId),
+      this.parts.tickets.revokeOwner(userId),
     ]);
     const closed = await this.registries.disconnectUser(userId, code);
     if (recorded.status === 'rejected') throw recorded.reason;
@@ -227,7 +202,7 @@ export class WsTicketService<TUser = unknown>
    * flight and shared consumptions of the user are refused from now on.
    */
   recordRevocation(userId: string): void {
-    this.revocation.local.revoke(userId);
+    this.parts.revocation.local.revoke(userId);
   }
 
   /**
@@ -245,7 +220,7 @@ export class WsTicketService<TUser = unknown>
    *   or threw
    */
   checkOrigin(handshake: WsTicketHandshake): Promise<void> {
-    return this.origins.check(handshake);
+    return this.parts.origins.check(handshake);
   }
 
   /**
@@ -253,13 +228,7 @@ export class WsTicketService<TUser = unknown>
    * Returns whatever is there (validated by {@link consume}).
    */
   ticketFrom(handshake: WsTicketHandshake): unknown {
-    const auth = handshake.auth;
-    if (auth && typeof auth === 'object' && Object.hasOwn(auth, this.param))
-      return auth[this.param];
-    const query = handshake.query;
-    if (query && typeof query === 'object' && Object.hasOwn(query, this.param))
-      return query[this.param];
-    return undefined;
+    return ticketOf(handshake, this.param);
   }
 
   /**
@@ -280,7 +249,7 @@ export class WsTicketService<TUser = unknown>
     ticket: unknown,
     handshake: WsTicketHandshake = {},
   ): Promise<WsTicketSession<TUser>> {
-    return this.logged(this.consumer.consume(ticket, handshake));
+    return this.logged(this.parts.consumer.consume(ticket, handshake));
   }
 
   /**
@@ -301,7 +270,9 @@ export class WsTicketService<TUser = unknown>
       return this.consumeSession(ticket, handshake);
     }
     return this.logged(
-      this.connections.share(connection, ticket, () => this.consumer.consume(ticket, handshake)),
+      this.parts.connections.share(connection, ticket, () =>
+        this.parts.consumer.consume(ticket, handshake),
+      ),
     );
   }
 
@@ -310,7 +281,7 @@ export class WsTicketService<TUser = unknown>
    * refused too often (10 times): the caller closes it.
    */
   countRefusal(connection: object): boolean {
-    return this.connections.refused(connection);
+    return this.parts.connections.refused(connection);
   }
 
   /**
@@ -320,12 +291,12 @@ export class WsTicketService<TUser = unknown>
    * @throws WsTicketError `user_revoked` or `store_unavailable`
    */
   confirmSession(session: WsTicketSession<TUser>): Promise<void> {
-    return this.logged(this.revocation.confirm(session));
+    return this.logged(this.parts.revocation.confirm(session));
   }
 
   /** True when this process revoked the session's user after the session started. */
   isSessionRevoked(session: WsTicketSession<TUser>): boolean {
-    return this.revocation.isRevoked(session);
+    return this.parts.revocation.isRevoked(session);
   }
 
   /**
@@ -347,8 +318,8 @@ export class WsTicketService<TUser = unknown>
     connection: WsTicketConnection,
     lost: WsTicketConnectionLost,
   ): Promise<() => void> {
-    if (!this.connectionLimit) return Promise.resolve(() => {});
-    return this.logged(this.connectionLimit.hold(userId, connection, lost));
+    if (!this.parts.connectionLimit) return Promise.resolve(() => {});
+    return this.logged(this.parts.connectionLimit.hold(userId, connection, lost));
   }
 
   /**
@@ -358,15 +329,7 @@ export class WsTicketService<TUser = unknown>
    * @throws Error when `maxConnectionsPerUser` is off: nothing is counted then
    */
   connectionCount(userId: string): Promise<number> {
-    if (!this.connectionLimit) {
-      return Promise.reject(
-        new Error(
-          'WsTicketService.connectionCount(): connections are not counted with ' +
-            '`maxConnectionsPerUser: false`; set a cap to count them.',
-        ),
-      );
-    }
-    return this.connectionLimit.count(userId);
+    return this.parts.connectionLimit?.count(userId) ?? Promise.reject(notCounted());
   }
 
   /**
@@ -375,7 +338,7 @@ export class WsTicketService<TUser = unknown>
    * `serverSideEmit`. Unknown ids are ignored.
    */
   evictConnections(userId: string, ids: readonly string[]): void {
-    this.connectionLimit?.evicted(userId, ids);
+    this.parts.connectionLimit?.evicted(userId, ids);
   }
 
   /**
@@ -384,12 +347,12 @@ export class WsTicketService<TUser = unknown>
    * gone), so that a rolling deploy's reconnects find them free.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    await this.connectionLimit?.releaseAll();
+    await this.parts.connectionLimit?.releaseAll();
   }
 
   /** Stops renewing connection slots: those of connections still open run out within the lease. */
   onApplicationShutdown(): void {
-    this.connectionLimit?.stop();
+    this.parts.connectionLimit?.stop();
   }
 
   /**
@@ -407,7 +370,7 @@ export class WsTicketService<TUser = unknown>
     handshake: WsTicketHandshake = {},
   ): Promise<WsTicketSession<TUser>> {
     return this.logged(
-      this.refresh.refresh(current, ticket, handshake),
+      this.parts.refresh.refresh(current, ticket, handshake),
       'WebSocket session refresh refused',
     );
   }
@@ -425,18 +388,11 @@ export class WsTicketService<TUser = unknown>
    * the same throttled log. Never pass request data in `what`.
    */
   logFailure(what: string, error: unknown): void {
-    const message = (error as Error)?.message ?? String(error);
-    // A driver's message may quote a connection URL: never its credentials.
-    this.refusals.record(what, maskCredentials(message));
+    this.refusals.recordMessage(what, error);
   }
 
   /** Logs a refusal (never its input) and passes it on. */
-  private async logged<T>(work: Promise<T>, what?: string): Promise<T> {
-    try {
-      return await work;
-    } catch (error) {
-      if (error instanceof WsTicketError) this.logRefusal(error.code, what);
-      throw error;
-    }
+  private logged<T>(work: Promise<T>, what = 'WebSocket ticket refused'): Promise<T> {
+    return this.refusals.passing(work, what);
   }
 }

@@ -282,3 +282,11 @@ export class ConnectionLimit {
     }
   }
 }
+
+/** What `WsTicketService.connectionCount()` rejects with when `maxConnectionsPerUser` is off. */
+export function notCounted(): Error {
+  return new Error(
+    'WsTicketService.connectionCount(): connections are not counted with ' +
+      '`maxConnectionsPerUser: false`; set a cap to count them.',
+  );
+}

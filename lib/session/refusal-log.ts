@@ -40,6 +40,24 @@ export class RefusalLog {
   }
 
   /**
+   * Records one occurrence of `kind` with the message of `error` (masked for URL credentials: a
+   * driver's message may quote a connection URL) as its detail.
+   */
+  recordMessage(kind: string, error: unknown): void {
+    this.record(kind, maskCredentials(messageOf(error)));
+  }
+
+  /** Records the code of a `WsTicketError` that `work` rejects with (`${what}: ${code}`), and passes it on. */
+  async passing<T>(work: Promise<T>, what: string): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof WsTicketError) this.record(`${what}: ${error.code}`);
+      throw error;
+    }
+  }
+
+  /**
    * Records one failure of `kind` (a fixed text such as `resolveUser threw`): the first occurrence
    * in the window is logged as an error with the error's message and stack, where anything shaped
    * like URL credentials is masked; later ones are counted as {@link record} counts them.
