@@ -26,20 +26,28 @@ export function secretKey(secret: string | Buffer | undefined): KeyObject | unde
 /** The public key (PEM key or certificate) as a KeyObject. */
 export function publicKey(key: string | Buffer | undefined): KeyObject | undefined {
   if (key === undefined || key.length === 0) return undefined;
+  let object: KeyObject;
   try {
-    return createPublicKey(key);
+    object = createPublicKey(key);
   } catch {
     throw new Error('WsTicketModule: `jwt.publicKey` is not a PEM public key or certificate.');
   }
+  // Refuses, at startup, a key type no JWT algorithm here can use.
+  defaultAlgorithmOf(object);
+  return object;
 }
 
 /** The algorithm a public key is used with when `jwt.algorithms` is unset, by its type and curve. */
-export function defaultAlgorithmOf(
-  key: KeyObject,
-): 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'ES512' {
+export function defaultAlgorithmOf(key: KeyObject): 'RS256' | 'ES256' | 'ES384' | 'ES512' {
   const type = key.asymmetricKeyType;
   if (type === 'rsa') return 'RS256';
-  if (type === 'rsa-pss') return 'PS256';
+  if (type === 'rsa-pss') {
+    throw new Error(
+      'WsTicketModule: `jwt.publicKey` is an RSA-PSS key (OID id-RSASSA-PSS), which jose cannot ' +
+        'use: give the same key as a plain RSA public key (rsaEncryption); PS256 tokens verify ' +
+        "with it (set `jwt.algorithms: ['PS256']`).",
+    );
+  }
   if (type === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
     if (curve === 'prime256v1') return 'ES256';
@@ -47,7 +55,8 @@ export function defaultAlgorithmOf(
     if (curve === 'secp521r1') return 'ES512';
   }
   throw new Error(
-    `WsTicketModule: \`jwt.publicKey\` is a${type === 'ec' ? 'n EC key on an unsupported curve' : ` ${type ?? 'non-asymmetric'} key`}; ` +
-      'use an RSA, RSA-PSS or P-256/P-384/P-521 EC key.',
+    type === 'ec'
+      ? 'WsTicketModule: `jwt.publicKey` is an EC key on an unsupported curve; use P-256, P-384 or P-521.'
+      : `WsTicketModule: \`jwt.publicKey\` is a key of type ${type ?? 'unknown'}; use an RSA or an EC (P-256, P-384, P-521) key.`,
   );
 }

@@ -72,7 +72,10 @@ export interface WsTicketJwtOptions {
    * (it would let anyone who has the public key sign tokens).
    */
   secret?: string | Buffer | undefined;
-  /** PEM public key (or certificate) for RSA / ECDSA / RSA-PSS algorithms. */
+  /**
+   * PEM public key (or certificate) for RS*, PS* (an RSA key) or ES* (a P-256, P-384 or P-521 key)
+   * tokens. Other key types, RSA-PSS-only keys included, are refused at startup.
+   */
   publicKey?: string | Buffer | undefined;
   /**
    * An existing `JwtService` (for example the app's own, from `JwtModule`) to verify with instead of
@@ -91,7 +94,7 @@ export interface WsTicketJwtOptions {
    * Accepted signature algorithms. `none` is never accepted; a `jwks` source accepts asymmetric
    * ones only.
    * @default ['HS256'] with `secret`; with `publicKey` alone, the key's own (`RS256` for RSA,
-   *   `PS256` for RSA-PSS, `ES256` / `ES384` / `ES512` by curve); with `jwks`, every RS, PS and ES
+   *   `ES256` / `ES384` / `ES512` by curve); with both, both; with `jwks`, every RS, PS and ES
    *   algorithm (each key is used only with the algorithm its type and `alg` allow); with
    *   `service`, the service's own `verifyOptions.algorithms` (jsonwebtoken's key-type default
    *   when it has none)
