@@ -99,6 +99,26 @@ const consumerFiles: Record<string, string> = {
       }
     }
   `,
+  // An IdP's JWKS beside the app's own HS256 tokens, from env values (string | undefined), and the
+  // verifier injected into an app's own controller; the 503 code is in the exported union.
+  'identity-providers.ts': `
+    import { WsTicketBearerVerifier, WsTicketErrorCode, WsTicketModule, type WsTicketClaims, type WsTicketJwksOptions, type WsTicketJwtOptions } from 'nestjs-ws-ticket';
+    const env = process.env;
+    const jwks: WsTicketJwksOptions = { uri: env.JWT_JWKS_URI ?? 'https://idp.example/jwks', cooldown: env.JWKS_COOLDOWN ? Number(env.JWKS_COOLDOWN) : undefined, headers: { 'x-api-key': 'k' } };
+    const sources: readonly WsTicketJwtOptions[] = [
+      { secret: env.JWT_SECRET, issuer: 'my-app' },
+      { jwks, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE ? [env.JWT_AUDIENCE] : undefined, algorithms: ['RS256', 'ES256'] },
+    ];
+    export const root = WsTicketModule.forRoot({ jwt: sources, getUserId: (claims) => (claims.iss === 'my-app' ? claims.sub : String(claims.oid)) });
+    export const single = WsTicketModule.forRoot({ jwt: { jwks: { uri: new URL('https://idp.example/jwks') } } });
+    export const unavailable: WsTicketErrorCode = WsTicketErrorCode.JWKS_UNAVAILABLE;
+    export class MeController {
+      constructor(private readonly bearer: WsTicketBearerVerifier) {}
+      me(authorization: string | undefined): Promise<WsTicketClaims> {
+        return this.bearer.verify(authorization);
+      }
+    }
+  `,
   // The raw ws adapter's handshake goes wherever the service takes a handshake.
   'upgrade-handshake.ts': `
     import type { IncomingMessage } from 'node:http';
