@@ -50,6 +50,8 @@ export function ticketTokenSources(
  * reach is not a refusal: 503 / `store_unavailable`, which clients retry.
  */
 export function ticketUser(config: SampleConfig, users: UsersService): WsTicketResolveUser<User> {
+  // The module chose the keys by this same `iss`: a token without the sample's was verified
+  // against the JWKS, never with the sample's secret (and without JWT_JWKS_URI none passes).
   const fromProvider = (claims: WsTicketClaims) =>
     config.jwtJwksUri !== undefined && claims.iss !== SAMPLE_ISSUER;
   return (claims) =>
