@@ -1,16 +1,17 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { JwtModule, JwtService } from '@nestjs/jwt';
-import { RedisTicketStore, WsTicketError, WsTicketModule } from '../lib/index.js';
+import { RedisTicketStore, WsTicketModule } from '../lib/index.js';
 import { AccountController } from './auth/account.controller.js';
 import { AuthController } from './auth/auth.controller.js';
 import { BearerGuard } from './auth/bearer.guard.js';
+import { ticketTokenSources, ticketUser } from './auth/ticket-tokens.js';
 import { ChatGateway } from './chat/chat.gateway.js';
-import type { SampleConfig } from './config.js';
+import { SAMPLE_ISSUER, type SampleConfig } from './config.js';
 import { RequestErrorsFilter } from './http/request-errors.filter.js';
 import { NotificationsGateway } from './notifications/notifications.gateway.js';
 import { RedisUserState } from './redis/redis-user-state.js';
-import { UserState, UserStateUnavailableError } from './users/user-state.js';
+import { UserState } from './users/user-state.js';
 import { UsersModule } from './users/users.module.js';
 import { UsersService } from './users/users.service.js';
 import { WebModule } from './web/web.module.js';
@@ -27,7 +28,8 @@ export class AppModule {
     const jwt = JwtModule.register({
       global: true,
       secret: config.jwtSecret,
-      signOptions: { algorithm: 'HS256', expiresIn: config.jwtTtl },
+      // The issuer tells the sample's own tokens from an identity provider's (JWT_JWKS_URI).
+      signOptions: { algorithm: 'HS256', expiresIn: config.jwtTtl, issuer: SAMPLE_ISSUER },
       verifyOptions: { algorithms: ['HS256'] },
     });
     const { redisUrl } = config;
@@ -46,15 +48,12 @@ export class AppModule {
         WsTicketModule.forRootAsync({
           inject: [UsersService, JwtService],
           useFactory: (users: UsersService, jwtService: JwtService) => ({
-            // Reuse the app's JwtService: the ticket endpoint accepts exactly the tokens login signs.
-            jwt: { service: jwtService, algorithms: ['HS256'] },
-            // Unknown, deactivated or logged-out (stale `sv`) users get no ticket and no socket.
-            // User state out of reach is not a refusal: 503 / store_unavailable, which clients retry.
-            resolveUser: (claims) =>
-              users.findBySession(claims).catch((error: unknown) => {
-                if (!(error instanceof UserStateUnavailableError)) throw error;
-                throw new WsTicketError('store_unavailable', { cause: error });
-              }),
+            // The tokens login signs (the app's JwtService), and with JWT_JWKS_URI an identity
+            // provider's.
+            jwt: ticketTokenSources(config, jwtService),
+            // Unknown or deactivated users, and the sample's tokens of an ended session (stale
+            // `sv`), get no ticket and no socket.
+            resolveUser: ticketUser(config, users),
             // With REDIS_URL, tickets live in Redis: issued by one process, accepted once by any.
             store: redisUrl ? new RedisTicketStore({ url: redisUrl }) : undefined,
             ttl: config.wsTicketTtl,

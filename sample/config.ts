@@ -33,7 +33,20 @@ export interface SampleConfig {
    * several sample processes behave as one app. Unset, everything stays in process memory.
    */
   redisUrl?: string;
+  /**
+   * `JWT_JWKS_URI`: an identity provider's JSON Web Key Set (an http: or https: URL). When set,
+   * the ticket endpoint also accepts RS256 and ES256 tokens signed with its keys, whose `sub` is a
+   * sample user's id. Unset: only the sample's own login tokens.
+   */
+  jwtJwksUri?: string;
+  /** `JWT_ISSUER`: the `iss` the identity provider's tokens must carry. Needs `JWT_JWKS_URI`. */
+  jwtIssuer?: string;
+  /** `JWT_AUDIENCE`: the `aud` the identity provider's tokens must name. Needs `JWT_JWKS_URI`. */
+  jwtAudience?: string;
 }
+
+/** `iss` of the sample's own access tokens (login and refresh), which no identity provider uses. */
+export const SAMPLE_ISSUER = 'nestjs-ws-ticket-sample';
 
 const DEV_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
@@ -99,7 +112,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
           .filter(Boolean)
       : undefined,
     redisUrl: redisUrl(env),
+    ...identityProvider(env),
   };
+}
+
+/** `JWT_JWKS_URI`, `JWT_ISSUER` and `JWT_AUDIENCE`, trimmed; empty is unset. */
+function identityProvider(
+  env: NodeJS.ProcessEnv,
+): Pick<SampleConfig, 'jwtJwksUri' | 'jwtIssuer' | 'jwtAudience'> {
+  const jwtJwksUri = env.JWT_JWKS_URI?.trim() || undefined;
+  const jwtIssuer = env.JWT_ISSUER?.trim() || undefined;
+  const jwtAudience = env.JWT_AUDIENCE?.trim() || undefined;
+  if (jwtJwksUri === undefined) {
+    const set = [jwtIssuer && 'JWT_ISSUER', jwtAudience && 'JWT_AUDIENCE'].filter(Boolean);
+    if (set.length > 0) {
+      throw new Error(
+        `${set.join(' and ')} ${set.length > 1 ? 'apply' : 'applies'} to identity provider tokens: set JWT_JWKS_URI too (the provider's JWKS URL), or unset ${set.join(' and ')}`,
+      );
+    }
+    return {};
+  }
+  // The URL may hold credentials or a key in its query: it stays out of the messages.
+  const url = safeUrl(jwtJwksUri);
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw new Error(
+      "JWT_JWKS_URI must be an https:// (or http://) URL, such as the jwks_uri of the provider's /.well-known/openid-configuration",
+    );
+  }
+  if (url.username !== '' || url.password !== '') {
+    // fetch() refuses URLs with credentials: every key fetch would fail.
+    throw new Error('JWT_JWKS_URI must not hold credentials (user:password@)');
+  }
+  if (jwtIssuer === SAMPLE_ISSUER) {
+    throw new Error(
+      `JWT_ISSUER must be the identity provider's issuer, not "${SAMPLE_ISSUER}" (the issuer of the sample's own tokens)`,
+    );
+  }
+  return { jwtJwksUri, jwtIssuer, jwtAudience };
+}
+
+/** A JWKS URL fit for a log line: origin and path, never credentials nor the query. */
+export function redactJwksUri(uri: string): string {
+  const parsed = safeUrl(uri);
+  return parsed ? `${parsed.origin}${parsed.pathname}` : '(invalid URL)';
 }
 
 function redisUrl(env: NodeJS.ProcessEnv): string | undefined {

@@ -16,7 +16,8 @@ export interface BearerRequest {
 
 /**
  * The sample's HTTP auth: a valid bearer token of a current session. Puts the user and the token's
- * session version on the request ({@link BearerRequest}).
+ * session version on the request ({@link BearerRequest}). Only the sample's own tokens (HS256, its
+ * secret) pass: an identity provider's (JWT_JWKS_URI) get tickets, not these routes.
  */
 @Injectable()
 export class BearerGuard implements CanActivate {

@@ -65,6 +65,16 @@ export class UsersService {
     return toPublic(account);
   }
 
+  /**
+   * The active user with this id, or undefined when the id is unknown or the user deactivated. For
+   * identity provider tokens, which carry no session version: their sessions end at the provider.
+   */
+  async findActive(id: unknown): Promise<User | undefined> {
+    const account = this.accounts.find((a) => a.id === id);
+    if (!account || !(await this.state.isActive(account.id))) return undefined;
+    return toPublic(account);
+  }
+
   /** Invalidates every token issued to the user so far. */
   async logoutAll(id: string): Promise<void> {
     await this.state.bumpSessionVersion(id);
