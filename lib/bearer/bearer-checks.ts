@@ -206,6 +206,12 @@ export function checkJwks(jwks: WsTicketJwksOptions, name: string): CheckedJwks 
       `WsTicketModule: \`${name}.jwks.uri\` must be an https: URL, such as the \`jwks_uri\` of your provider's /.well-known/openid-configuration; received ${received(jwks.uri)}.`,
     );
   }
+  if (uri.username !== '' || uri.password !== '') {
+    // fetch() refuses such URLs: every fetch would fail. The credentials stay out of the message.
+    throw new Error(
+      `WsTicketModule: \`${name}.jwks.uri\` carries credentials (user:password@), which fetch refuses. Send them in \`${name}.jwks.headers\` instead (e.g. { authorization: 'Basic …' }).`,
+    );
+  }
   const timeout = within(jwks.timeout, 5000, 1, 60_000, `${name}.jwks.timeout`, 'milliseconds');
   const cooldown = within(jwks.cooldown, 30, 1, 3600, `${name}.jwks.cooldown`, 'seconds');
   const cacheMaxAge = within(

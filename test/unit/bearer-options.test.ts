@@ -90,6 +90,13 @@ describe('The jwt option at startup', () => {
     refuses({ jwks: { uri: 'not a url' } }, '`jwt.jwks.uri` must be an https: URL');
     refuses({ jwks: { uri: 'ftp://idp.example/jwks' } }, '`jwt.jwks.uri`');
     refuses({ jwks: 'https://idp.example/jwks' }, '`jwt.jwks` must be an object');
+    assert.throws(
+      () => verifier({ jwks: { uri: 'https://svc:hunter2@idp.example/jwks' } }),
+      (error: Error) =>
+        error.message.includes('carries credentials') &&
+        error.message.includes('`jwt.jwks.headers`') &&
+        !error.message.includes('hunter2'),
+    );
     refuses(
       { jwks: { ...JWKS, timeout: 0 } },
       '`jwt.jwks.timeout` must be a number of milliseconds from 1 to 60000',
