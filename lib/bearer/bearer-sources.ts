@@ -1,6 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import type { JwtService, JwtVerifyOptions } from '@nestjs/jwt';
-import { type JWTVerifyGetKey, type JWTVerifyOptions, jwtVerify } from 'jose';
+import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
+import {
+  decodeProtectedHeader,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  jwtVerify,
+} from 'jose';
 import type { WsTicketClaims } from '../ws-ticket.options.js';
 import {
   WS_TICKET_JWT_ALGORITHMS,
@@ -51,22 +56,7 @@ export function bearerSource(
     verifyOptions.algorithms = [...(options.algorithms ?? ASYMMETRIC)];
     return new JoseSource(keys.getKey, verifyOptions, issuers);
   }
-  const secret = secretKey(options.secret);
-  const key = publicKey(options.publicKey);
-  const algorithms: WsTicketJwtAlgorithm[] = options.algorithms
-    ? [...options.algorithms]
-    : [...(secret ? ['HS256' as const] : []), ...(key ? [defaultAlgorithmOf(key)] : [])];
-  verifyOptions.algorithms = algorithms;
-  return new JoseSource(keyFor(secret, key), verifyOptions, issuers);
-}
-
-/** The one key, or the one the token's algorithm needs when both are set. */
-function keyFor(
-  secret: KeyObject | undefined,
-  key: KeyObject | undefined,
-): KeyObject | JWTVerifyGetKey {
-  if (secret && key) return (header) => (header.alg.startsWith('HS') ? secret : key);
-  return (secret ?? key) as KeyObject;
+  return new KeySource(secretKey(options.secret), publicKey(options.publicKey), options, issuers);
 }
 
 function warnJwks(
@@ -93,19 +83,73 @@ function copy<T>(value: T | readonly T[] | undefined): T | T[] | undefined {
   return Array.isArray(value) ? [...value] : (value as T | undefined);
 }
 
+/** A JWKS source: jose's verification, with the key set's keys. */
 class JoseSource implements BearerSource {
   constructor(
-    private readonly key: KeyObject | JWTVerifyGetKey,
+    private readonly key: JWTVerifyGetKey,
     private readonly options: JWTVerifyOptions,
     readonly issuers: readonly string[] | undefined,
   ) {}
 
   async verify(token: string): Promise<WsTicketClaims> {
-    const { payload } =
-      typeof this.key === 'function'
-        ? await jwtVerify(token, this.key, this.options)
-        : await jwtVerify(token, this.key, this.options);
-    return payload as WsTicketClaims;
+    return (await jwtVerify(token, this.key, this.options)).payload as WsTicketClaims;
+  }
+}
+
+/**
+ * A `secret` and/or `publicKey` source: `@nestjs/jwt` (jsonwebtoken) with the keys as KeyObjects,
+ * which checks an HMAC token about twice as fast as jose's WebCrypto path. With both keys, the
+ * token's `alg` picks the key; each key is used only with the algorithms of its kind.
+ */
+class KeySource implements BearerSource {
+  private readonly hmac: { jwt: JwtService; options: JwtVerifyOptions } | undefined;
+  private readonly signature: { jwt: JwtService; options: JwtVerifyOptions } | undefined;
+
+  constructor(
+    secret: KeyObject | undefined,
+    key: KeyObject | undefined,
+    options: WsTicketJwtOptions,
+    readonly issuers: readonly string[] | undefined,
+  ) {
+    const algorithms: WsTicketJwtAlgorithm[] = options.algorithms
+      ? [...options.algorithms]
+      : [...(secret ? ['HS256' as const] : []), ...(key ? [defaultAlgorithmOf(key)] : [])];
+    const claims = {
+      issuer: copy(options.issuer),
+      audience: copy(options.audience),
+      clockTolerance: options.clockTolerance,
+    };
+    const hmac = algorithms.filter((name) => name.startsWith('HS'));
+    const other = algorithms.filter((name) => !name.startsWith('HS'));
+    if (secret && hmac.length > 0) {
+      this.hmac = {
+        jwt: new JwtService({ secret }),
+        options: { ...claims, algorithms: hmac } as JwtVerifyOptions,
+      };
+    }
+    if (key && other.length > 0) {
+      this.signature = {
+        jwt: new JwtService({ publicKey: key }),
+        options: { ...claims, algorithms: other } as JwtVerifyOptions,
+      };
+    }
+  }
+
+  verify(token: string): Promise<WsTicketClaims> {
+    const verifier =
+      this.hmac && this.signature ? this.byAlgorithm(token) : (this.hmac ?? this.signature);
+    if (verifier === undefined) return Promise.reject(new Error('No key for this algorithm.'));
+    return verifier.jwt.verifyAsync<WsTicketClaims>(token, { ...verifier.options });
+  }
+
+  private byAlgorithm(token: string) {
+    let alg: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      return undefined;
+    }
+    return typeof alg === 'string' && alg.startsWith('HS') ? this.hmac : this.signature;
   }
 }
 
