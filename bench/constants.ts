@@ -14,6 +14,18 @@ export interface ServerSpec {
   heapHooks?: boolean;
   /** The module's `maxConnectionsPerUser` (its default, 50, when unset). */
   maxConnectionsPerUser?: number | false;
+  /**
+   * Bearer keys from this JWKS (`jwt: { jwks: { uri }, issuer, audience }`) instead of the HS256
+   * {@link BENCH_SECRET}. Ticket variants only.
+   */
+  jwks?: BenchJwks;
+}
+
+/** A JWKS the bench serves, and the claims its tokens carry. */
+export interface BenchJwks {
+  uri: string;
+  issuer: string;
+  audience: string;
 }
 
 /** The first line a server child prints on stdout once it listens. */

@@ -181,6 +181,8 @@ export interface BenchResults {
   refresh?: string[];
   /** The body of the connection cap section, as bench/cap-report.ts renders it. */
   cap?: string[];
+  /** The body of the bearer key section, as bench/jwks-report.ts renders it. */
+  jwks?: string[];
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -439,6 +441,9 @@ export function renderMarkdown(results: BenchResults): string {
   out.push('## 8. Connection cap: handshake rate on vs off', '');
   out.push(...(results.cap ?? ['SKIPPED', '']));
 
+  out.push('## 9. Bearer keys: HS256 vs a cached JWKS key', '');
+  out.push(...(results.jwks ?? ['SKIPPED', '']));
+
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');
   return out.join('\n');
@@ -608,7 +613,7 @@ export function renderOnly(
   out.push(`\`node dist/bench/run.js --only ${phase.name}\` (not for bench/RESULTS.md).`, '');
   out.push('## Machine', '', ...machine().map((line) => `- ${line}`), '');
   out.push('## Settings', '', ...settings.map((line) => `- ${line}`), '');
-  out.push('## Targets', '', targetTable(targets), '');
+  if (targets.length) out.push('## Targets', '', targetTable(targets), '');
   out.push(`## ${phase.title}`, '', ...phase.section);
   out.push(`Bench wall time: ${seconds.toFixed(0)} s.`, '');
   return out.join('\n');

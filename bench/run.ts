@@ -1,9 +1,9 @@
 // `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
 // table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
 // smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles),
-// --only flood|frames|cap (the unauthenticated-flood row, the oversized-messages row or the
-// connection cap section alone, printed, never written), --flood-max-old-space MB (the flood
-// server child's old-space cap, default 1024).
+// --only flood|frames|cap|jwks (the unauthenticated-flood row, the oversized-messages row, the
+// connection cap section or the bearer key section alone, printed, never written),
+// --flood-max-old-space MB (the flood server child's old-space cap, default 1024).
 import { createSecretKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -37,6 +37,8 @@ import { BENCH_SECRET, BENCH_USERS } from './constants.js';
 import { startCpuMeter } from './cpu-meter.js';
 import { connectFrame, type FloodHandle, type FloodPlan, flood } from './flood.js';
 import { admitted, oversizedMessage, sendOversized } from './frames.js';
+import { jwksPhase } from './jwks.js';
+import { jwksSection, jwksSetting } from './jwks-report.js';
 import { countRoundTrips } from './redis-trips.js';
 import { refreshPhase } from './refresh.js';
 import {
@@ -80,8 +82,12 @@ const QUICK = args.includes('--quick');
 const WRITE = !args.includes('--no-write');
 const CPU_PROF = args.includes('--cpu-prof');
 const ONLY = option('--only');
-if (ONLY !== undefined && ONLY !== 'flood' && ONLY !== 'frames' && ONLY !== 'cap') {
-  throw new Error(`--only ${ONLY}: the phases that run alone are "flood", "frames" and "cap"`);
+const ONLY_PHASES = ['flood', 'frames', 'cap', 'jwks'] as const;
+type OnlyPhase = (typeof ONLY_PHASES)[number];
+const isOnlyPhase = (name: string | undefined): name is OnlyPhase =>
+  (ONLY_PHASES as readonly (string | undefined)[]).includes(name);
+if (ONLY !== undefined && !isOnlyPhase(ONLY)) {
+  throw new Error(`--only ${ONLY}: the phases that run alone are ${ONLY_PHASES.join(', ')}`);
 }
 
 const CONCURRENCY = [1, 50] as const;
@@ -670,7 +676,7 @@ function framesTargets(result: FramesResult): Target[] {
 }
 
 function evaluate(
-  results: Omit<BenchResults, 'targets' | 'seconds' | 'settings' | 'refresh' | 'cap'>,
+  results: Omit<BenchResults, 'targets' | 'seconds' | 'settings' | 'refresh' | 'cap' | 'jwks'>,
   refresh: RefreshResult,
   cap: CapResult,
 ): Target[] {
@@ -781,10 +787,19 @@ const ONLY_TITLES = {
   flood: 'Unauthenticated flood',
   frames: 'Oversized raw WebSocket messages',
   cap: 'Connection cap: handshake rate on vs off',
-} as const;
+  jwks: 'Bearer keys: HS256 vs a cached JWKS key',
+} as const satisfies Record<OnlyPhase, string>;
 
-/** `--only flood|frames|cap`: that phase alone, printed (never written to bench/RESULTS.md). */
-async function onlyPhase(phase: keyof typeof ONLY_TITLES, flags: string[]): Promise<void> {
+/** The bearer key section's plan: the issuance section's. */
+const JWKS_PLAN = {
+  runs: RUNS,
+  slices: SLICES,
+  seconds: ISSUE_SECONDS,
+  connections: ISSUE_CONNECTIONS,
+};
+
+/** `--only flood|frames|cap|jwks`: that phase alone, printed (never written to bench/RESULTS.md). */
+async function onlyPhase(phase: OnlyPhase, flags: string[]): Promise<void> {
   const started = performance.now();
   const meter = startCpuMeter();
   let redis: RedisServerHandle | undefined;
@@ -810,6 +825,11 @@ async function onlyPhase(phase: keyof typeof ONLY_TITLES, flags: string[]): Prom
       section = framesSection(result);
       targets = framesTargets(result);
       setting = framesSetting();
+    } else if (phase === 'jwks') {
+      const result = await jwksPhase(new BenchTokens(), JWKS_PLAN, flags, log);
+      section = jwksSection(result);
+      targets = [];
+      setting = `${jwksSetting(result)}; ${RUNS} timed runs`;
     } else {
       const launched = await redisOrSkip();
       redis = launched.redis;
@@ -902,6 +922,7 @@ async function main(): Promise<void> {
       redisSkip,
       log,
     );
+    const jwks = await jwksPhase(tokens, JWKS_PLAN, flags, log);
     const verify = verifyCost(tokens);
     await cleanup();
     const heap = await heapPhase(flags);
@@ -922,6 +943,7 @@ async function main(): Promise<void> {
       ...partial,
       refresh: refreshSection(refresh),
       cap: capSection(cap),
+      jwks: jwksSection(jwks),
       settings: [
         `${RUNS} timed runs per figure, after ${WARMUP_ROUNDS} warm-up run${WARMUP_ROUNDS === 1 ? '' : 's'}. In a run the ` +
           `variants take turns in ${SLICES} short slices each (the order rotating), so that the ` +
@@ -938,6 +960,7 @@ async function main(): Promise<void> {
         framesSetting(),
         refreshSetting(refresh),
         capSetting(cap),
+        jwksSetting(jwks),
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
@@ -976,7 +999,7 @@ async function main(): Promise<void> {
 }
 
 const profileFlags = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
-if (ONLY === 'flood' || ONLY === 'frames' || ONLY === 'cap') {
+if (isOnlyPhase(ONLY)) {
   if (CPU_PROF) mkdirSync(PROFILES, { recursive: true });
   await onlyPhase(ONLY, profileFlags);
 } else {

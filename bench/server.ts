@@ -50,8 +50,11 @@ async function ticketModule(): Promise<DynamicModule> {
   } else if (spec.variant === 'heap') {
     store = new MemoryTicketStore({ sweepInterval: spec.sweepInterval });
   }
+  const { jwks } = spec;
   return WsTicketModule.forRoot({
-    jwt: { secret: BENCH_SECRET },
+    jwt: jwks
+      ? { jwks: { uri: jwks.uri }, issuer: jwks.issuer, audience: jwks.audience }
+      : { secret: BENCH_SECRET },
     ttl: spec.ttl,
     store,
     // The heap bench waits for everything the issuance left behind to expire: tickets after `ttl`,
