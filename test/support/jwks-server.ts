@@ -1,6 +1,14 @@
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 
 /** An asymmetric algorithm a test key is made for. */
@@ -53,10 +61,40 @@ export function signWith(
 }
 
 /**
- * How the JWKS endpoint answers: the keys, 503, never (the request hangs until the client gives
- * up), invalid JSON, or a body far over any sane size.
+ * Builds a JWT by hand from any header, claims and HMAC key (`null`: no signature, as `alg: none`
+ * has): the tokens no honest library would sign, such as an HS256 token keyed with a public key.
  */
-export type JwksMode = 'ok' | 'error' | 'hang' | 'garbage' | 'huge';
+export function forgeJwt(
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+  hmacKey: string | Buffer | null,
+): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signed = `${part(header)}.${part(claims)}`;
+  if (hmacKey === null) return `${signed}.`;
+  return `${signed}.${createHmac('sha256', hmacKey).update(signed).digest('base64url')}`;
+}
+
+/**
+ * How the JWKS endpoint answers: the keys, 503, never (the request hangs until the client gives
+ * up), invalid JSON, a body far over any sane size (declared in Content-Length; `huge-chunked`:
+ * streamed without a length; `gzip-huge`: a small gzip body that inflates far over it), a
+ * redirect to the keys (which must not be followed), or headers at once and then a body that
+ * stops halfway (`stall-body`: a timeout must cover the body too).
+ */
+export type JwksMode =
+  | 'ok'
+  | 'error'
+  | 'hang'
+  | 'garbage'
+  | 'huge'
+  | 'huge-chunked'
+  | 'gzip-huge'
+  | 'redirect'
+  | 'stall-body';
+
+/** 4 MiB of JSON padding, inflated from a few kilobytes of gzip in `gzip-huge` mode. */
+const PADDING = 4 * 1024 * 1024;
 
 /**
  * A real HTTP JWKS endpoint on 127.0.0.1, port 0, serving keys made by jose at `/jwks`. It counts
@@ -70,6 +108,8 @@ export class JwksServer {
   mode: JwksMode = 'ok';
   /** JWKS requests received, whatever the answer. */
   requests = 0;
+  /** The request headers of the last JWKS request. */
+  lastHeaders: IncomingHttpHeaders | undefined;
   private server: Server;
   private readonly sockets = new Set<Socket>();
   private port = 0;
@@ -122,11 +162,21 @@ export class JwksServer {
   }
 
   private answer(request: IncomingMessage, response: ServerResponse): void {
-    if (request.url !== '/jwks') {
+    // The query is the app's business (a tenant, a key): the path alone names the set.
+    const path = new URL(request.url ?? '/', 'http://jwks.test').pathname;
+    if (path === '/moved') {
+      // Where `redirect` points: served, so that a client following redirects would get keys.
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ keys: this.keys.map((key) => key.jwk) }));
+      return;
+    }
+    if (path !== '/jwks') {
       response.writeHead(404).end();
       return;
     }
     this.requests++;
+    this.lastHeaders = request.headers;
     switch (this.mode) {
       case 'hang':
         return;
@@ -143,6 +193,39 @@ export class JwksServer {
         response.writeHead(200, { 'content-type': 'application/json' }).end(body);
         return;
       }
+      case 'huge-chunked': {
+        // The same size with no Content-Length: only a reader that counts what it reads stops.
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write(`{"keys": ${JSON.stringify(this.keys.map((key) => key.jwk))}, "padding": "`);
+        const chunk = 'x'.repeat(64 * 1024);
+        const write = (left: number): void => {
+          if (left <= 0 || response.destroyed) {
+            if (!response.destroyed) response.end('"}');
+            return;
+          }
+          if (response.write(chunk)) write(left - chunk.length);
+          else response.once('drain', () => write(left - chunk.length));
+        };
+        write(PADDING);
+        return;
+      }
+      case 'gzip-huge': {
+        const body = JSON.stringify({
+          keys: this.keys.map((key) => key.jwk),
+          padding: 'x'.repeat(PADDING),
+        });
+        response
+          .writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+          .end(gzipSync(body));
+        return;
+      }
+      case 'stall-body':
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write('{"keys": [');
+        return;
+      case 'redirect':
+        response.writeHead(302, { location: '/moved' }).end();
+        return;
       default:
         response
           .writeHead(200, { 'content-type': 'application/json' })
