@@ -46,7 +46,7 @@ export interface JwksKeySetSettings {
  */
 export class JwksKeySet {
   private readonly remote: ReturnType<typeof createRemoteJWKSet>;
-  /** When the last fetch started (`performance.now()`), whatever its outcome. */
+  /** When the last fetch started, then when it ended (`performance.now()`), whatever its outcome. */
   private lastFetch = Number.NEGATIVE_INFINITY;
   /** When the keys were last fetched successfully; `undefined` until then. */
   private loadedAt: number | undefined;
@@ -99,9 +99,13 @@ export class JwksKeySet {
       .then(
         () => {
           this.loadedAt = this.now();
+          this.lastFetch = this.loadedAt;
           this.failed = false;
         },
         (error: unknown) => {
+          // The cooldown runs from the failure: a fetch slower than the cooldown must not be
+          // retried by the very next request (a hanging provider asked back to back).
+          this.lastFetch = this.now();
           this.failed = true;
           this.onFailure(error);
           throw this.unavailable(error);
