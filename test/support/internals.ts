@@ -17,7 +17,11 @@ export function internalsOf(app: INestApplication): {
   internals: ServiceInternals;
 } {
   const service = app.get(WsTicketService);
-  return { service, internals: service as unknown as ServiceInternals };
+  const inside = service as unknown as {
+    refusals: RefusalLog;
+    parts: Omit<ServiceInternals, 'refusals'>;
+  };
+  return { service, internals: { ...inside.parts, refusals: inside.refusals } };
 }
 
 /** A WsTicketIoAdapter that keeps the Socket.IO server it made, to look at its registries. */
