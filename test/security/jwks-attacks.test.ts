@@ -969,6 +969,56 @@ for (const platform of PLATFORMS) {
       }
     });
   });
+
+  // Findings: each test below fails on main (ea0d725); its name says what it expects instead.
+
+  describe(`A jwks.uri with credentials [${platform}]`, () => {
+    const PASSWORD = 'S3cr3t-Passw0rd';
+
+    it(
+      'stops the app at startup without quoting the password, or fetches the key set: it never starts and refuses every token',
+      BOUNDED,
+      async () => {
+        const key = await makeKey('RS256', 'k1');
+        const jwks = await JwksServer.start([key]);
+        const uri = jwks.uri.replace('http://', `http://svc-reader:${PASSWORD}@`);
+        const logger = new CaptureLogger();
+        try {
+          let started: StartedApp;
+          try {
+            started = await startIdpApp(
+              platform,
+              { jwks: { uri, cooldown: 1 }, issuer: ISSUER, audience: AUDIENCE },
+              {},
+              logger,
+            );
+          } catch (error) {
+            assert.match((error as Error).message, /jwks\.uri/);
+            assert.ok(!(error as Error).message.includes(PASSWORD), (error as Error).message);
+            return;
+          }
+          try {
+            const good = await signWith(
+              key,
+              { sub: 'user-1' },
+              { issuer: ISSUER, audience: AUDIENCE },
+            );
+            const answer = await ask(started.url, good);
+            assert.equal(
+              answer.status,
+              201,
+              `the app started, then answered ${answer.status} ${answer.code} (JWKS requests received: ${jwks.requests})`,
+            );
+          } finally {
+            await started.close();
+          }
+        } finally {
+          await jwks.stop();
+          for (const line of logger.lines) assert.ok(!line.includes(PASSWORD), line);
+        }
+      },
+    );
+  });
 }
 
 describe('Startup checks that hold [express]', () => {
