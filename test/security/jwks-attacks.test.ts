@@ -1019,6 +1019,54 @@ for (const platform of PLATFORMS) {
       },
     );
   });
+
+  describe(`Tokens without a kid [${platform}]`, () => {
+    let old: TestKey;
+    let current: TestKey;
+    let jwks: JwksServer;
+    let started: StartedApp;
+
+    before(async () => {
+      [old, current] = await Promise.all([makeKey('RS256', 'old'), makeKey('RS256', 'current')]);
+      jwks = await JwksServer.start([old, current]);
+      started = await startIdpApp(platform, {
+        jwks: { uri: jwks.uri, cooldown: 3600 },
+        issuer: ISSUER,
+        audience: AUDIENCE,
+      });
+    });
+    after(async () => {
+      await started.close();
+      await jwks.stop();
+    });
+
+    it(
+      'verify while the provider publishes two keys of their algorithm (during a rotation)',
+      BOUNDED,
+      async () => {
+        const stranger = await makeKey('RS256', 'stranger');
+        const forged = await signWith(
+          stranger,
+          { sub: 'x' },
+          { issuer: ISSUER, audience: AUDIENCE, kid: null },
+        );
+        assert.equal((await ask(started.url, forged)).status, 401, 'a kid-less forgery');
+        for (const key of [current, old]) {
+          const token = await signWith(
+            key,
+            { sub: 'user-1' },
+            { issuer: ISSUER, audience: AUDIENCE, kid: null },
+          );
+          const answer = await ask(started.url, token);
+          assert.equal(
+            answer.status,
+            201,
+            `kid-less token of the ${key.kid} key: ${answer.status} ${answer.code}`,
+          );
+        }
+      },
+    );
+  });
 }
 
 describe('Startup checks that hold [express]', () => {
