@@ -1067,6 +1067,49 @@ for (const platform of PLATFORMS) {
       },
     );
   });
+
+  describe(`Several issuers sharing the default user id [${platform}]`, () => {
+    it(
+      "warns at startup, or keeps one issuer's user from spending another's issuance limit with the same sub",
+      BOUNDED,
+      async () => {
+        const idp = await makeKey('RS256', 'idp-1');
+        const jwks = await JwksServer.start([idp]);
+        const logger = new CaptureLogger();
+        const started = await startIdpApp(
+          platform,
+          [
+            { secret: TEST_SECRET, issuer: 'my-app' },
+            { jwks: { uri: jwks.uri }, issuer: ISSUER, audience: AUDIENCE },
+          ],
+          { issueLimit: { limit: 2, window: 60 } },
+          logger,
+        );
+        try {
+          const warned = logger.lines.some((line) => /getUserId/.test(line));
+          if (warned) return;
+          // The provider's user "42" (whoever registered there) asks for tickets…
+          const outsider = await signWith(
+            idp,
+            { sub: '42' },
+            { issuer: ISSUER, audience: AUDIENCE },
+          );
+          for (let i = 0; i < 2; i++) assert.equal((await ask(started.url, outsider)).status, 201);
+          // …and the app's own user 42 must not pay for it.
+          const own = signJwt({ sub: '42', iss: 'my-app' });
+          const answer = await ask(started.url, own);
+          assert.equal(
+            answer.status,
+            201,
+            `no startup warning about getUserId, and the app's user 42 got ${answer.status} ${answer.code} after the provider's user 42 took two tickets`,
+          );
+        } finally {
+          await started.close();
+          await jwks.stop();
+        }
+      },
+    );
+  });
 }
 
 describe('Startup checks that hold [express]', () => {
