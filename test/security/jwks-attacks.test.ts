@@ -1162,3 +1162,45 @@ describe('Startup checks that hold [express]', () => {
     },
   );
 });
+
+describe('Startup checks of the jwt option [express]', () => {
+  it(
+    'stop the app when jwks.headers holds an invalid value, without quoting the value',
+    BOUNDED,
+    async () => {
+      const SECRET_PART = 'k3y-7f3a9c';
+      const logger = new CaptureLogger();
+      let message = '';
+      try {
+        const started = await startIdpApp(
+          'express',
+          {
+            jwks: {
+              uri: 'https://idp.test/jwks',
+              headers: { 'x-api-key': `${SECRET_PART}\u0000tail` },
+            },
+            issuer: ISSUER,
+            audience: AUDIENCE,
+          },
+          {},
+          logger,
+        );
+        await started.close();
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      assert.ok(message !== '', 'the app started with a header value fetch() refuses');
+      assert.match(message, /jwks\.headers/, message);
+      assert.ok(
+        !message.includes(SECRET_PART),
+        `the startup error quotes the header value: ${JSON.stringify(message)}`,
+      );
+      for (const line of logger.lines) {
+        assert.ok(
+          !line.includes(SECRET_PART),
+          `a log line quotes the header value: ${JSON.stringify(line.slice(0, 160))}`,
+        );
+      }
+    },
+  );
+});
