@@ -1203,4 +1203,39 @@ describe('Startup checks of the jwt option [express]', () => {
       }
     },
   );
+
+  it(
+    'stop the app when a publicKey source lists only algorithms its key cannot verify',
+    BOUNDED,
+    async () => {
+      const rsa = await makeKey('RS256', 'r');
+      const ec = await makeKey('ES256', 'e');
+      const cases: Array<[string, WsTicketJwtOptions]> = [
+        ['an RSA key with ES256', { publicKey: rsa.pem, algorithms: ['ES256'] }],
+        ['a P-256 key with ES384', { publicKey: ec.pem, algorithms: ['ES384'] }],
+        ['a P-256 key with RS256', { publicKey: ec.pem, algorithms: ['RS256'] }],
+      ];
+      const owner = (jwt: WsTicketJwtOptions) => (jwt.publicKey === rsa.pem ? rsa : ec);
+      for (const [label, jwt] of cases) {
+        let started: StartedApp | undefined;
+        try {
+          started = await startIdpApp('express', jwt);
+        } catch (error) {
+          assert.match((error as Error).message, /algorithms/, label);
+          continue;
+        }
+        // What it answers the key's owner, signing with the listed algorithm or the key's own.
+        const key = owner(jwt);
+        const statuses: number[] = [];
+        for (const alg of [...(jwt.algorithms ?? []), key.alg]) {
+          const token = forge({ alg }, claims(), key);
+          statuses.push((await ask(started.url, token)).status);
+        }
+        await started.close();
+        assert.fail(
+          `${label}: the app started, then answered the key owner's tokens ${statuses.join(', ')}`,
+        );
+      }
+    },
+  );
 });
