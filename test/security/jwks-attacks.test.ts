@@ -1238,4 +1238,34 @@ describe('Startup checks of the jwt option [express]', () => {
       }
     },
   );
+
+  it(
+    'stop the app when the secret is a public key in another spelling (escaped newlines, JWK JSON, bare base64)',
+    BOUNDED,
+    async () => {
+      const rsa = await makeKey('RS256', 'r');
+      const body = rsa.pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+      const spellings: Array<[string, string]> = [
+        ['PEM with literal \\n (an env file)', rsa.pem.trim().replace(/\n/g, '\\n')],
+        ['the JWK as JSON', JSON.stringify(rsa.jwk)],
+        ['the DER body in base64, without armor', body],
+      ];
+      for (const [label, secret] of spellings) {
+        let started: StartedApp | undefined;
+        try {
+          started = await startIdpApp('express', { secret });
+        } catch (error) {
+          assert.match((error as Error).message, /jwt\.secret/, label);
+          continue;
+        }
+        // Anyone holding the published key can then sign HS256 tokens the app accepts.
+        const forged = hmacForge('HS256', secret, {}, { sub: 'admin', exp: nowSeconds() + 600 });
+        const answer = await ask(started.url, forged);
+        await started.close();
+        assert.fail(
+          `${label}: the app started, and a token HMAC-signed with the public key got ${answer.status}`,
+        );
+      }
+    },
+  );
 });
