@@ -1240,6 +1240,37 @@ describe('Startup checks of the jwt option [express]', () => {
   );
 
   it(
+    'refuse or warn about a clockTolerance that disables expiry (seconds given as milliseconds)',
+    BOUNDED,
+    async () => {
+      const logger = new CaptureLogger();
+      let started: StartedApp;
+      try {
+        started = await startIdpApp(
+          'express',
+          { secret: TEST_SECRET, clockTolerance: 30_000_000 },
+          {},
+          logger,
+        );
+      } catch (error) {
+        assert.match((error as Error).message, /clockTolerance/);
+        return;
+      }
+      try {
+        const warned = logger.lines.some((line) => line.includes('clockTolerance'));
+        const expiredLastYear = signJwt({ sub: '1' }, { expiresIn: -300 * 86_400 });
+        const answer = await ask(started.url, expiredLastYear);
+        assert.ok(
+          warned,
+          `no startup error nor warning; a token expired 300 days ago was answered ${answer.status}`,
+        );
+      } finally {
+        await started.close();
+      }
+    },
+  );
+
+  it(
     'stop the app when the secret is a public key in another spelling (escaped newlines, JWK JSON, bare base64)',
     BOUNDED,
     async () => {
