@@ -51,6 +51,9 @@ export class AppModule {
             // The tokens login signs (the app's JwtService), and with JWT_JWKS_URI an identity
             // provider's.
             jwt: ticketTokenSources(config, jwtService),
+            // One id space on purpose: a provider's `sub` is a sample user's id (ids of two
+            // issuers that could collide would be prefixed here, e.g. with `iss`).
+            getUserId: (claims) => claims.sub,
             // Unknown or deactivated users, and the sample's tokens of an ended session (stale
             // `sv`), get no ticket and no socket.
             resolveUser: ticketUser(config, users),

@@ -5,6 +5,9 @@ import {
   type WsTicketJwtOptions,
 } from './bearer.options.js';
 
+/** Largest `clockTolerance`, in seconds: clocks further apart are broken, not skewed. */
+export const MAX_CLOCK_TOLERANCE = 300;
+
 /** Most key sources `jwt` may list. */
 export const MAX_JWT_SOURCES = 16;
 
@@ -137,10 +140,13 @@ function checkJwtSource(options: WsTicketJwtOptions, name: string): void {
   const tolerance: unknown = options.clockTolerance;
   if (
     tolerance !== undefined &&
-    (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0)
+    (typeof tolerance !== 'number' ||
+      !Number.isFinite(tolerance) ||
+      tolerance < 0 ||
+      tolerance > MAX_CLOCK_TOLERANCE)
   ) {
     throw new Error(
-      `WsTicketModule: \`${name}.clockTolerance\` must be a number of seconds, 0 or more (e.g. 5); received ${received(tolerance)}${numberHint(tolerance)}.`,
+      `WsTicketModule: \`${name}.clockTolerance\` must be a number of seconds from 0 to ${MAX_CLOCK_TOLERANCE} (e.g. 5; milliseconds given as seconds would accept long-expired tokens); received ${received(tolerance)}${numberHint(tolerance)}.`,
     );
   }
   flag(options.allowMissingExp, `${name}.allowMissingExp`);
@@ -232,6 +238,16 @@ export function checkJwks(jwks: WsTicketJwksOptions, name: string): CheckedJwks 
     throw new Error(
       `WsTicketModule: \`${name}.jwks.headers\` must be an object of strings; received ${received(headers, true)}.`,
     );
+  }
+  for (const [header, value] of Object.entries(headers as Record<string, string>)) {
+    try {
+      new Headers([[header, value]]);
+    } catch {
+      // The value may be a credential: only the header's name is quoted.
+      throw new Error(
+        `WsTicketModule: \`${name}.jwks.headers\` has an invalid ${/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header) ? `value for ${received(header)}` : 'header name'} (control characters or characters beyond Latin-1).`,
+      );
+    }
   }
   return {
     uri,

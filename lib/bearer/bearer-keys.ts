@@ -8,16 +8,9 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 /** The HMAC secret as a KeyObject; a PEM key given as a secret is refused. */
 export function secretKey(secret: string | Buffer | undefined): KeyObject | undefined {
   if (secret === undefined || secret.length === 0) return undefined;
-  let isPemKey = false;
-  try {
-    createPublicKey(secret);
-    isPemKey = true;
-  } catch {
-    // Not a key: an HMAC secret, as intended.
-  }
-  if (isPemKey) {
+  if (looksLikeKey(secret)) {
     throw new Error(
-      'WsTicketModule: `jwt.secret` holds a PEM key, not an HMAC secret; use `jwt.publicKey`.',
+      'WsTicketModule: `jwt.secret` holds a PEM key (or a JWK, or base64 DER), not an HMAC secret: anyone who has the public key could sign tokens. Use `jwt.publicKey` (or `jwt.jwks`).',
     );
   }
   return createSecretKey(typeof secret === 'string' ? Buffer.from(secret) : secret);
@@ -59,4 +52,51 @@ export function defaultAlgorithmOf(key: KeyObject): 'RS256' | 'ES256' | 'ES384' 
       ? 'WsTicketModule: `jwt.publicKey` is an EC key on an unsupported curve; use P-256, P-384 or P-521.'
       : `WsTicketModule: \`jwt.publicKey\` is a key of type ${type ?? 'unknown'}; use an RSA or an EC (P-256, P-384, P-521) key.`,
   );
+}
+
+/**
+ * Whether a "secret" is a key in one of the spellings it reaches an app in: PEM (also with its
+ * newlines escaped, as in an env file), a JWK as JSON, or base64 DER (SPKI or PKCS#1).
+ */
+function looksLikeKey(secret: string | Buffer): boolean {
+  const text = typeof secret === 'string' ? secret : secret.toString('latin1');
+  if (text.includes('-----BEGIN')) return true;
+  const attempts: Parameters<typeof createPublicKey>[0][] = [secret];
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      attempts.push({ key: JSON.parse(trimmed), format: 'jwk' });
+    } catch {
+      // Not JSON: not a JWK.
+    }
+  }
+  if (/^[A-Za-z0-9+/=\s_-]{64,}$/.test(trimmed)) {
+    const der = Buffer.from(trimmed, 'base64');
+    attempts.push({ key: der, format: 'der', type: 'spki' });
+    attempts.push({ key: der, format: 'der', type: 'pkcs1' });
+  }
+  return attempts.some((attempt) => {
+    try {
+      createPublicKey(attempt);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Refuses, at startup, asymmetric algorithms a public key cannot verify: RS* and PS* need an RSA
+ * key, ES256 / ES384 / ES512 a P-256 / P-384 / P-521 key.
+ */
+export function checkAlgorithmsFit(key: KeyObject, algorithms: readonly string[]): void {
+  const own = defaultAlgorithmOf(key);
+  const misfits = algorithms.filter(
+    (name) => !name.startsWith('HS') && (own === 'RS256' ? !/^(RS|PS)/.test(name) : name !== own),
+  );
+  if (misfits.length > 0) {
+    throw new Error(
+      `WsTicketModule: \`jwt.algorithms\` lists ${misfits.join(', ')}, which the \`jwt.publicKey\` (${own === 'RS256' ? 'an RSA key: RS* or PS*' : `an EC key: ${own} only`}) cannot verify.`,
+    );
+  }
 }

@@ -1,7 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
 import {
+  type CryptoKey,
   decodeProtectedHeader,
+  errors,
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
   jwtVerify,
@@ -13,8 +15,11 @@ import {
   type WsTicketJwtOptions,
 } from './bearer.options.js';
 import { type CheckedJwks, checkJwks, issuersOf } from './bearer-checks.js';
-import { defaultAlgorithmOf, publicKey, secretKey } from './bearer-keys.js';
+import { checkAlgorithmsFit, defaultAlgorithmOf, publicKey, secretKey } from './bearer-keys.js';
 import { JwksKeySet } from './jwks-key-set.js';
+
+/** Keys tried for a token without `kid` that several keys of the set could have signed. */
+const MAX_CANDIDATE_KEYS = 4;
 
 /** Every asymmetric algorithm: what a `jwks` source accepts by default. */
 const ASYMMETRIC = WS_TICKET_JWT_ALGORITHMS.filter((name) => !name.startsWith('HS'));
@@ -92,7 +97,33 @@ class JoseSource implements BearerSource {
   ) {}
 
   async verify(token: string): Promise<WsTicketClaims> {
-    return (await jwtVerify(token, this.key, this.options)).payload as WsTicketClaims;
+    try {
+      return (await jwtVerify(token, this.key, this.options)).payload as WsTicketClaims;
+    } catch (error) {
+      // A token without `kid` while the set holds several keys for its algorithm (a rotation in
+      // progress): jose hands the candidates over; a few are tried, each one a full verification.
+      if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+      return this.verifyWithCandidates(token, error);
+    }
+  }
+
+  private async verifyWithCandidates(
+    token: string,
+    candidates: errors.JWKSMultipleMatchingKeys,
+  ): Promise<WsTicketClaims> {
+    let tried = 0;
+    let last: unknown = candidates;
+    for await (const key of candidates as unknown as AsyncIterable<CryptoKey>) {
+      if (tried++ === MAX_CANDIDATE_KEYS) break;
+      try {
+        return (await jwtVerify(token, key, this.options)).payload as WsTicketClaims;
+      } catch (error) {
+        last = error;
+        // Only a wrong key moves on to the next: an expired token is expired with any key.
+        if (!(error instanceof errors.JWSSignatureVerificationFailed)) throw error;
+      }
+    }
+    throw last;
   }
 }
 
@@ -114,6 +145,7 @@ class KeySource implements BearerSource {
     const algorithms: WsTicketJwtAlgorithm[] = options.algorithms
       ? [...options.algorithms]
       : [...(secret ? ['HS256' as const] : []), ...(key ? [defaultAlgorithmOf(key)] : [])];
+    if (key) checkAlgorithmsFit(key, algorithms);
     const claims = {
       issuer: copy(options.issuer),
       audience: copy(options.audience),

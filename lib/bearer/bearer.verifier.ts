@@ -52,6 +52,11 @@ export class WsTicketBearerVerifier {
       for (const issuer of source.issuers ?? []) this.byIssuer.set(issuer, source);
     }
     this.rest = this.sources?.find((source) => source.issuers === undefined);
+    if (checked !== undefined && checked.length > 1 && options.getUserId === undefined) {
+      this.logger.warn(
+        `\`jwt\` lists ${checked.length} key sources and \`getUserId\` reads \`sub\` alone: users of two issuers with one \`sub\` are one user to rooms, revocation, the issuance limit and the connection cap. If their ids may collide, set \`getUserId\`, e.g. (claims) => \`\${claims.iss}|\${claims.sub}\`; if they never do, set it to (claims) => claims.sub.`,
+      );
+    }
   }
 
   /** Whether bearer tokens can be verified: the `jwt` option is set. */
