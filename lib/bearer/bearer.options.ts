@@ -58,7 +58,10 @@ export interface WsTicketJwksOptions {
    * @default 600
    */
   cacheMaxAge?: number | undefined;
-  /** Extra request headers for the fetch (an API gateway's key, say). Never logged. */
+  /**
+   * Extra request headers for the fetch (an API gateway's key, say). Never logged, nor quoted by
+   * the startup error an invalid value (a control character) causes.
+   */
   headers?: Readonly<Record<string, string>> | undefined;
 }
 
@@ -68,8 +71,9 @@ export interface WsTicketJwksOptions {
  */
 export interface WsTicketJwtOptions {
   /**
-   * Shared secret for HMAC algorithms (HS256/384/512). A PEM key given here is refused at startup
-   * (it would let anyone who has the public key sign tokens).
+   * Shared secret for HMAC algorithms (HS256/384/512). A public key given here (PEM, also with
+   * escaped newlines, a JWK or base64 DER) is refused at startup: it would let anyone who has the
+   * public key sign tokens.
    */
   secret?: string | Buffer | undefined;
   /**
@@ -108,7 +112,7 @@ export interface WsTicketJwtOptions {
   /** Required `aud` claim (one of, when a list). Not checked when unset. */
   audience?: string | readonly string[] | undefined;
   /**
-   * Allowed clock skew when checking `exp` and `nbf`, in seconds.
+   * Allowed clock skew when checking `exp` and `nbf`, in seconds, from 0 to 300.
    * @default 0
    */
   clockTolerance?: number | undefined;
