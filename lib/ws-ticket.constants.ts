@@ -4,7 +4,11 @@ export const DEFAULT_TICKET_TTL = 30;
 export const DEFAULT_TICKET_PATH = 'auth/ws-ticket';
 /** Default handshake `auth` key and query parameter that carry the ticket. */
 export const DEFAULT_TICKET_PARAM = 'uuid';
-/** Default JWT algorithms accepted at the ticket endpoint. */
+/**
+ * The algorithms a `jwt.secret` source accepts by default.
+ * @deprecated Unused since the defaults depend on the key source (see `WsTicketJwtOptions.algorithms`);
+ *   removed in the next major version.
+ */
 export const DEFAULT_JWT_ALGORITHMS = ['HS256'] as const;
 /** Default prefix of ticket keys in the store. */
 export const DEFAULT_KEY_PREFIX = 'ws-ticket:';

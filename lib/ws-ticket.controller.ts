@@ -31,7 +31,8 @@ export function createWsTicketController(
   /**
    * `POST <path>`: exchanges a bearer JWT for a ticket. Every answer carries
    * `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; refusals are 401 with an
-   * RFC 6750 `WWW-Authenticate` header, 429 over the issuance limit, and 503 when the store is down.
+   * RFC 6750 `WWW-Authenticate` header, 429 over the issuance limit, and 503 when the store is down
+   * (`store_unavailable`) or a JWKS source's keys cannot be fetched (`jwks_unavailable`).
    */
   @Controller(path)
   class WsTicketController {
@@ -43,7 +44,7 @@ export function createWsTicketController(
       if (!tickets.verifiesBearers) {
         throw new Error(
           `WsTicketModule: the built-in ticket endpoint (POST ${path}) verifies bearer tokens, ` +
-            'but no `jwt` option is set. Set `jwt.secret`, `jwt.publicKey` or `jwt.service`, or ' +
+            'but no `jwt` option is set. Set `jwt.secret`, `jwt.publicKey`, `jwt.service` or `jwt.jwks`, or ' +
             'pass `controller: false` beside the options and issue tickets from your own ' +
             'controller with WsTicketService.issue().',
         );

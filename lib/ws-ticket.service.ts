@@ -4,6 +4,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationShutdown,
+  Optional,
 } from '@nestjs/common';
 import type { BearerRefusal } from './bearer/bearer.errors.js';
 // A value import: Nest reads the constructor's parameter types to inject the verifier and store.
@@ -68,7 +69,8 @@ export class WsTicketService<TUser = unknown>
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
     store: TicketStore,
-    /** Built from `options` when the service is made by hand (`new WsTicketService(options, store)`). */
+    /** Built from `options` when absent (made by hand, or a module providing the service alone). */
+    @Optional()
     private readonly bearer: WsTicketBearerVerifier = new WsTicketBearerVerifier(options),
   ) {
     const checked = serviceOptions(options);

@@ -4,21 +4,13 @@ import {
   type WsTicketJwksOptions,
   type WsTicketJwtOptions,
 } from './bearer.options.js';
+import type { JwksKeySetSettings } from './jwks-key-set.js';
 
 /** Largest `clockTolerance`, in seconds: clocks further apart are broken, not skewed. */
 export const MAX_CLOCK_TOLERANCE = 300;
 
 /** Most key sources `jwt` may list. */
 export const MAX_JWT_SOURCES = 16;
-
-/** The JWKS settings once checked, in milliseconds. */
-export interface CheckedJwks {
-  uri: URL;
-  timeout: number;
-  cooldown: number;
-  cacheMaxAge: number;
-  headers: Readonly<Record<string, string>>;
-}
 
 /**
  * Checks the `jwt` option at startup and returns its sources as a list, each with the name the
@@ -40,7 +32,7 @@ export function checkJwtSources(
     const name = list ? `jwt[${index}]` : 'jwt';
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw new Error(
-        `WsTicketModule: \`${name}\` must be an object, e.g. { secret: config.getOrThrow('JWT_SECRET') } or { jwks: { uri }, issuer, audience }; received ${received(options)}.`,
+        `WsTicketModule: \`${name}\` must be an object, e.g. { secret: config.getOrThrow('JWT_SECRET') } or { jwks: { uri }, issuer, audience }; received ${received(options, true)}.`,
       );
     }
     checkJwtSource(options as WsTicketJwtOptions, name);
@@ -181,12 +173,21 @@ function checkAlgorithms(options: WsTicketJwtOptions, name: string): void {
     );
   }
   if (options.service !== undefined) return;
+  const asymmetric = (algorithms as string[]).filter((a) => !a.startsWith('HS'));
+  const unused = [
+    options.secret && hmac.length === 0 && 'secret',
+    options.publicKey && asymmetric.length === 0 && 'publicKey',
+  ].filter(Boolean);
+  if (unused.length > 0) {
+    throw new Error(
+      `WsTicketModule: \`${name}.algorithms\` lists no algorithm for \`${name}.${unused[0]}\`, which would never be used: add its algorithms, or remove it.`,
+    );
+  }
   if (!options.secret && hmac.length > 0) {
     throw new Error(
       `WsTicketModule: \`${name}.algorithms\` lists ${hmac.join(', ')} but the source has no \`secret\`: HMAC tokens need one.`,
     );
   }
-  const asymmetric = (algorithms as string[]).filter((a) => !a.startsWith('HS'));
   if (!options.publicKey && options.jwks === undefined && asymmetric.length > 0) {
     throw new Error(
       `WsTicketModule: \`${name}.algorithms\` lists ${asymmetric.join(', ')} but the source has no \`publicKey\` nor \`jwks\`: those tokens need one.`,
@@ -195,10 +196,10 @@ function checkAlgorithms(options: WsTicketJwtOptions, name: string): void {
 }
 
 /** Checks `jwks` and returns its settings in milliseconds. */
-export function checkJwks(jwks: WsTicketJwksOptions, name: string): CheckedJwks {
+export function checkJwks(jwks: WsTicketJwksOptions, name: string): JwksKeySetSettings {
   if (typeof jwks !== 'object' || jwks === null || Array.isArray(jwks)) {
     throw new Error(
-      `WsTicketModule: \`${name}.jwks\` must be an object, e.g. { uri: 'https://YOUR_DOMAIN/.well-known/jwks.json' }; received ${received(jwks)}.`,
+      `WsTicketModule: \`${name}.jwks\` must be an object, e.g. { uri: 'https://YOUR_DOMAIN/.well-known/jwks.json' }; received ${received(jwks, true)}.`,
     );
   }
   let uri: URL | undefined;
@@ -209,7 +210,7 @@ export function checkJwks(jwks: WsTicketJwksOptions, name: string): CheckedJwks 
   }
   if (uri === undefined || (uri.protocol !== 'https:' && uri.protocol !== 'http:')) {
     throw new Error(
-      `WsTicketModule: \`${name}.jwks.uri\` must be an https: URL, such as the \`jwks_uri\` of your provider's /.well-known/openid-configuration; received ${received(jwks.uri)}.`,
+      `WsTicketModule: \`${name}.jwks.uri\` must be an https: URL, such as the \`jwks_uri\` of your provider's /.well-known/openid-configuration; received ${uri === undefined ? received(jwks.uri, true) : `a ${uri.protocol} URL`}.`,
     );
   }
   if (uri.username !== '' || uri.password !== '') {

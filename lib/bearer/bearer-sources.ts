@@ -14,9 +14,9 @@ import {
   type WsTicketJwtAlgorithm,
   type WsTicketJwtOptions,
 } from './bearer.options.js';
-import { type CheckedJwks, checkJwks, issuersOf } from './bearer-checks.js';
+import { checkJwks, issuersOf } from './bearer-checks.js';
 import { checkAlgorithmsFit, defaultAlgorithmOf, publicKey, secretKey } from './bearer-keys.js';
-import { JwksKeySet } from './jwks-key-set.js';
+import { JwksKeySet, type JwksKeySetSettings } from './jwks-key-set.js';
 
 /** Keys tried for a token without `kid` that several keys of the set could have signed. */
 const MAX_CANDIDATE_KEYS = 4;
@@ -61,11 +61,17 @@ export function bearerSource(
     verifyOptions.algorithms = [...(options.algorithms ?? ASYMMETRIC)];
     return new JoseSource(keys.getKey, verifyOptions, issuers);
   }
-  return new KeySource(secretKey(options.secret), publicKey(options.publicKey), options, issuers);
+  return new KeySource(
+    secretKey(options.secret, name),
+    publicKey(options.publicKey, name),
+    options,
+    issuers,
+    name,
+  );
 }
 
 function warnJwks(
-  jwks: CheckedJwks,
+  jwks: JwksKeySetSettings,
   options: WsTicketJwtOptions,
   name: string,
   warn: (message: string) => void,
@@ -141,11 +147,12 @@ class KeySource implements BearerSource {
     key: KeyObject | undefined,
     options: WsTicketJwtOptions,
     readonly issuers: readonly string[] | undefined,
+    name: string,
   ) {
     const algorithms: WsTicketJwtAlgorithm[] = options.algorithms
       ? [...options.algorithms]
-      : [...(secret ? ['HS256' as const] : []), ...(key ? [defaultAlgorithmOf(key)] : [])];
-    if (key) checkAlgorithmsFit(key, algorithms);
+      : [...(secret ? ['HS256' as const] : []), ...(key ? [defaultAlgorithmOf(key, name)] : [])];
+    if (key) checkAlgorithmsFit(key, algorithms, name);
     const claims = {
       issuer: copy(options.issuer),
       audience: copy(options.audience),

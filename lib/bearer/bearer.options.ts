@@ -39,8 +39,8 @@ export interface WsTicketJwksOptions {
    */
   uri: string | URL;
   /**
-   * Upper bound on one fetch of the key set, in milliseconds. A slower fetch is abandoned and the
-   * request that needed it answered 503 `jwks_unavailable`.
+   * Upper bound on one fetch of the key set (answer and body), in milliseconds, from 1 to 60000. A
+   * slower fetch is abandoned and the request that needed it answered 503 `jwks_unavailable`.
    * @default 5000
    */
   timeout?: number | undefined;
@@ -55,12 +55,13 @@ export interface WsTicketJwksOptions {
    * Age of the cached key set, in seconds, after which the next verification fetches it again in
    * the background (a key the provider removed stops verifying then). The cached keys stay in use
    * meanwhile, and for as long as the endpoint stays down. From `cooldown` to 604800 (a week).
-   * @default 600
+   * @default 600 (or `cooldown`, when longer)
    */
   cacheMaxAge?: number | undefined;
   /**
    * Extra request headers for the fetch (an API gateway's key, say). Never logged, nor quoted by
    * the startup error an invalid value (a control character) causes.
+   * @default {} (jose's `User-Agent` and `Accept` only)
    */
   headers?: Readonly<Record<string, string>> | undefined;
 }

@@ -54,7 +54,7 @@ export class WsTicketBearerVerifier {
     this.rest = this.sources?.find((source) => source.issuers === undefined);
     if (checked !== undefined && checked.length > 1 && options.getUserId === undefined) {
       this.logger.warn(
-        `\`jwt\` lists ${checked.length} key sources and \`getUserId\` reads \`sub\` alone: users of two issuers with one \`sub\` are one user to rooms, revocation, the issuance limit and the connection cap. If their ids may collide, set \`getUserId\`, e.g. (claims) => \`\${claims.iss}|\${claims.sub}\`; if they never do, set it to (claims) => claims.sub.`,
+        `\`jwt\` lists ${checked.length} key sources and \`getUserId\` reads \`sub\` alone: users of two issuers with one \`sub\` are one user to rooms, revocation, the issuance limit and the connection cap. If their ids may collide, set \`getUserId\` to tell them apart (prefix the id with its issuer, and answer undefined when the claim is missing); if they never do, set it to (claims) => claims.sub.`,
       );
     }
   }
@@ -87,6 +87,11 @@ export class WsTicketBearerVerifier {
     try {
       claims = await source.verify(token);
     } catch (error) {
+      // Not the token's doing (a provider key jose cannot import, an app JwtService that throws):
+      // still a 401, but the operator must see why every token fails. Never the token itself.
+      if (!(error instanceof JwksUnavailableError) && !isTokenError(error)) {
+        this.failures.recordFailure('Bearer verification failed', error);
+      }
       throw refusalOf(error);
     }
     if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
@@ -122,13 +127,27 @@ export class WsTicketBearerVerifier {
   }
 }
 
+/** jsonwebtoken's refusals of a token (its other errors are failures). */
+const JSONWEBTOKEN_ERRORS = new Set(['JsonWebTokenError', 'TokenExpiredError', 'NotBeforeError']);
+
+/** Whether a verifying library refused the token itself (jose: `ERR_JWT_*`, `ERR_JWS_*`…). */
+function isTokenError(error: unknown): boolean {
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  if (typeof code === 'string') {
+    return /^ERR_(JWT|JWS)_|^ERR_JOSE_ALG_NOT_ALLOWED$|^ERR_JWKS_(NO|MULTIPLE)_MATCHING_KEYS?$/.test(
+      code,
+    );
+  }
+  return typeof name === 'string' && JSONWEBTOKEN_ERRORS.has(name);
+}
+
 /** A verifying library's error as the endpoint answers it. */
 function refusalOf(error: unknown): Error {
   if (error instanceof JwksUnavailableError) {
     return new WsTicketError('jwks_unavailable', { retryAfter: error.retryAfter });
   }
-  const name = (error as Error | undefined)?.name;
-  const expired = name === 'JWTExpired' || name === 'TokenExpiredError';
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  const expired = code === 'ERR_JWT_EXPIRED' || name === 'TokenExpiredError';
   return new WsTicketBearerError(
     'bearer_invalid',
     expired ? 'The bearer token has expired.' : 'The bearer token is invalid.',

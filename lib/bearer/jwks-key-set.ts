@@ -133,11 +133,21 @@ export class JwksKeySet {
  * sends. The request's timeout signal covers the body too.
  */
 async function limitedFetch(url: string, init: RequestInit): Promise<Response> {
-  const response = await fetch(url, init);
+  let response: Response;
+  try {
+    response = await fetch(url, init);
+  } catch (error) {
+    if ((error as Error)?.name === 'TimeoutError') throw error;
+    // fetch says "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a certificate) is its cause.
+    const cause = (error as { cause?: { code?: unknown; message?: unknown } })?.cause;
+    const reason = cause?.code ?? cause?.message;
+    throw new Error(`The JWKS request failed${typeof reason === 'string' ? `: ${reason}` : ''}.`, {
+      cause: error,
+    });
+  }
   if (response.status !== 200 || response.body === null) {
-    // jose refuses it on its status alone, without reading it.
     await response.body?.cancel();
-    return response;
+    throw new Error(`The JWKS endpoint answered HTTP ${response.status}, not 200 with a body.`);
   }
   const declared = Number(response.headers.get('content-length'));
   const tooLarge = () => new Error(`The JWKS response is larger than ${MAX_JWKS_BYTES} bytes.`);

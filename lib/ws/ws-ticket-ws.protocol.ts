@@ -37,6 +37,7 @@ export const WS_TICKET_REFUSAL_STATUS = {
   user_revoked: 403,
   connection_limit: 429,
   store_unavailable: 503,
+  jwks_unavailable: 503,
 } as const satisfies Partial<Record<WsTicketErrorCode, 401 | 403 | 429 | 503>>;
 
 /**

@@ -76,12 +76,24 @@ describe('The jwt option at startup', () => {
   });
 
   it('refuses algorithms the source has no key for', () => {
-    refuses({ secret: SECRET, algorithms: ['RS256'] }, 'lists RS256', 'no `publicKey` nor `jwks`');
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     refuses(
-      { publicKey: publicKey.export({ type: 'spki', format: 'pem' }), algorithms: ['HS256'] },
-      'lists HS256',
-      'no `secret`',
+      { secret: SECRET, algorithms: ['HS256', 'RS256'] },
+      'lists RS256',
+      'no `publicKey` nor `jwks`',
+    );
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' });
+    refuses({ publicKey: pem, algorithms: ['RS256', 'HS256'] }, 'lists HS256', 'no `secret`');
+  });
+
+  it('refuses a key that the listed algorithms leave unused', () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' });
+    refuses({ secret: SECRET, algorithms: ['RS256'] }, 'lists no algorithm for `jwt.secret`');
+    refuses({ publicKey: pem, algorithms: ['HS256'] }, 'lists no algorithm for `jwt.publicKey`');
+    refuses(
+      [{ secret: SECRET, publicKey: pem, algorithms: ['HS512'], issuer: 'a' }],
+      'lists no algorithm for `jwt[0].publicKey`',
     );
     refuses({ jwks: JWKS, algorithms: ['RS256', 'HS512'] }, 'asymmetric algorithms only');
   });
@@ -210,5 +222,46 @@ describe('Static public keys', () => {
       format: 'pem',
     });
     refuses({ publicKey: k1 }, 'EC key on an unsupported curve');
+  });
+});
+
+describe('A provider key that cannot be used', () => {
+  const logger = new CaptureLogger();
+  before(() => Logger.overrideLogger(logger));
+  after(() => Logger.overrideLogger(false));
+
+  it('refuses its tokens with 401 and logs why, once, without the token', async () => {
+    const { createServer } = await import('node:http');
+    const { createSign } = await import('node:crypto');
+    // jose refuses RSA keys under 2048 bits: not the token's fault, the provider's.
+    const pair = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const jwk = { ...pair.publicKey.export({ format: 'jwk' }), kid: 'small', alg: 'RS256' };
+    const server = createServer((_, response) => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as import('node:net').AddressInfo;
+      const bearer = verifier({
+        jwks: { uri: `http://127.0.0.1:${port}/jwks` },
+        issuer: 'i',
+        audience: 'a',
+      });
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const now = Math.floor(Date.now() / 1000);
+      const head = `${part({ alg: 'RS256', kid: 'small' })}.${part({ sub: 'u1', iss: 'i', aud: 'a', exp: now + 600 })}`;
+      const token = `${head}.${createSign('RSA-SHA256').update(head).sign(pair.privateKey).toString('base64url')}`;
+      logger.lines.length = 0;
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(bearer.verify(`Bearer ${token}`), { code: 'bearer_invalid' });
+      }
+      const failures = logger.lines.filter((line) => line.includes('Bearer verification failed'));
+      assert.equal(failures.length, 1, logger.lines.join('\n'));
+      assert.match(failures[0], /2048/);
+      assert.ok(logger.lines.every((line) => !line.includes(token.split('.')[2])));
+    } finally {
+      server.close();
+    }
   });
 });

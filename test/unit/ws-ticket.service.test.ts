@@ -214,3 +214,25 @@ describe('WsTicketService key handling', () => {
     );
   });
 });
+
+describe('WsTicketService in a module that provides it alone', () => {
+  it('resolves without a WsTicketBearerVerifier provider, building its own from the options', async () => {
+    const { Test } = await import('@nestjs/testing');
+    const { MemoryTicketStore, WS_TICKET_MODULE_OPTIONS } = await import('../../lib/index.js');
+    const moduleRef = await Test.createTestingModule({
+      providers: [
+        { provide: WS_TICKET_MODULE_OPTIONS, useValue: { jwt: { secret: TEST_SECRET } } },
+        { provide: TicketStore, useValue: new MemoryTicketStore() },
+        WsTicketService,
+      ],
+    }).compile();
+    try {
+      const tickets = moduleRef.get(WsTicketService);
+      assert.equal(tickets.verifiesBearers, true);
+      const { signJwt } = await import('../support/jwt.js');
+      assert.equal((await tickets.verifyBearer(`Bearer ${signJwt({ sub: '5' })}`)).sub, '5');
+    } finally {
+      await moduleRef.close();
+    }
+  });
+});
