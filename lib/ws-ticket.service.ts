@@ -48,10 +48,7 @@ export class WsTicketService<TUser = unknown>
   readonly param: string;
   /** Whether sockets are closed when their session ends. */
   readonly closeOnSessionEnd: boolean;
-
-  /**
-   * Seconds before a session's end when `ws-ticket:expiring` is sent (`refreshWindow`); 0: never.
-   */
+  /** Seconds before a session's end when `ws-ticket:expiring` is sent (`refreshWindow`); 0: never. */
   readonly refreshWindow: number;
   /** Upper bound on one call of the app's code (`callbackTimeout`), in milliseconds. */
   readonly callbackTimeout: number;
