@@ -6,15 +6,9 @@ import {
   type WsTicketModuleOptions,
   WsTicketService,
 } from '../../lib/index.js';
+import { ticketAnswer, socketUser as userOfSocket } from '../fixtures/bearer-tickets.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
-import {
-  PLATFORMS,
-  type Platform,
-  requestTicket,
-  type StartedApp,
-  startApp,
-  ticketFor,
-} from '../support/app.js';
+import { PLATFORMS, type Platform, type StartedApp, startApp, ticketFor } from '../support/app.js';
 import { forgeJwt, JwksServer, makeKey, signWith } from '../support/jwks-server.js';
 import { signJwt, TEST_SECRET } from '../support/jwt.js';
 import { ask, connect, connected, next } from '../support/sockets.js';
@@ -43,20 +37,13 @@ function remember(token: string): string {
 
 /** The status and code of the ticket endpoint's answer to `token`. */
 async function answerOf(url: string, token: string) {
-  const response = await requestTicket(url, remember(token));
-  const body = (await response.json()) as { code?: string; message?: string };
-  return { status: response.status, code: body.code, message: body.message };
+  const { status, code, message } = await ticketAnswer(url, remember(token));
+  return { status, code, message };
 }
 
-/** Fetches a ticket for `token` and asks the guarded /chat handler who the socket is. */
-async function socketUser(url: string, token: string): Promise<Record<string, unknown>> {
-  const uuid = await ticketFor(url, remember(token));
-  const socket = await connected(`${url}/chat`, { auth: { uuid } });
-  try {
-    return await ask(socket, 'whoami');
-  } finally {
-    socket.close();
-  }
+/** The user the socket opened with `token`'s ticket carries. */
+function socketUser(url: string, token: string): Promise<Record<string, unknown>> {
+  return userOfSocket(url, remember(token));
 }
 
 /** Starts an app with `jwt` (and other options), the /chat gateway and a captured log. */

@@ -3,6 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import { type WsTicketJwksOptions, WsTicketModule } from '../../lib/index.js';
+import { socketUser as userOfSocket } from '../fixtures/bearer-tickets.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
 import {
   PLATFORMS,
@@ -10,11 +11,9 @@ import {
   requestTicket,
   type StartedApp,
   startApp,
-  ticketFor,
 } from '../support/app.js';
 import { forgeJwt, type JwksMode, JwksServer, makeKey, signWith } from '../support/jwks-server.js';
 import { tamper } from '../support/jwt.js';
-import { ask, connected } from '../support/sockets.js';
 import { CaptureLogger } from '../ws/fixtures/ws-app.js';
 
 /** Bounds every wait of a test (fetch and socket helpers have no bound of their own). */
@@ -131,15 +130,9 @@ async function assertUnavailable(response: Response, cooldown: number): Promise<
   assert.equal(response.headers.get('www-authenticate'), null);
 }
 
-/** Fetches a ticket for `token` and asks the guarded /chat handler who the socket is. */
-async function socketUser(url: string, token: string): Promise<{ sub: string; iss: string }> {
-  const uuid = await ticketFor(url, remember(token));
-  const socket = await connected(`${url}/chat`, { auth: { uuid } });
-  try {
-    return await ask(socket, 'whoami');
-  } finally {
-    socket.close();
-  }
+/** The user the socket opened with `token`'s ticket carries. */
+function socketUser(url: string, token: string): Promise<{ sub: string; iss: string }> {
+  return userOfSocket(url, remember(token));
 }
 
 /** Polls `token` (bounded) until it gets a ticket; every other answer must be `jwks_unavailable`. */

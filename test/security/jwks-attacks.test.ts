@@ -14,6 +14,7 @@ import {
   WsTicketModule,
   type WsTicketModuleOptions,
 } from '../../lib/index.js';
+import { type TicketAnswer, ticketAnswer } from '../fixtures/bearer-tickets.js';
 import {
   PLATFORMS,
   type Platform,
@@ -89,24 +90,8 @@ function hmacForge(
   return `${input}.${mac}`;
 }
 
-interface Answer {
-  status: number;
-  code: string | undefined;
-  retryAfter: string | null;
-  body: Record<string, unknown>;
-}
-
 /** POSTs a bearer to the ticket endpoint and reads the answer. */
-async function ask(url: string, token: string): Promise<Answer> {
-  const response = await requestTicket(url, token);
-  const body = (await response.json()) as Record<string, unknown>;
-  return {
-    status: response.status,
-    code: body.code as string | undefined,
-    retryAfter: response.headers.get('retry-after'),
-    body,
-  };
-}
+const ask = ticketAnswer;
 
 /** An app whose ticket endpoint verifies bearers with `jwt` (no issuance limit unless `extra` sets one). */
 function startIdpApp(
@@ -617,7 +602,7 @@ for (const platform of PLATFORMS) {
     /** Starts an app on a hostile endpoint, asks once, and hands both to `check`. */
     async function against(
       handler: HostileHandler,
-      check: (answer: Answer, server: HostileServer) => void | Promise<void>,
+      check: (answer: TicketAnswer, server: HostileServer) => void | Promise<void>,
     ): Promise<void> {
       const server = await hostileJwks(handler);
       const started = await startIdpApp(platform, {
@@ -633,7 +618,7 @@ for (const platform of PLATFORMS) {
       }
     }
 
-    const unavailable = (answer: Answer) => {
+    const unavailable = (answer: TicketAnswer) => {
       assert.equal(answer.status, 503);
       assert.equal(answer.code, 'jwks_unavailable');
       assert.ok(Number(answer.retryAfter) >= 1);
@@ -820,12 +805,12 @@ for (const platform of PLATFORMS) {
       'answers 503 jwks_unavailable with a sane Retry-After and a fixed body once a fetch failed',
       BOUNDED,
       async () => {
-        let answer: Answer | undefined;
+        let answer: TicketAnswer | undefined;
         await until(async () => {
           answer = await ask(started.url, await uncached());
           return answer.status === 503;
         });
-        const { body, retryAfter } = answer as Answer;
+        const { body, retryAfter } = answer as TicketAnswer;
         assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode']);
         assert.equal(body.code, 'jwks_unavailable');
         assert.equal(body.statusCode, 503);
@@ -846,7 +831,7 @@ for (const platform of PLATFORMS) {
           jwks.mode = mode;
           // Wait for the cooldown to let a token of an uncached kid make a fetch in this mode.
           const before = jwks.requests;
-          let needing: Promise<Answer> | undefined;
+          let needing: Promise<TicketAnswer> | undefined;
           await until(async () => {
             needing = ask(started.url, await uncached());
             await new Promise((resolve) => setTimeout(resolve, 50));
@@ -856,7 +841,7 @@ for (const platform of PLATFORMS) {
           });
           // The fetch is in flight (or done): the cached key answers all the same.
           assert.equal((await ask(started.url, good)).status, 201, mode);
-          const answer = await (needing as Promise<Answer>);
+          const answer = await (needing as Promise<TicketAnswer>);
           assert.equal(answer.status, 503, `${mode}: ${answer.status} ${answer.code}`);
         }
         await jwks.stop();
