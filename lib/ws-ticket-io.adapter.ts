@@ -7,7 +7,7 @@ import { IoLiveSessions } from './internal/io-live-sessions.js';
 import { IoUserSockets } from './internal/io-user-sockets.js';
 import { requireService } from './internal/require-service.js';
 import { withoutReserved } from './internal/reserved-events.js';
-import { expel, onGone } from './internal/socket-io.js';
+import { expel, onGone, placeOf } from './internal/socket-io.js';
 import { admitConnection } from './session/admission.js';
 import { RefusalLog } from './session/refusal-log.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
@@ -56,8 +56,11 @@ export class WsTicketIoAdapter extends IoAdapter {
   private readonly unregister = new WeakMap<object, () => void>();
   /** The user's sockets and connections of this instance: what revocations and evictions close. */
   private readonly users = new IoUserSockets(() => this.service());
-  /** A socket's session between its handshake and its `connection` event. */
-  private readonly admitting = new WeakMap<Socket, WsTicketSession>();
+  /** A socket's session and handshake start, between its handshake and its `connection` event. */
+  private readonly admitting = new WeakMap<
+    Socket,
+    { session: WsTicketSession; startedAt: number }
+  >();
   /** Handshake failures that are no refusal (an override that threw), logged with their stack. */
   private readonly failures = new RefusalLog();
   /** Session ends, `ws-ticket:expiring` and `ws-ticket:refresh` of connected sockets. */
@@ -146,12 +149,15 @@ export class WsTicketIoAdapter extends IoAdapter {
   ): Promise<void> {}
 
   private handshake(socket: Socket, next: NextFunction): void {
-    this.admit(socket)
+    const startedAt = performance.now();
+    this.admit(socket, startedAt)
       .then(
         () => next(),
         (error: unknown) => {
           // Only a code reaches the client: an override's own error may quote hosts or queries.
-          next(this.failures.coded('Socket.IO handshake authentication failed', error));
+          const refusal = this.failures.coded('Socket.IO handshake authentication failed', error);
+          this.service().telemetry.refused('handshake', refusal.code, placeOf(socket), startedAt);
+          next(refusal);
           // After the refusal packet is written (Socket.IO sends it on the next tick).
           if (this.service().countRefusal(socket.conn)) setImmediate(() => socket.conn.close());
         },
@@ -160,7 +166,7 @@ export class WsTicketIoAdapter extends IoAdapter {
       .catch((error: unknown) => this.service().logFailure('Socket.IO middleware failed', error));
   }
 
-  private async admit(socket: Socket): Promise<void> {
+  private async admit(socket: Socket, startedAt: number): Promise<void> {
     const session = await this.authenticate(socket);
     const data = socket.data as Partial<WsTicketSocketData>;
     // A recovered socket comes back with its old data and rooms: it must stay the same user.
@@ -188,18 +194,23 @@ export class WsTicketIoAdapter extends IoAdapter {
     );
     // A connection that stays open without any socket of the user holds no slot for them.
     onGone(socket, letGo);
-    this.admitting.set(socket, session);
+    this.admitting.set(socket, { session, startedAt });
   }
 
   private track(socket: Socket): void {
-    const session = this.admitting.get(socket);
+    const admitted = this.admitting.get(socket);
+    if (!admitted) return;
     this.admitting.delete(socket);
+    const { session, startedAt } = admitted;
+    const { telemetry } = this.service();
     // Socket.IO connects a tick after the middleware passed: a revocation in that tick missed it.
-    if (session && this.service().isSessionRevoked(session)) {
+    if (this.service().isSessionRevoked(session)) {
+      telemetry.refused('handshake', WsTicketErrorCode.USER_REVOKED, placeOf(socket), startedAt);
       expel(socket, WsTicketErrorCode.USER_REVOKED);
       return;
     }
-    if (session) this.live.start(socket, session);
+    this.live.start(socket, session);
+    telemetry.accepted(session.userId, placeOf(socket), startedAt);
   }
 
   private service(): WsTicketService {

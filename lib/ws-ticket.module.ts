@@ -4,6 +4,7 @@ import { AdapterCheck } from './internal/adapter-check.js';
 import { checkOptionKeys, type OptionsSource } from './internal/option-keys.js';
 import { TicketStore } from './stores/ticket-store.js';
 import { ticketStoreProvider } from './stores/ticket-store.provider.js';
+import { telemetryProvider } from './telemetry/telemetry.provider.js';
 import { DEFAULT_TICKET_PATH } from './ws-ticket.constants.js';
 import { createWsTicketController } from './ws-ticket.controller.js';
 import { WsTicketGuard } from './ws-ticket.guard.js';
@@ -66,6 +67,7 @@ function assemble(
       WsTicketService,
       WsTicketGuard,
       ticketStoreProvider,
+      telemetryProvider,
       AdapterCheck,
     ],
     exports: [

@@ -254,6 +254,16 @@ export interface WsTicketModuleOptions<TUser = unknown> {
    * @default false
    */
   guardOnly?: boolean | undefined;
+  /**
+   * Record metrics and spans with OpenTelemetry (`@opentelemetry/api`, an optional peer): the
+   * `WS_TICKET_METRICS` instruments and one span per ticket issue, handshake and refresh, through
+   * the global providers an OpenTelemetry SDK registers (no-ops without one). Unset: on when
+   * `@opentelemetry/api` is installed. `true`: the app fails to start without it. `false`: off
+   * (the `node:diagnostics_channel` events of `WS_TICKET_CHANNELS` are published either way, to
+   * their subscribers).
+   * @default undefined (on when `@opentelemetry/api` is installed)
+   */
+  openTelemetry?: boolean | undefined;
 }
 
 /**

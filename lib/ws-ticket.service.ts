@@ -17,6 +17,7 @@ import { RefusalLog } from './session/refusal-log.js';
 import { type ServiceParts, serviceParts } from './session/service-parts.js';
 import type { WsTicketSession } from './session/ws-ticket-session.types.js';
 import { TicketStore } from './stores/ticket-store.js';
+import { WsTicketTelemetry } from './telemetry/ws-ticket-telemetry.js';
 import { TICKET_FORMAT, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
@@ -69,6 +70,8 @@ export class WsTicketService<TUser = unknown>
     /** Built from `options` when absent (made by hand, or a module providing the service alone). */
     @Optional()
     private readonly bearer: WsTicketBearerVerifier = new WsTicketBearerVerifier(options),
+    /** Where the module's events are published (`WS_TICKET_CHANNELS`); adapters publish theirs. */
+    @Optional() readonly telemetry: WsTicketTelemetry = new WsTicketTelemetry(),
   ) {
     const checked = serviceOptions(options);
     this.ttl = checked.ttl;
@@ -86,6 +89,7 @@ export class WsTicketService<TUser = unknown>
       onRateLimited: () =>
         this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
       onEvictions: (userId, ids) => this.registries.announceEvictions(userId, ids),
+      telemetry: this.telemetry,
     });
   }
 
@@ -136,13 +140,9 @@ export class WsTicketService<TUser = unknown>
    * @throws WsTicketError `rate_limited` (with `retryAfter`), `store_unavailable` or
    *   `jwks_unavailable`
    */
-  async issueForBearer(
-    authorization: unknown,
-    request?: WsTicketRequest,
-  ): Promise<WsTicketResponse> {
-    const claims = await this.verifyBearer(authorization);
+  issueForBearer(authorization: unknown, request?: WsTicketRequest): Promise<WsTicketResponse> {
     return this.parts.issuer.issue(
-      claims,
+      () => this.verifyBearer(authorization),
       request,
       async (verified) => (await this.resolveUser(verified)) !== undefined,
     );
@@ -156,6 +156,7 @@ export class WsTicketService<TUser = unknown>
    * @throws WsTicketError `store_unavailable`
    */
   async revokeUserTickets(userId: string): Promise<number> {
+    this.telemetry.revoked(userId, 'tickets', null);
     const [deleted] = await Promise.all([
       this.parts.tickets.revokeOwner(userId),
       this.parts.revocation.revoke(userId),
@@ -185,6 +186,7 @@ export class WsTicketService<TUser = unknown>
     userId: string,
     code: WsTicketErrorCode = WsTicketErrorCode.USER_REVOKED,
   ): Promise<number> {
+    this.telemetry.revoked(userId, 'disconnect', code);
     // The generation first: an instance that admits a socket after this reads the new one.
     const [recorded] = await Promise.allSettled([
       this.parts.revocation.revoke(userId),

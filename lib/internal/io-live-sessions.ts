@@ -13,7 +13,7 @@ import {
   type WsTicketRefreshAck,
   type WsTicketSocketData,
 } from '../ws-ticket-session.js';
-import { expel } from './socket-io.js';
+import { closeCodeOf, expel, placeOf } from './socket-io.js';
 
 type Socket = WsTicketIoSocket;
 type Connection = Socket['conn'];
@@ -82,10 +82,13 @@ export class IoLiveSessions {
       if (name === WS_TICKET_REFRESH_EVENT) this.refresh(socket, own, event);
       // Any other ws-ticket:* event is dropped: the names are the module's.
     });
+    const connectedAt = performance.now();
     socket.once('disconnect', () => {
       clock?.stop();
       own.sockets.delete(socket);
+      const ended = this.sockets.get(socket)?.session ?? session;
       this.sockets.delete(socket);
+      service.telemetry.ended(ended.userId, placeOf(socket), closeCodeOf(socket), connectedAt);
     });
     clock?.set(session.sessionExpiresAt);
   }
@@ -109,6 +112,7 @@ export class IoLiveSessions {
           service,
           failures: this.failures,
           kind: 'Socket.IO session refresh failed',
+          place: placeOf(socket),
           current: live.session,
           payload,
           handshake: socket.handshake,

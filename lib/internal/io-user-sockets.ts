@@ -5,7 +5,7 @@ import type { WsTicketService } from '../ws-ticket.service.js';
 import type { WsTicketConnectionRegistry } from '../ws-ticket.types.js';
 import type { WsTicketIoServer, WsTicketIoSocket } from '../ws-ticket-io.adapter.js';
 import { WS_TICKET_UNAUTHORIZED_EVENT, wsTicketUserRoom } from '../ws-ticket-session.js';
-import { expel } from './socket-io.js';
+import { expel, tell } from './socket-io.js';
 
 type Server = WsTicketIoServer;
 type Socket = WsTicketIoSocket;
@@ -160,7 +160,7 @@ export class IoUserSockets {
       sockets.filter((socket) => !shared.includes(socket)),
       code,
     );
-    for (const socket of shared) socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+    for (const socket of shared) tell(socket, code);
     for (const socket of shared) socket.disconnect();
   }
 }

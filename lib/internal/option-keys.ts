@@ -32,6 +32,7 @@ export const MODULE_OPTION_KEYS = keysOf<WsTicketModuleOptions>({
   onConnectionLimit: true,
   connectionLease: true,
   guardOnly: true,
+  openTelemetry: true,
 });
 
 /** Keys read when the module is assembled, before any factory runs. */

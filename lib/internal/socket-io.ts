@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import type { WsTicketSocketPlace } from '../telemetry/ws-ticket-telemetry.js';
 import type { WsTicketErrorCode } from '../ws-ticket.errors.js';
 import { WS_TICKET_UNAUTHORIZED_EVENT } from '../ws-ticket-session.js';
 
@@ -9,8 +10,22 @@ import { WS_TICKET_UNAUTHORIZED_EVENT } from '../ws-ticket-session.js';
  */
 export function expel(sockets: Socket | readonly Socket[], code: WsTicketErrorCode): void {
   const all = Array.isArray(sockets) ? sockets : [sockets as Socket];
-  for (const socket of all) socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+  for (const socket of all) tell(socket, code);
   for (const socket of all) socket.disconnect(true);
+}
+
+/** Why the module is closing a socket, for its `session-end` event. */
+const closeCodes = new WeakMap<Socket, WsTicketErrorCode>();
+
+/** Tells one socket why (`unauthorized` `{ code }`) it is about to be disconnected. */
+export function tell(socket: Socket, code: WsTicketErrorCode): void {
+  if (!closeCodes.has(socket)) closeCodes.set(socket, code);
+  socket.emit(WS_TICKET_UNAUTHORIZED_EVENT, { code });
+}
+
+/** The code the module closed the socket with, or `null` (the client left, the app closed it). */
+export function closeCodeOf(socket: Socket): WsTicketErrorCode | null {
+  return closeCodes.get(socket) ?? null;
 }
 
 /**
@@ -34,4 +49,9 @@ export function onGone(socket: Socket, gone: () => void): void {
     }
     cleanup.call(socket);
   };
+}
+
+/** Where a Socket.IO socket is, for the module's events. */
+export function placeOf(socket: Socket): WsTicketSocketPlace {
+  return { transport: 'socket.io', namespace: socket.nsp.name };
 }

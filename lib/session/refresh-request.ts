@@ -1,4 +1,5 @@
 import { withTimeout } from '../internal/with-timeout.js';
+import type { WsTicketSocketPlace } from '../telemetry/ws-ticket-telemetry.js';
 import type { WsTicketService } from '../ws-ticket.service.js';
 import type { WsTicketHandshake } from '../ws-ticket.types.js';
 import type { WsTicketRefreshAck } from '../ws-ticket-session.js';
@@ -23,6 +24,8 @@ export interface RefreshAttempt {
   failures: RefusalLog;
   /** The failure's kind in that log. */
   kind: string;
+  /** Where the socket the refresh came on is, for the `refresh` event. */
+  place: WsTicketSocketPlace;
   /** The session the connection has now. */
   current: WsTicketSession;
   /** The refresh event's data. */
@@ -47,6 +50,8 @@ export async function attemptRefresh(
   steps: RefreshAttempt,
 ): Promise<WsTicketRefreshAck | undefined> {
   const { service } = steps;
+  const userId = steps.current.userId;
+  const startedAt = performance.now();
   if (!steps.isOpen()) return undefined;
   try {
     const ticket = refreshTicketOf(steps.payload, service.param);
@@ -59,8 +64,11 @@ export async function attemptRefresh(
     );
     if (!steps.isOpen()) return undefined;
     steps.apply(next);
+    service.telemetry.refreshed(userId, steps.place, null, startedAt);
     return { ok: true, expiresAt: next.sessionExpiresAt ?? null };
   } catch (error) {
-    return { ok: false, code: steps.failures.coded(steps.kind, error).code };
+    const { code } = steps.failures.coded(steps.kind, error);
+    service.telemetry.refreshed(userId, steps.place, code, startedAt);
+    return { ok: false, code };
   }
 }

@@ -3,6 +3,7 @@ import { userIdReader } from '../bearer/user-id.js';
 import type { ServiceOptions } from '../internal/service-options.js';
 import { BoundedTicketStore } from '../stores/bounded-ticket-store.js';
 import type { TicketStore } from '../stores/ticket-store.js';
+import type { WsTicketTelemetry } from '../telemetry/ws-ticket-telemetry.js';
 import type { WsTicketModuleOptions } from '../ws-ticket.options.js';
 import { AppCallbacks } from './app-callbacks.js';
 import { ConnectionLimit } from './connection-limit.js';
@@ -41,6 +42,8 @@ export interface ServicePartsContext {
   onRateLimited: () => void;
   /** Passes on evictions of other instances' connections (`close-oldest`). */
   onEvictions: (userId: string, ids: readonly string[]) => void;
+  /** Where issues and refusals of tickets are published. */
+  telemetry: WsTicketTelemetry;
 }
 
 /** Wires the service's parts: the data path is request → verify → issue → store → consume. */
@@ -93,6 +96,7 @@ export function serviceParts<TUser>(
     binding,
     userIdOf,
     logger: context.logger,
+    telemetry: context.telemetry,
   });
   const consumer = new TicketConsumer<TUser>({
     tickets,

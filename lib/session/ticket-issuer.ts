@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import { WsTicketBearerError } from '../bearer/bearer.errors.js';
 import type { BoundedTicketStore } from '../stores/bounded-ticket-store.js';
+import type { WsTicketTelemetry } from '../telemetry/ws-ticket-telemetry.js';
+import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
 import type { WsTicketClaims } from '../ws-ticket.options.js';
 import type { WsTicketRequest, WsTicketResponse } from '../ws-ticket.types.js';
 import type { IssueLimit } from './issue-limit.js';
@@ -19,6 +21,7 @@ export interface TicketIssuerParts {
   binding: TicketBinding;
   userIdOf: (claims: WsTicketClaims) => string | undefined;
   logger: Logger;
+  telemetry: WsTicketTelemetry;
 }
 
 /**
@@ -33,16 +36,41 @@ export class TicketIssuer {
   constructor(private readonly parts: TicketIssuerParts) {}
 
   /**
+   * Issues a ticket and publishes the outcome (`issue`, or `refuse` with its code).
+   * @param claims the identity, or the bearer check that yields it (its time and refusals count)
    * @param authorize the app's check, run only for a request inside the issuance limit; `false`
    *   refuses with `user_rejected`
-   * @throws WsTicketBearerError `bearer_invalid` (no user id) or `user_rejected`
-   * @throws WsTicketError `rate_limited` (with `retryAfter`) or `store_unavailable`
+   * @throws WsTicketBearerError `bearer_missing`, `bearer_invalid` or `user_rejected`
+   * @throws WsTicketError `rate_limited` (with `retryAfter`), `store_unavailable` or
+   *   `jwks_unavailable`
    */
   async issue(
-    claims: WsTicketClaims,
+    claims: WsTicketClaims | (() => Promise<WsTicketClaims>),
     request?: WsTicketRequest,
     authorize?: (claims: WsTicketClaims) => Promise<boolean>,
   ): Promise<WsTicketResponse> {
+    const { telemetry } = this.parts;
+    const startedAt = performance.now();
+    try {
+      const verified = typeof claims === 'function' ? await claims() : claims;
+      const [response, userId] = await this.issueFor(verified, request, authorize);
+      telemetry.issued(userId, startedAt);
+      return response;
+    } catch (error) {
+      const code =
+        error instanceof WsTicketError || error instanceof WsTicketBearerError
+          ? error.code
+          : WsTicketErrorCode.STORE_UNAVAILABLE;
+      telemetry.refused('issue', code, undefined, startedAt);
+      throw error;
+    }
+  }
+
+  private async issueFor(
+    claims: WsTicketClaims,
+    request: WsTicketRequest | undefined,
+    authorize: ((claims: WsTicketClaims) => Promise<boolean>) | undefined,
+  ): Promise<[WsTicketResponse, string]> {
     const { ttl, tickets, revocation, issueLimit, binding } = this.parts;
     const userId = this.parts.userIdOf(claims);
     if (userId === undefined) {
@@ -63,7 +91,7 @@ export class TicketIssuer {
     };
     const uuid = randomUUID();
     await tickets.put(uuid, JSON.stringify(record), ttl * 1000, userId);
-    return { uuid, expiresIn: ttl };
+    return [{ uuid, expiresIn: ttl }, userId];
   }
 
   /**

@@ -4,6 +4,7 @@ import { attemptRefresh } from '../session/refresh-request.js';
 import type { RefusalLog } from '../session/refusal-log.js';
 import { SessionClock } from '../session/session-clock.js';
 import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
+import type { WsTicketSocketPlace } from '../telemetry/ws-ticket-telemetry.js';
 import { WsTicketErrorCode } from '../ws-ticket.errors.js';
 import type { WsTicketService } from '../ws-ticket.service.js';
 import type { WsTicketHandshake } from '../ws-ticket.types.js';
@@ -22,6 +23,10 @@ interface LiveSocket {
   gate: RefreshGate | undefined;
   /** The upgrade's headers and peer address: a refresh is checked (origin, binding) against them. */
   handshake: WsTicketHandshake;
+  /** The gateway it connected to, for the module's events. */
+  place: WsTicketSocketPlace;
+  /** Why the module closes it, once it does. */
+  closeCode: WsTicketErrorCode | null;
 }
 
 /** What the adapter lends {@link WsLiveSessions}. */
@@ -65,15 +70,42 @@ export class WsLiveSessions {
           end: () => this.hooks.close(client, WsTicketErrorCode.SESSION_EXPIRED),
         })
       : undefined;
-    this.sockets.set(client, { session, clock, gate: undefined, handshake });
+    const live: LiveSocket = {
+      session,
+      clock,
+      gate: undefined,
+      handshake,
+      place: { transport: 'ws', namespace: '/' },
+      closeCode: null,
+    };
+    this.sockets.set(client, live);
+    const connectedAt = performance.now();
     client.on('message', (data: unknown, isBinary: boolean) => {
       if (!isBinary) this.onText(client, data);
     });
     client.once('close', () => {
       clock?.stop();
       this.sockets.delete(client);
+      service.telemetry.ended(live.session.userId, live.place, live.closeCode, connectedAt);
     });
     clock?.set(session.sessionExpiresAt);
+  }
+
+  /** Whether the socket's session was started (and it has not closed since). */
+  has(client: WebSocket): boolean {
+    return this.sockets.has(client);
+  }
+
+  /** Records the gateway a started socket is on. */
+  placed(client: WebSocket, place: WsTicketSocketPlace): void {
+    const live = this.sockets.get(client);
+    if (live) live.place = place;
+  }
+
+  /** Records why the module is closing the socket (the first reason counts). */
+  closing(client: WebSocket, code: WsTicketErrorCode): void {
+    const live = this.sockets.get(client);
+    if (live && live.closeCode === null) live.closeCode = code;
   }
 
   /** A text frame: a `ws-ticket:refresh` one is handled, every other is left to the app. */
@@ -102,6 +134,7 @@ export class WsLiveSessions {
           service,
           failures: this.failures,
           kind: 'WebSocket session refresh failed',
+          place: live.place,
           current: live.session,
           payload,
           handshake: live.handshake,

@@ -3,12 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { EMPTY, type Observable } from 'rxjs';
-import type {
-  VerifyClientCallbackAsync,
-  VerifyClientCallbackSync,
-  WebSocket,
-  WebSocketServer,
-} from 'ws';
+import type { VerifyClientCallbackAsync, WebSocket, WebSocketServer } from 'ws';
 import { queryOf } from '../internal/http.js';
 import { wsMaxPayload } from '../internal/options.js';
 import { requireService } from '../internal/require-service.js';
@@ -17,6 +12,7 @@ import { admitConnection } from '../session/admission.js';
 import { RefusalLog } from '../session/refusal-log.js';
 import { UserConnections } from '../session/user-connections.js';
 import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
+import type { WsTicketSocketPlace } from '../telemetry/ws-ticket-telemetry.js';
 import { DEFAULT_WS_MAX_PAYLOAD } from '../ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
 import { WsTicketService } from '../ws-ticket.service.js';
@@ -30,6 +26,12 @@ import {
   WS_TICKET_PROTOCOL,
   WS_TICKET_REFUSAL_STATUS,
 } from './ws-ticket-ws.protocol.js';
+import {
+  JSON_REFUSAL_HEADERS,
+  runOwnVerifyClient,
+  type VerifyClient,
+  WS_ERROR_CODE,
+} from './ws-upgrade.js';
 
 export {
   WS_TICKET_CLOSE_CODES,
@@ -46,21 +48,8 @@ import type {
   WsTicketWsGatewayOptions,
 } from './ws-ticket-ws.types.js';
 
-type VerifyClient = VerifyClientCallbackAsync | VerifyClientCallbackSync;
 type VerifyCallback = Parameters<VerifyClientCallbackAsync>[1];
 type VerifyInfo = Parameters<VerifyClientCallbackAsync>[0];
-
-/**
- * The shape of `ws`'s own error codes (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH`…): nothing else is
- * logged.
- */
-const WS_ERROR_CODE = /^WS_ERR_[A-Z0-9_]{1,48}$/;
-
-const JSON_REFUSAL_HEADERS = {
-  'Content-Type': 'application/json; charset=utf-8',
-  'Cache-Control': 'no-store',
-  'X-Content-Type-Options': 'nosniff',
-};
 
 /**
  * Raw WebSocket (`@nestjs/platform-ws`) adapter that authenticates the HTTP upgrade before the
@@ -84,6 +73,8 @@ export class WsTicketWsAdapter extends WsAdapter {
   private tickets: WsTicketService | undefined;
   /** Sessions of upgrades that passed `verifyClient`, until their `connection` event. */
   private readonly accepted = new WeakMap<IncomingMessage, WsTicketSession>();
+  /** When each upgrade's authentication began (`performance.now()`), for the module's events. */
+  private readonly started = new WeakMap<IncomingMessage, number>();
   /** Open sockets by user id, across every gateway of this adapter; emptied as sockets close. */
   private readonly sockets = new UserConnections<WebSocket>();
   /** Accepted sockets by their TCP connection, whose close gives a connection slot back. */
@@ -116,6 +107,8 @@ export class WsTicketWsAdapter extends WsAdapter {
       disconnectUser: (userId, code) => this.disconnectUser(userId, code),
     });
     const { verifyClient, handleProtocols } = options;
+    // The gateway's own path, never the request's: an event must not carry what a client chose.
+    const place: WsTicketSocketPlace = { transport: 'ws', namespace: options.path ?? '/' };
     const server: WebSocketServer = super.create(port, {
       ...options,
       // Every way Nest builds a gateway server (shared HTTP server by path, own port, own port with
@@ -126,7 +119,7 @@ export class WsTicketWsAdapter extends WsAdapter {
       // verifyClient runs inside ws's handleUpgrade whichever way Nest routes the upgrade (shared
       // HTTP server by path, or a gateway on its own port), before the 101 is written.
       verifyClient: (info: VerifyInfo, callback: VerifyCallback) =>
-        this.verifyClient(info, callback, verifyClient),
+        this.verifyClient(info, callback, place, verifyClient),
       handleProtocols: (protocols: Set<string>, request: IncomingMessage) =>
         selectProtocol(protocols, request, handleProtocols),
     });
@@ -139,13 +132,22 @@ export class WsTicketWsAdapter extends WsAdapter {
       }
       const session = this.accepted.get(request) as WsTicketSession;
       this.accepted.delete(request);
+      const startedAt = this.started.get(request) ?? performance.now();
+      const { telemetry } = this.service();
+      let code: WsTicketErrorCode | undefined;
       try {
         this.attach(client, session, request);
+        if (!this.live.has(client)) code = WsTicketErrorCode.USER_REVOKED;
       } catch (error) {
         // An override's refusal closes with its code; any other error is a failure, logged with
         // its stack and closed 4503 store_unavailable. The close gives the connection slot back.
-        this.closeWith(client, this.failures.coded('WebSocket attach() failed', error).code);
+        code = this.failures.coded('WebSocket attach() failed', error).code;
+        this.closeWith(client, code);
       }
+      if (code === undefined) {
+        this.live.placed(client, place);
+        telemetry.accepted(session.userId, place, startedAt);
+      } else telemetry.refused('handshake', code, place, startedAt);
     });
     return server;
   }
@@ -313,17 +315,25 @@ export class WsTicketWsAdapter extends WsAdapter {
   }
 
   private closeWith(client: WebSocket, code: WsTicketErrorCode): void {
+    this.live.closing(client, code);
     // The reason is the code string: well under the 123-byte limit of a close reason.
     client.close(this.closeCodeFor(code), code);
   }
 
-  private verifyClient(info: VerifyInfo, callback: VerifyCallback, own?: VerifyClient): void {
+  private verifyClient(
+    info: VerifyInfo,
+    callback: VerifyCallback,
+    place: WsTicketSocketPlace,
+    own?: VerifyClient,
+  ): void {
     // The gateway's own verifyClient (if any) runs first: a request it refuses spends no ticket.
     runOwnVerifyClient(own, info, (verified, code, message, headers) => {
       if (!verified) {
         callback(false, code, message, headers);
         return;
       }
+      const startedAt = performance.now();
+      this.started.set(info.req, startedAt);
       this.admit(info.req).then(
         (session) => {
           this.accepted.set(info.req, session);
@@ -335,14 +345,20 @@ export class WsTicketWsAdapter extends WsAdapter {
             info.req.socket.destroy();
           }
         },
-        (error: unknown) => this.refuse(error, callback),
+        (error: unknown) => this.refuse(error, callback, place, startedAt),
       );
     });
   }
 
-  private refuse(error: unknown, callback: VerifyCallback): void {
+  private refuse(
+    error: unknown,
+    callback: VerifyCallback,
+    place: WsTicketSocketPlace,
+    startedAt: number,
+  ): void {
     // Only a code reaches the client: an override's own error may quote hosts or queries.
     const { code } = this.failures.coded('WebSocket upgrade authentication failed', error);
+    this.service().telemetry.refused('handshake', code, place, startedAt);
     callback(false, this.statusFor(code), JSON.stringify({ code }), JSON_REFUSAL_HEADERS);
   }
 
@@ -350,14 +366,4 @@ export class WsTicketWsAdapter extends WsAdapter {
     this.tickets ??= requireService(this.app, this);
     return this.tickets;
   }
-}
-
-function runOwnVerifyClient(
-  own: VerifyClient | undefined,
-  info: VerifyInfo,
-  next: VerifyCallback,
-): void {
-  if (!own) next(true);
-  else if (own.length === 2) (own as VerifyClientCallbackAsync)(info, next);
-  else next((own as VerifyClientCallbackSync)(info), 401);
 }

@@ -1,0 +1,111 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
+import {
+  WS_TICKET_CHANNELS,
+  type WsTicketAcceptEvent,
+  type WsTicketRefreshEvent,
+  type WsTicketRefuseEvent,
+  type WsTicketRevokeEvent,
+  type WsTicketSessionEndEvent,
+} from '../telemetry/ws-ticket-events.js';
+import { WS_TICKET_DURATION_BUCKETS, WS_TICKET_METRICS } from '../telemetry/ws-ticket-metrics.js';
+
+/** Options of {@link collectWsTicketMetrics}. */
+export interface WsTicketPrometheusOptions {
+  /**
+   * The prom-client registry the metrics are registered in.
+   * @default prom-client's global `register`
+   */
+  registry?: Registry | undefined;
+}
+
+/**
+ * Counts the module's events ({@link WS_TICKET_CHANNELS}) of this process in prom-client metrics
+ * named as {@link WS_TICKET_METRICS}: `ws_ticket_issued_total`,
+ * `ws_ticket_handshakes_total{result,code,transport}`, `ws_ticket_handshake_duration_seconds`,
+ * `ws_ticket_sessions_ended_total{code,transport}`, `ws_ticket_open_sockets{transport}`… Labels
+ * hold codes, results and transports, never user ids. Call it once, before the app listens
+ * (`ws_ticket_open_sockets` counts the sockets accepted since); serve the registry's `metrics()`
+ * yourself (`GET /metrics`). Returns a function that stops counting and removes the metrics from
+ * the registry.
+ *
+ * ```ts
+ * import { collectWsTicketMetrics } from 'nestjs-ws-ticket/prometheus';
+ * collectWsTicketMetrics(); // into prom-client's global register
+ * ```
+ * @throws Error (prom-client's) when the registry holds a metric of one of these names already
+ */
+export function collectWsTicketMetrics(options: WsTicketPrometheusOptions = {}): () => void {
+  const registers = [options.registry ?? register];
+  const m = WS_TICKET_METRICS;
+  const registered: string[] = [m.handshakeDuration.name, m.openSockets.name];
+  const counter = <T extends string>(metric: {
+    name: string;
+    help: string;
+    labels: readonly T[];
+  }) => {
+    registered.push(`${metric.name}_total`);
+    return new Counter<T>({
+      name: `${metric.name}_total`,
+      help: metric.help,
+      labelNames: metric.labels,
+      registers,
+    });
+  };
+  const issued = counter(m.issued);
+  const issueRefused = counter(m.issueRefused);
+  const handshakes = counter(m.handshakes);
+  const sessionsEnded = counter(m.sessionsEnded);
+  const refreshes = counter(m.sessionRefreshes);
+  const revocations = counter(m.revocations);
+  const duration = new Histogram({
+    name: m.handshakeDuration.name,
+    help: m.handshakeDuration.help,
+    labelNames: m.handshakeDuration.labels,
+    buckets: [...WS_TICKET_DURATION_BUCKETS],
+    registers,
+  });
+  const openSockets = new Gauge({
+    name: m.openSockets.name,
+    help: m.openSockets.help,
+    labelNames: m.openSockets.labels,
+    registers,
+  });
+
+  const listeners: Record<keyof typeof WS_TICKET_CHANNELS, (message: unknown) => void> = {
+    issue: () => issued.inc(),
+    refuse: (message) => {
+      const { stage, code, transport, durationMs } = message as WsTicketRefuseEvent;
+      if (stage === 'issue') {
+        issueRefused.inc({ code });
+        return;
+      }
+      handshakes.inc({ result: 'refused', code, transport });
+      duration.observe({ result: 'refused', transport }, durationMs / 1000);
+    },
+    accept: (message) => {
+      const { transport, durationMs } = message as WsTicketAcceptEvent;
+      handshakes.inc({ result: 'accepted', transport });
+      duration.observe({ result: 'accepted', transport }, durationMs / 1000);
+      openSockets.inc({ transport });
+    },
+    sessionEnd: (message) => {
+      const { transport, code } = message as WsTicketSessionEndEvent;
+      openSockets.dec({ transport });
+      if (code !== null) sessionsEnded.inc({ code, transport });
+    },
+    revoke: (message) => revocations.inc({ action: (message as WsTicketRevokeEvent).action }),
+    refresh: (message) => {
+      const { result, code, transport } = message as WsTicketRefreshEvent;
+      refreshes.inc(code === null ? { result, transport } : { result, code, transport });
+    },
+  };
+  const names = Object.keys(listeners) as (keyof typeof WS_TICKET_CHANNELS)[];
+  for (const name of names) subscribe(WS_TICKET_CHANNELS[name], listeners[name]);
+  return () => {
+    for (const name of names) unsubscribe(WS_TICKET_CHANNELS[name], listeners[name]);
+    for (const registry of registers) {
+      for (const name of registered) registry.removeSingleMetric(name);
+    }
+  };
+}

@@ -1,0 +1,3 @@
+export * from './ws-ticket-events.js';
+export * from './ws-ticket-metrics.js';
+export * from './ws-ticket-telemetry.js';
