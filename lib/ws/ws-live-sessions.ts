@@ -23,8 +23,8 @@ interface LiveSocket {
   gate: RefreshGate | undefined;
   /** The upgrade's headers and peer address: a refresh is checked (origin, binding) against them. */
   handshake: WsTicketHandshake;
-  /** The gateway it connected to, for the module's events. */
-  place: WsTicketSocketPlace;
+  /** The gateway it connected to, once accepted: its close is then announced. */
+  place: WsTicketSocketPlace | undefined;
   /** Why the module closes it, once it does. */
   closeCode: WsTicketErrorCode | null;
 }
@@ -75,7 +75,7 @@ export class WsLiveSessions {
       clock,
       gate: undefined,
       handshake,
-      place: { transport: 'ws', namespace: '/' },
+      place: undefined,
       closeCode: null,
     };
     this.sockets.set(client, live);
@@ -86,7 +86,9 @@ export class WsLiveSessions {
     client.once('close', () => {
       clock?.stop();
       this.sockets.delete(client);
-      service.telemetry.ended(live.session.userId, live.place, live.closeCode, connectedAt);
+      if (live.place) {
+        service.telemetry.ended(live.session.userId, live.place, live.closeCode, connectedAt);
+      }
     });
     clock?.set(session.sessionExpiresAt);
   }
@@ -96,8 +98,8 @@ export class WsLiveSessions {
     return this.sockets.has(client);
   }
 
-  /** Records the gateway a started socket is on. */
-  placed(client: WebSocket, place: WsTicketSocketPlace): void {
+  /** Records that a started socket was accepted, on the gateway at `place`. */
+  accepted(client: WebSocket, place: WsTicketSocketPlace): void {
     const live = this.sockets.get(client);
     if (live) live.place = place;
   }
@@ -134,7 +136,7 @@ export class WsLiveSessions {
           service,
           failures: this.failures,
           kind: 'WebSocket session refresh failed',
-          place: live.place,
+          place: live.place ?? { transport: 'ws', namespace: '/' },
           current: live.session,
           payload,
           handshake: live.handshake,

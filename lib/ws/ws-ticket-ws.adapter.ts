@@ -145,7 +145,7 @@ export class WsTicketWsAdapter extends WsAdapter {
         this.closeWith(client, code);
       }
       if (code === undefined) {
-        this.live.placed(client, place);
+        this.live.accepted(client, place);
         telemetry.accepted(session.userId, place, startedAt);
       } else telemetry.refused('handshake', code, place, startedAt);
     });
