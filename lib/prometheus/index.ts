@@ -33,25 +33,44 @@ export interface WsTicketPrometheusOptions {
  * import { collectWsTicketMetrics } from 'nestjs-ws-ticket/prometheus';
  * collectWsTicketMetrics(); // into prom-client's global register
  * ```
- * @throws Error (prom-client's) when the registry holds a metric of one of these names already
+ * @throws Error when the registry holds a metric of one of these names already (nothing is
+ *   registered then)
  */
 export function collectWsTicketMetrics(options: WsTicketPrometheusOptions = {}): () => void {
-  const registers = [options.registry ?? register];
+  const registry = options.registry ?? register;
+  const registers = [registry];
   const m = WS_TICKET_METRICS;
-  const registered: string[] = [m.handshakeDuration.name, m.openSockets.name];
+  const counters = [
+    m.issued,
+    m.issueRefused,
+    m.handshakes,
+    m.sessionsEnded,
+    m.sessionRefreshes,
+    m.revocations,
+  ];
+  const names = [
+    ...counters.map((metric) => `${metric.name}_total`),
+    m.handshakeDuration.name,
+    m.openSockets.name,
+  ];
+  // All or nothing: a registry holding one of the names gets none of them.
+  const taken = names.find((name) => registry.getSingleMetric(name) !== undefined);
+  if (taken !== undefined) {
+    throw new Error(
+      `collectWsTicketMetrics: the registry holds a metric named ${taken} already (collect once per registry; call the function it returned to stop).`,
+    );
+  }
   const counter = <T extends string>(metric: {
     name: string;
     help: string;
     labels: readonly T[];
-  }) => {
-    registered.push(`${metric.name}_total`);
-    return new Counter<T>({
+  }) =>
+    new Counter<T>({
       name: `${metric.name}_total`,
       help: metric.help,
       labelNames: metric.labels,
       registers,
     });
-  };
   const issued = counter(m.issued);
   const issueRefused = counter(m.issueRefused);
   const handshakes = counter(m.handshakes);
@@ -100,12 +119,13 @@ export function collectWsTicketMetrics(options: WsTicketPrometheusOptions = {}):
       refreshes.inc(code === null ? { result, transport } : { result, code, transport });
     },
   };
-  const names = Object.keys(listeners) as (keyof typeof WS_TICKET_CHANNELS)[];
-  for (const name of names) subscribe(WS_TICKET_CHANNELS[name], listeners[name]);
+  const channels = Object.keys(listeners) as (keyof typeof WS_TICKET_CHANNELS)[];
+  for (const channel of channels) subscribe(WS_TICKET_CHANNELS[channel], listeners[channel]);
+  let stopped = false;
   return () => {
-    for (const name of names) unsubscribe(WS_TICKET_CHANNELS[name], listeners[name]);
-    for (const registry of registers) {
-      for (const name of registered) registry.removeSingleMetric(name);
-    }
+    if (stopped) return;
+    stopped = true;
+    for (const channel of channels) unsubscribe(WS_TICKET_CHANNELS[channel], listeners[channel]);
+    for (const name of names) registry.removeSingleMetric(name);
   };
 }
