@@ -9,6 +9,7 @@ import { ticketTokenSources, ticketUser } from './auth/ticket-tokens.js';
 import { ChatGateway } from './chat/chat.gateway.js';
 import { SAMPLE_ISSUER, type SampleConfig } from './config.js';
 import { RequestErrorsFilter } from './http/request-errors.filter.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { NotificationsGateway } from './notifications/notifications.gateway.js';
 import { RedisUserState } from './redis/redis-user-state.js';
 import { UserState } from './users/user-state.js';
@@ -37,6 +38,8 @@ export class AppModule {
       module: AppModule,
       imports: [
         WebModule,
+        // GET /metrics (Prometheus), outside the `api` prefix like the page.
+        MetricsModule,
         // With REDIS_URL, the active flag and session version live in Redis: every process sees
         // a deactivation or a logout-all made on another.
         UsersModule.register(

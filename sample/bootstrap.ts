@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsTicketIoAdapter } from '../lib/index.js';
 import { AppModule } from './app.module.js';
 import { redactRedisUrl, type SampleConfig } from './config.js';
+import { METRICS_ROUTES } from './metrics/metrics.routes.js';
 import { RedisWsTicketIoAdapter } from './redis/redis-ws-ticket-io.adapter.js';
 import { WEB_ROUTES } from './web/web.routes.js';
 
@@ -42,8 +43,8 @@ export async function createSampleApp(
       next();
     },
   );
-  // Every route under /api, except the chat page at / (WebModule).
-  app.setGlobalPrefix('api', { exclude: WEB_ROUTES });
+  // Every route under /api, except the chat page at / (WebModule) and GET /metrics (MetricsModule).
+  app.setGlobalPrefix('api', { exclude: [...WEB_ROUTES, ...METRICS_ROUTES] });
   app.useWebSocketAdapter(transport.adapter?.(app) ?? socketIoAdapter(app, config));
   app.enableShutdownHooks();
   logMode(config, transport);
