@@ -24,10 +24,12 @@ export interface WsTicketPrometheusOptions {
  * named as {@link WS_TICKET_METRICS}: `ws_ticket_issued_total`,
  * `ws_ticket_handshakes_total{result,code,transport}`, `ws_ticket_handshake_duration_seconds`,
  * `ws_ticket_sessions_ended_total{code,transport}`, `ws_ticket_open_sockets{transport}`… Labels
- * hold codes, results and transports, never user ids. Call it once, before the app listens
- * (`ws_ticket_open_sockets` counts the sockets accepted since); serve the registry's `metrics()`
- * yourself (`GET /metrics`). Returns a function that stops counting and removes the metrics from
- * the registry.
+ * hold codes, results and transports, never user ids. Counts are per process, not per app (the
+ * channels are process-wide). Call it once, before the app listens: a socket accepted before the
+ * call is not counted, and its close would take `ws_ticket_open_sockets` below zero. A Socket.IO
+ * connection multiplexing two namespaces is two sockets. Serve the registry's `metrics()` yourself
+ * (`GET /metrics`). Returns a function that stops counting and removes the metrics from the
+ * registry.
  *
  * ```ts
  * import { collectWsTicketMetrics } from 'nestjs-ws-ticket/prometheus';
@@ -90,6 +92,9 @@ export function collectWsTicketMetrics(options: WsTicketPrometheusOptions = {}):
     labelNames: m.openSockets.labels,
     registers,
   });
+
+  // A series from the start for each transport: a dashboard shows 0, not "no data".
+  for (const transport of ['socket.io', 'ws']) openSockets.set({ transport }, 0);
 
   const listeners: Record<keyof typeof WS_TICKET_CHANNELS, (message: unknown) => void> = {
     issue: () => issued.inc(),

@@ -42,7 +42,10 @@ export const WS_TICKET_METRICS = {
     help: 'Authenticated sockets closed by the module, by code (session_expired, user_revoked…) and transport.',
     labels: ['code', 'transport'],
   },
-  /** Gauge `ws_ticket_open_sockets{transport}`: authenticated sockets open now. */
+  /**
+   * Gauge `ws_ticket_open_sockets{transport}`: authenticated sockets open now, in this process (a
+   * Socket.IO connection multiplexing two namespaces is two sockets).
+   */
   openSockets: {
     name: 'ws_ticket_open_sockets',
     help: 'Authenticated sockets open now, by transport.',
