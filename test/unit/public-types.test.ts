@@ -6,7 +6,12 @@ import ts from 'typescript';
 // exactOptionalPropertyTypes. Tests run from the repository root (npm test) after build:all.
 const root = `${process.cwd()}/`;
 const libDir = `${root}dist/lib/`;
-const entries = [`${libDir}index.d.ts`, `${libDir}client/index.d.ts`, `${libDir}ws/index.d.ts`];
+const entries = [
+  `${libDir}index.d.ts`,
+  `${libDir}client/index.d.ts`,
+  `${libDir}ws/index.d.ts`,
+  `${libDir}prometheus/index.d.ts`,
+];
 
 /*
  * Consumer code, compiled with the declarations. The files are virtual but sit in the repository
@@ -147,6 +152,37 @@ const consumerFiles: Record<string, string> = {
     }
     export const asNest = (app: INestApplicationContext): IoAdapter => new TunedIoAdapter(app);
   `,
+  // Events read from node:diagnostics_channel with the exported payload types; OpenTelemetry
+  // switched off from the environment; Prometheus metrics in the app's own prom-client registry.
+  'telemetry.ts': `
+    import { subscribe } from 'node:diagnostics_channel';
+    import { Registry } from 'prom-client';
+    import { WS_TICKET_CHANNELS, WS_TICKET_METRICS, WsTicketModule, type WsTicketAcceptEvent, type WsTicketErrorCode, type WsTicketRefuseEvent, type WsTicketSessionEndEvent, type WsTicketTransport } from 'nestjs-ws-ticket';
+    import { collectWsTicketMetrics, type WsTicketPrometheusOptions } from 'nestjs-ws-ticket/prometheus';
+    const env = process.env;
+    export const off = WsTicketModule.forRoot({ jwt: { secret: env.JWT_SECRET }, openTelemetry: false });
+    export const fromEnv = WsTicketModule.forRoot({ jwt: { secret: env.JWT_SECRET }, openTelemetry: env.OTEL ? env.OTEL === 'true' : undefined });
+    export const accepted: Array<{ transport: WsTicketTransport; namespace: string; seconds: number }> = [];
+    subscribe(WS_TICKET_CHANNELS.accept, (message) => {
+      const { transport, namespace, durationMs } = message as WsTicketAcceptEvent;
+      accepted.push({ transport, namespace, seconds: durationMs / 1000 });
+    });
+    subscribe(WS_TICKET_CHANNELS.refuse, (message) => {
+      const event = message as WsTicketRefuseEvent;
+      const where: string = event.stage === 'issue' ? 'http' : (event.namespace ?? '/');
+      console.log(event.code, event.transport, where);
+    });
+    export const closedBy: Array<WsTicketErrorCode | 'client'> = [];
+    subscribe(WS_TICKET_CHANNELS.sessionEnd, (message) => {
+      closedBy.push((message as WsTicketSessionEndEvent).code ?? 'client');
+    });
+    const registry = new Registry();
+    const options: WsTicketPrometheusOptions = { registry };
+    export const stop: () => void = collectWsTicketMetrics(options);
+    export const global: () => void = collectWsTicketMetrics();
+    export const text: Promise<string> = registry.metrics();
+    export const handshakes = \`\${WS_TICKET_METRICS.handshakes.name}_total\`;
+  `,
 };
 const consumerPaths = Object.keys(consumerFiles).map((name) => `${consumerDir}${name}`);
 
@@ -243,29 +279,37 @@ describe('Public types', () => {
     });
   }
 
-  it('reject consumer code that breaks the types, so the fixtures prove something', () => {
-    const broken = ts.createProgram(
-      [`${consumerDir}broken.ts`],
-      options,
-      Object.assign(Object.create(host) as ts.CompilerHost, {
-        getSourceFile: (file: string, language: ts.ScriptTarget) =>
-          file === `${consumerDir}broken.ts`
-            ? ts.createSourceFile(
-                file,
-                `import { WsTicketModule } from 'nestjs-ws-ticket';
-                 WsTicketModule.forRoot({ ttl: '30' });`,
-                language,
-              )
-            : host.getSourceFile(file, language),
-        fileExists: (file: string) => file === `${consumerDir}broken.ts` || host.fileExists(file),
-      }),
-      program,
-    );
-    const codes = ts
-      .getPreEmitDiagnostics(broken, broken.getSourceFile(`${consumerDir}broken.ts`))
-      .map((d) => d.code);
-    assert.deepEqual(codes, [2322]);
-  });
+  for (const [what, line] of [
+    ['a string ttl', "WsTicketModule.forRoot({ ttl: '30' });"],
+    [
+      'a string openTelemetry (an unconverted env value)',
+      "WsTicketModule.forRoot({ openTelemetry: 'true' });",
+    ],
+  ]) {
+    it(`reject consumer code that breaks the types (${what}), so the fixtures prove something`, () => {
+      const broken = ts.createProgram(
+        [`${consumerDir}broken.ts`],
+        options,
+        Object.assign(Object.create(host) as ts.CompilerHost, {
+          getSourceFile: (file: string, language: ts.ScriptTarget) =>
+            file === `${consumerDir}broken.ts`
+              ? ts.createSourceFile(
+                  file,
+                  `import { WsTicketModule } from 'nestjs-ws-ticket';
+                   ${line}`,
+                  language,
+                )
+              : host.getSourceFile(file, language),
+          fileExists: (file: string) => file === `${consumerDir}broken.ts` || host.fileExists(file),
+        }),
+        program,
+      );
+      const codes = ts
+        .getPreEmitDiagnostics(broken, broken.getSourceFile(`${consumerDir}broken.ts`))
+        .map((d) => d.code);
+      assert.deepEqual(codes, [2322]);
+    });
+  }
 
   it('take Socket.IO types from Nest, never from an import of socket.io of their own', () => {
     // An app's socket.io may be another copy than Nest's: our declarations must not name theirs.
