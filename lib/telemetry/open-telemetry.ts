@@ -28,7 +28,11 @@ export async function loadOpenTelemetry(): Promise<OpenTelemetryApiModule | unde
     return await import('@opentelemetry/api');
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String(error).includes("'@opentelemetry/api'")) {
+    // MODULE_NOT_FOUND: a bundler or test runner that turned the import() into require().
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      String(error).includes("'@opentelemetry/api'")
+    ) {
       return undefined;
     }
     throw error;
@@ -44,26 +48,14 @@ export async function loadOpenTelemetry(): Promise<OpenTelemetryApiModule | unde
  * never a user id, a ticket or a token.
  */
 export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTelemetryRecorder {
-  const meter = api.metrics.getMeter(SCOPE);
   const tracer = api.trace.getTracer(SCOPE);
-  const m = WS_TICKET_METRICS;
-  const counter = (metric: { name: string; help: string }, unit: string) =>
-    meter.createCounter(metric.name, { description: metric.help, unit });
-  const issued = counter(m.issued, '{ticket}');
-  const issueRefused = counter(m.issueRefused, '{request}');
-  const handshakes = counter(m.handshakes, '{handshake}');
-  const sessionsEnded = counter(m.sessionsEnded, '{socket}');
-  const refreshes = counter(m.sessionRefreshes, '{refresh}');
-  const revocations = counter(m.revocations, '{revocation}');
-  const openSockets = meter.createUpDownCounter(m.openSockets.name, {
-    description: m.openSockets.help,
-    unit: '{socket}',
-  });
-  const duration = meter.createHistogram(m.handshakeDuration.name, {
-    description: m.handshakeDuration.help,
-    unit: 's',
-    advice: { explicitBucketBoundaries: [...WS_TICKET_DURATION_BUCKETS] },
-  });
+  // The meter on the first event, not at startup: an SDK registered after the app was created but
+  // before its first client still gets the metrics (the metrics API has no proxy that would).
+  let made: Instruments | undefined;
+  const instruments = () => {
+    made ??= instrumentsOf(api.metrics.getMeter(SCOPE));
+    return made;
+  };
 
   const span = (
     name: string,
@@ -79,18 +71,19 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
     if (code !== null && FAILURES.has(code)) {
       started.setStatus({ code: api.SpanStatusCode.ERROR, message: code });
     }
-    started.end();
+    // The end on the start's clock: Date.now() has whole milliseconds only.
+    started.end(performance.timeOrigin + performance.now());
   };
 
   return {
     issue(_event: WsTicketIssueEvent, startedAt: number) {
-      issued.add(1);
+      instruments().issued.add(1);
       span('ws_ticket.issue', startedAt, { 'ws_ticket.result': 'issued' }, null);
     },
     refuse(event: WsTicketRefuseEvent, startedAt: number) {
       const { code, transport } = event;
       if (event.stage === 'issue') {
-        issueRefused.add(1, { code });
+        instruments().issueRefused.add(1, { code });
         span(
           'ws_ticket.issue',
           startedAt,
@@ -99,8 +92,8 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
         );
         return;
       }
-      handshakes.add(1, { result: 'refused', code, transport });
-      duration.record(event.durationMs / 1000, { result: 'refused', transport });
+      instruments().handshakes.add(1, { result: 'refused', code, transport });
+      instruments().duration.record(event.durationMs / 1000, { result: 'refused', transport });
       span(
         'ws_ticket.handshake',
         startedAt,
@@ -115,9 +108,9 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
     },
     accept(event: WsTicketAcceptEvent, startedAt: number) {
       const { transport } = event;
-      handshakes.add(1, { result: 'accepted', transport });
-      duration.record(event.durationMs / 1000, { result: 'accepted', transport });
-      openSockets.add(1, { transport });
+      instruments().handshakes.add(1, { result: 'accepted', transport });
+      instruments().duration.record(event.durationMs / 1000, { result: 'accepted', transport });
+      instruments().openSockets.add(1, { transport });
       span(
         'ws_ticket.handshake',
         startedAt,
@@ -131,15 +124,18 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
     },
     sessionEnd(event: WsTicketSessionEndEvent) {
       const { transport, code } = event;
-      openSockets.add(-1, { transport });
-      if (code !== null) sessionsEnded.add(1, { code, transport });
+      instruments().openSockets.add(-1, { transport });
+      if (code !== null) instruments().sessionsEnded.add(1, { code, transport });
     },
     revoke(event: WsTicketRevokeEvent) {
-      revocations.add(1, { action: event.action });
+      instruments().revocations.add(1, { action: event.action });
     },
     refresh(event: WsTicketRefreshEvent, startedAt: number) {
       const { transport, code, result } = event;
-      refreshes.add(1, code === null ? { result, transport } : { result, code, transport });
+      instruments().refreshes.add(
+        1,
+        code === null ? { result, transport } : { result, code, transport },
+      );
       const attributes: OpenTelemetryApi.Attributes = {
         'ws_ticket.result': result,
         'ws_ticket.transport': transport,
@@ -150,3 +146,29 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
     },
   };
 }
+
+/** The module's OpenTelemetry instruments, named as {@link WS_TICKET_METRICS} (no `_total`). */
+function instrumentsOf(meter: OpenTelemetryApi.Meter) {
+  const m = WS_TICKET_METRICS;
+  const counter = (metric: { name: string; help: string }, unit: string) =>
+    meter.createCounter(metric.name, { description: metric.help, unit });
+  return {
+    issued: counter(m.issued, '{ticket}'),
+    issueRefused: counter(m.issueRefused, '{request}'),
+    handshakes: counter(m.handshakes, '{handshake}'),
+    sessionsEnded: counter(m.sessionsEnded, '{socket}'),
+    refreshes: counter(m.sessionRefreshes, '{refresh}'),
+    revocations: counter(m.revocations, '{revocation}'),
+    openSockets: meter.createUpDownCounter(m.openSockets.name, {
+      description: m.openSockets.help,
+      unit: '{socket}',
+    }),
+    duration: meter.createHistogram(m.handshakeDuration.name, {
+      description: m.handshakeDuration.help,
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...WS_TICKET_DURATION_BUCKETS] },
+    }),
+  };
+}
+
+type Instruments = ReturnType<typeof instrumentsOf>;

@@ -60,7 +60,7 @@ export const WS_TICKET_METRICS = {
   /** Counter `ws_ticket_revocations_total{action}`: `revokeUserTickets()` / `disconnectUser()` calls. */
   revocations: {
     name: 'ws_ticket_revocations',
-    help: 'Revocations made on this instance, by action (tickets, disconnect).',
+    help: 'revokeUserTickets() (tickets) and disconnectUser() (disconnect) calls made on this instance.',
     labels: ['action'],
   },
 } as const satisfies Record<string, WsTicketMetric>;
