@@ -47,7 +47,7 @@ interface Lane {
 }
 
 /** Waits until the server has closed every connection and given back their slots. */
-async function drain(url: string): Promise<void> {
+export async function drain(url: string): Promise<void> {
   const response = await fetch(`${url}/bench/cap/drain`, { method: 'POST' });
   if (!response.ok) throw new Error(`drain answered ${response.status}`);
   await response.arrayBuffer();

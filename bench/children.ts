@@ -31,10 +31,9 @@ export async function startServer(
   nodeFlags: string[] = [],
   timeoutMs = 20_000,
 ): Promise<ServerChild> {
-  // A profile named after its variant, not just a pid.
-  const name = nodeFlags.includes('--cpu-prof')
-    ? [`--cpu-prof-name=${spec.variant}.cpuprofile`]
-    : [];
+  // A profile named after its variant (and telemetry row), not just a pid.
+  const label = spec.telemetry ? `${spec.variant}-${spec.telemetry}` : spec.variant;
+  const name = nodeFlags.includes('--cpu-prof') ? [`--cpu-prof-name=${label}.cpuprofile`] : [];
   const child = spawn(
     process.execPath,
     ['--expose-gc', ...nodeFlags, ...name, SERVER, JSON.stringify(spec)],

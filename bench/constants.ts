@@ -19,7 +19,17 @@ export interface ServerSpec {
    * {@link BENCH_SECRET}. Ticket variants only.
    */
   jwks?: BenchJwks;
+  /**
+   * The telemetry section's row (ticket variants only): `none` sets `openTelemetry: false`;
+   * `prometheus` does too and subscribes the prom-client collector; `otel` registers an
+   * OpenTelemetry SDK globally and sets `openTelemetry: true`. Unset: the module's default, which
+   * records into the no-op API (the bench installs `@opentelemetry/api`, with no SDK registered).
+   */
+  telemetry?: BenchTelemetry;
 }
+
+/** What observes a telemetry section server: nothing, the prom-client collector or an OTel SDK. */
+export type BenchTelemetry = 'none' | 'prometheus' | 'otel';
 
 /** A JWKS the bench serves, and the claims its tokens carry. */
 export interface BenchJwks {

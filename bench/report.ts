@@ -183,6 +183,8 @@ export interface BenchResults {
   cap?: string[];
   /** The body of the bearer key section, as bench/jwks-report.ts renders it. */
   jwks?: string[];
+  /** The body of the telemetry section, as bench/telemetry-report.ts renders it. */
+  telemetry?: string[];
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -443,6 +445,9 @@ export function renderMarkdown(results: BenchResults): string {
 
   out.push('## 9. Bearer keys: HS256 vs a cached JWKS key', '');
   out.push(...(results.jwks ?? ['SKIPPED', '']));
+
+  out.push('## 10. Telemetry: handshake rate with subscribers vs none', '');
+  out.push(...(results.telemetry ?? ['SKIPPED', '']));
 
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');

@@ -1,8 +1,8 @@
 // `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
 // table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
 // smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles),
-// --only flood|frames|cap|jwks (the unauthenticated-flood row, the oversized-messages row, the
-// connection cap section or the bearer key section alone, printed, never written),
+// --only flood|frames|cap|jwks|telemetry (the unauthenticated-flood row, the oversized-messages
+// row, the connection cap, bearer key or telemetry section alone, printed, never written),
 // --flood-max-old-space MB (the flood server child's old-space cap, default 1024).
 import { createSecretKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -71,6 +71,13 @@ import {
   type VariantKey,
   type VerifyCost,
 } from './report.js';
+import { telemetryPhase } from './telemetry.js';
+import {
+  type TelemetryResult,
+  telemetrySection,
+  telemetrySetting,
+  telemetryTargets,
+} from './telemetry-report.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -82,7 +89,7 @@ const QUICK = args.includes('--quick');
 const WRITE = !args.includes('--no-write');
 const CPU_PROF = args.includes('--cpu-prof');
 const ONLY = option('--only');
-const ONLY_PHASES = ['flood', 'frames', 'cap', 'jwks'] as const;
+const ONLY_PHASES = ['flood', 'frames', 'cap', 'jwks', 'telemetry'] as const;
 type OnlyPhase = (typeof ONLY_PHASES)[number];
 const isOnlyPhase = (name: string | undefined): name is OnlyPhase =>
   (ONLY_PHASES as readonly (string | undefined)[]).includes(name);
@@ -676,9 +683,13 @@ function framesTargets(result: FramesResult): Target[] {
 }
 
 function evaluate(
-  results: Omit<BenchResults, 'targets' | 'seconds' | 'settings' | 'refresh' | 'cap' | 'jwks'>,
+  results: Omit<
+    BenchResults,
+    'targets' | 'seconds' | 'settings' | 'refresh' | 'cap' | 'jwks' | 'telemetry'
+  >,
   refresh: RefreshResult,
   cap: CapResult,
+  telemetry: TelemetryResult,
 ): Target[] {
   const targets: Target[] = [];
   const rowOf = (key: VariantKey, concurrency: number) =>
@@ -754,6 +765,7 @@ function evaluate(
   if (results.frames) targets.push(...framesTargets(results.frames));
   targets.push(...refreshTargets(refresh));
   targets.push(...capTargets(cap));
+  targets.push(...telemetryTargets(telemetry));
   return targets;
 }
 
@@ -788,7 +800,11 @@ const ONLY_TITLES = {
   frames: 'Oversized raw WebSocket messages',
   cap: 'Connection cap: handshake rate on vs off',
   jwks: 'Bearer keys: HS256 vs a cached JWKS key',
+  telemetry: 'Telemetry: handshake rate with subscribers vs none',
 } as const satisfies Record<OnlyPhase, string>;
+
+/** The connection cap and telemetry sections' plan: the connection section's. */
+const HANDSHAKE_PLAN = { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, quick: QUICK };
 
 /** The bearer key section's plan: the issuance section's. */
 const JWKS_PLAN = {
@@ -798,7 +814,7 @@ const JWKS_PLAN = {
   connections: ISSUE_CONNECTIONS,
 };
 
-/** `--only flood|frames|cap|jwks`: that phase alone, printed (never written to bench/RESULTS.md). */
+/** `--only <phase>`: that phase alone, printed (never written to bench/RESULTS.md). */
 async function onlyPhase(phase: OnlyPhase, flags: string[]): Promise<void> {
   const started = performance.now();
   const meter = startCpuMeter();
@@ -830,13 +846,18 @@ async function onlyPhase(phase: OnlyPhase, flags: string[]): Promise<void> {
       section = jwksSection(result);
       targets = [];
       setting = `${jwksSetting(result)}; ${RUNS} timed runs`;
+    } else if (phase === 'telemetry') {
+      const result = await telemetryPhase(new BenchTokens(), HANDSHAKE_PLAN, flags, log);
+      section = telemetrySection(result);
+      targets = telemetryTargets(result);
+      setting = `${telemetrySetting(result)}; ${RUNS} timed runs after ${WARMUP_ROUNDS} warm-up`;
     } else {
       const launched = await redisOrSkip();
       redis = launched.redis;
       const result = await capPhase(
         redis?.url,
         new BenchTokens(),
-        { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, quick: QUICK },
+        HANDSHAKE_PLAN,
         flags,
         launched.redisSkip,
         log,
@@ -914,15 +935,9 @@ async function main(): Promise<void> {
       redisSkip,
       log,
     );
-    const cap = await capPhase(
-      redis?.url,
-      tokens,
-      { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, quick: QUICK },
-      flags,
-      redisSkip,
-      log,
-    );
+    const cap = await capPhase(redis?.url, tokens, HANDSHAKE_PLAN, flags, redisSkip, log);
     const jwks = await jwksPhase(tokens, JWKS_PLAN, flags, log);
+    const telemetry = await telemetryPhase(tokens, HANDSHAKE_PLAN, flags, log);
     const verify = verifyCost(tokens);
     await cleanup();
     const heap = await heapPhase(flags);
@@ -944,6 +959,7 @@ async function main(): Promise<void> {
       refresh: refreshSection(refresh),
       cap: capSection(cap),
       jwks: jwksSection(jwks),
+      telemetry: telemetrySection(telemetry),
       settings: [
         `${RUNS} timed runs per figure, after ${WARMUP_ROUNDS} warm-up run${WARMUP_ROUNDS === 1 ? '' : 's'}. In a run the ` +
           `variants take turns in ${SLICES} short slices each (the order rotating), so that the ` +
@@ -961,12 +977,13 @@ async function main(): Promise<void> {
         refreshSetting(refresh),
         capSetting(cap),
         jwksSetting(jwks),
+        telemetrySetting(telemetry),
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
           : 'No profiler attached',
       ],
-      targets: evaluate(partial, refresh, cap),
+      targets: evaluate(partial, refresh, cap, telemetry),
       seconds: 0,
     };
     if (redisSkip) results.notes.push(`Redis rows SKIPPED: ${redisSkip}.`);

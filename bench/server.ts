@@ -34,9 +34,13 @@ import {
   TicketChatGateway,
   TicketWsChatGateway,
 } from './gateways.js';
+import { startTelemetry, TelemetryController, TelemetryProbe } from './telemetry-server.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ServerSpec;
 const cleanups: Array<() => Promise<unknown>> = [];
+// Before the app: the module takes the global OpenTelemetry providers when it is created.
+const telemetry = spec.telemetry && (await startTelemetry(spec.telemetry));
+if (telemetry) cleanups.push(() => telemetry.stop());
 
 async function ticketModule(): Promise<DynamicModule> {
   let store: TicketStore | undefined;
@@ -61,6 +65,8 @@ async function ticketModule(): Promise<DynamicModule> {
     // and the per-user issuance counters after their window, made as short.
     issueLimit: spec.variant === 'heap' ? { window: spec.ttl } : undefined,
     maxConnectionsPerUser: spec.maxConnectionsPerUser,
+    // Unset outside the telemetry section: the module's default.
+    openTelemetry: spec.telemetry === undefined ? undefined : spec.telemetry === 'otel',
   });
 }
 
@@ -77,6 +83,10 @@ async function createApp(): Promise<INestApplication> {
     if (spec.variant === 'heap' || spec.heapHooks) controllers.push(HeapController);
     if (spec.variant === 'ticket-memory' || spec.variant === 'ticket-redis') {
       controllers.push(CapController);
+    }
+    if (telemetry) {
+      controllers.push(TelemetryController);
+      providers.push({ provide: TelemetryProbe, useValue: telemetry });
     }
   } else {
     providers.push(spec.variant === 'jwt' ? JwtChatGateway : BareChatGateway);

@@ -1,0 +1,209 @@
+// The telemetry phase (handshake rate with the module's events observed vs not). Three fresh
+// memory-store server children: nothing observing, the prom-client collector, an OpenTelemetry
+// SDK; section 8's handshakes (connect and close), the rows taking turns in slices.
+// bench/telemetry-report.ts renders the result.
+import { performance } from 'node:perf_hooks';
+import { drain } from './cap.js';
+import { type ServerChild, startServer } from './children.js';
+import {
+  type BenchTokens,
+  connectOnce,
+  fetchTicket,
+  fetchTickets,
+  pool,
+  rotate,
+  serverStats,
+  settle,
+  userToken,
+} from './client.js';
+import { BENCH_USERS, type BenchTelemetry } from './constants.js';
+import { percentile } from './report.js';
+import {
+  OBSERVED,
+  type TelemetryResult,
+  type TelemetryRow,
+  type TelemetryRun,
+} from './telemetry-report.js';
+import type { TelemetryCounts } from './telemetry-server.js';
+
+/** How the phase runs: the connection phase's discipline. */
+export interface TelemetryPlan {
+  runs: number;
+  warmups: number;
+  slices: number;
+  quick: boolean;
+}
+
+const CONCURRENCY = [1, 50] as const;
+const ROWS = ['none', ...OBSERVED] as const satisfies readonly BenchTelemetry[];
+
+/** A row's state in one run. */
+interface Lane {
+  row: TelemetryRow;
+  server: ServerChild;
+  tickets: string[];
+  latencies: Float64Array;
+  elapsed: number;
+  cpu: number;
+}
+
+async function counts(url: string): Promise<TelemetryCounts> {
+  const response = await fetch(`${url}/bench/telemetry`);
+  if (!response.ok) throw new Error(`/bench/telemetry answered ${response.status}`);
+  return (await response.json()) as TelemetryCounts;
+}
+
+/**
+ * The servers are what their rows say: one handshake is counted once by the collector or the SDK
+ * (which also exports two spans: the ticket's issue and the handshake), and the `none` server has
+ * neither a recorder nor a subscriber.
+ */
+async function sanity(server: ServerChild, telemetry: BenchTelemetry, user: number) {
+  const before = await counts(server.url);
+  await connectOnce(server.url, { uuid: await fetchTicket(server.url, userToken(user)) });
+  await drain(server.url);
+  const after = await counts(server.url);
+  const delta = (pick: (c: TelemetryCounts) => number | null) => {
+    const [b, a] = [pick(before), pick(after)];
+    return a === null || b === null ? null : a - b;
+  };
+  const seen = {
+    recording: after.recording,
+    subscribed: after.subscribed,
+    accepted: delta((c) => c.accepted),
+    spans: delta((c) => c.spans),
+  };
+  const expected: Record<BenchTelemetry, typeof seen> = {
+    none: { recording: false, subscribed: false, accepted: null, spans: null },
+    prometheus: { recording: false, subscribed: true, accepted: 1, spans: null },
+    otel: { recording: true, subscribed: false, accepted: 1, spans: 2 },
+  };
+  const want = expected[telemetry];
+  if (JSON.stringify(seen) !== JSON.stringify(want)) {
+    throw new Error(
+      `telemetry sanity (${telemetry}): one handshake gave ${JSON.stringify(seen)}; ` +
+        `expected ${JSON.stringify(want)}`,
+    );
+  }
+}
+
+/** Handshakes `from` … `from + n - 1` of a lane, `concurrency` in flight. */
+function operate(lane: Lane, from: number, n: number): Promise<void> {
+  const { url } = lane.server;
+  return pool(n, lane.row.concurrency, async (j) => {
+    const i = from + j;
+    lane.latencies[i] = await connectOnce(url, { uuid: lane.tickets[i] });
+  });
+}
+
+/**
+ * One run of a concurrency's rows, as the cap phase's: an untimed burst of every row, a minor GC
+ * in the bench and the servers, then the rows take turns in slices. A slice ends once its server
+ * drained (every close seen); the server's CPU time is read around each slice.
+ */
+async function telemetryRun(lanes: Lane[], result: TelemetryResult, rep: number): Promise<void> {
+  const concurrency = lanes[0].row.concurrency;
+  const burst = result.burst[concurrency];
+  const size = result.count[concurrency] / result.slices;
+  for (const lane of lanes) {
+    await operate(lane, 0, burst);
+    await drain(lane.server.url);
+  }
+  for (const lane of lanes) await settle(lane.server.url);
+  for (let slice = 0; slice < result.slices; slice++) {
+    for (const lane of rotate(lanes, rep + slice)) {
+      const before = (await serverStats(lane.server.url)).cpu;
+      const started = performance.now();
+      await operate(lane, burst + slice * size, size);
+      await drain(lane.server.url);
+      lane.elapsed += (performance.now() - started) / 1000;
+      lane.cpu += (await serverStats(lane.server.url)).cpu - before;
+    }
+  }
+}
+
+/** The run's figures of a lane. */
+function figures(lane: Lane, result: TelemetryResult): TelemetryRun {
+  const concurrency = lane.row.concurrency;
+  const n = result.count[concurrency];
+  const timed = lane.latencies.subarray(result.burst[concurrency]);
+  return {
+    rate: n / lane.elapsed,
+    p50: percentile(timed, 0.5),
+    p99: percentile(timed, 0.99),
+    cpuPerOp: lane.cpu / n,
+  };
+}
+
+/**
+ * The phase: three server children (one per row) started for it and stopped after; per concurrency
+ * {@link TelemetryPlan.warmups} untimed runs, then the timed ones.
+ */
+export async function telemetryPhase(
+  tokens: BenchTokens,
+  plan: TelemetryPlan,
+  nodeFlags: string[],
+  log: (line: string) => void,
+): Promise<TelemetryResult> {
+  const whole = (n: number) => Math.ceil(n / plan.slices) * plan.slices;
+  const counted: Record<number, number> = plan.quick ? { 1: 120, 50: 400 } : { 1: 240, 50: 800 };
+  const count = Object.fromEntries(CONCURRENCY.map((c) => [c, whole(counted[c])]));
+  const result: TelemetryResult = {
+    users: BENCH_USERS,
+    count,
+    burst: Object.fromEntries(CONCURRENCY.map((c) => [c, Math.ceil(count[c] / 5)])),
+    slices: plan.slices,
+    rows: CONCURRENCY.flatMap((concurrency) =>
+      ROWS.map((telemetry) => ({ telemetry, concurrency, runs: [] })),
+    ),
+  };
+  const servers = new Map<BenchTelemetry, ServerChild>();
+  try {
+    const started = await Promise.all(
+      ROWS.map((telemetry) => startServer({ variant: 'ticket-memory', telemetry }, nodeFlags)),
+    );
+    for (const [i, telemetry] of ROWS.entries()) servers.set(telemetry, started[i]);
+    // Users past the round-robin ones (and the refresh phase's).
+    for (const [i, telemetry] of ROWS.entries()) {
+      await sanity(servers.get(telemetry)!, telemetry, 2 * BENCH_USERS + i);
+    }
+
+    for (const concurrency of CONCURRENCY) {
+      const rows = result.rows.filter((r) => r.concurrency === concurrency);
+      const total = result.burst[concurrency] + result.count[concurrency];
+      for (let rep = -plan.warmups; rep < plan.runs; rep++) {
+        // All at once: the servers issue in parallel.
+        const lanes: Lane[] = await Promise.all(
+          rows.map(async (row) => {
+            const server = servers.get(row.telemetry)!;
+            return {
+              row,
+              server,
+              tickets: await fetchTickets(server.url, tokens, total),
+              latencies: new Float64Array(total),
+              elapsed: 0,
+              cpu: 0,
+            };
+          }),
+        );
+        await telemetryRun(lanes, result, rep + plan.warmups);
+        const runs = new Map(lanes.map((lane) => [lane.row.telemetry, figures(lane, result)]));
+        if (rep >= 0) for (const lane of lanes) lane.row.runs.push(runs.get(lane.row.telemetry)!);
+        const none = runs.get('none')!;
+        const line = ROWS.map((telemetry) => {
+          const run = runs.get(telemetry)!;
+          const ratio = telemetry === 'none' ? '' : ` (${(run.rate / none.rate).toFixed(3)}×)`;
+          return `${telemetry} ${run.rate.toFixed(0)}/s ${run.cpuPerOp.toFixed(0)} µs${ratio}`;
+        });
+        const label =
+          rep < 0
+            ? `warm-up ${rep + plan.warmups + 1}/${plan.warmups}`
+            : `run ${rep + 1}/${plan.runs}`;
+        log(`telemetry @${concurrency}: ${label}: ${line.join(', ')}`);
+      }
+    }
+  } finally {
+    await Promise.all([...servers.values()].map((server) => server.stop()));
+  }
+  return result;
+}
