@@ -199,6 +199,16 @@ describe('OpenTelemetry: metrics and spans of a Socket.IO app', () => {
       assert.ok(start <= resolvedAt[i], `span ${i} starts before its resolveUser call`);
       if (i > 0) assert.ok(start >= resolvedAt[i - 1], `span ${i} starts after the previous call`);
     });
+    // ...and ends after it, on the same clock (an end on Date.now() could come before it).
+    const ends = spans
+      .filter((span) =>
+        ['issued', 'accepted'].includes(String(span.attributes['ws_ticket.result'])),
+      )
+      .map((span) => millisOf(span.endTime))
+      .sort((a, b) => a - b);
+    ends.forEach((end, i) => {
+      assert.ok(end >= resolvedAt[i], `span ${i} ends after its resolveUser call`);
+    });
   });
 
   it('makes each issue span a child of the ticket request span active when it is recorded', () => {
