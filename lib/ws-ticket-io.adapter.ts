@@ -93,8 +93,10 @@ export class WsTicketIoAdapter extends IoAdapter {
       const middlewares = (namespace as unknown as { _fns?: unknown[] })._fns;
       if (Array.isArray(middlewares)) middlewares.unshift(authenticate);
       else namespace.use(authenticate);
-      // Before the gateway's handleConnection (a dynamic child copies the parent's listeners first).
-      namespace.prependListener('connection', (socket: Socket) => this.track(socket));
+      // Before any of the app's listeners: Socket.IO emits `connect` before its alias `connection`
+      // (the gateway's handleConnection), and an app's `connect` listener may disconnect the socket.
+      // A dynamic child copies the parent's listeners first, then is announced.
+      namespace.prependListener('connect', (socket: Socket) => this.track(socket));
     };
     attach(server.sockets);
     server.on('new_namespace', attach);
@@ -199,8 +201,9 @@ export class WsTicketIoAdapter extends IoAdapter {
 
   private track(socket: Socket): void {
     const admitted = this.admitting.get(socket);
-    if (!admitted) return;
     this.admitting.delete(socket);
+    // Gone already: refused by no one here, accepted by no one either.
+    if (!admitted || !socket.connected) return;
     const { session, startedAt } = admitted;
     const { telemetry } = this.service();
     // Socket.IO connects a tick after the middleware passed: a revocation in that tick missed it.

@@ -5,13 +5,22 @@ import { WS_TICKET_UNAUTHORIZED_EVENT } from '../ws-ticket-session.js';
 
 /**
  * Tells Socket.IO sockets why (`unauthorized` `{ code }`), then disconnects them from the server.
- * Every socket is told before any is disconnected: `disconnect(true)` closes the connection, and
- * with it every other namespace socket multiplexed on it, which could then be told nothing.
+ * Every socket is told before any is disconnected. A socket's connection is closed with the last
+ * namespace socket on it: another namespace multiplexed on it is never closed untold (its own
+ * session end, or a revocation of its own user, closes it with its own code).
  */
 export function expel(sockets: Socket | readonly Socket[], code: WsTicketErrorCode): void {
   const all = Array.isArray(sockets) ? sockets : [sockets as Socket];
   for (const socket of all) tell(socket, code);
-  for (const socket of all) socket.disconnect(true);
+  for (const socket of all) socket.disconnect(namespacesOn(socket) <= 1);
+}
+
+/** How many namespace sockets share the socket's connection (itself included). */
+function namespacesOn(socket: Socket): number {
+  const client = (socket as unknown as { client?: { sockets?: { size?: unknown } } }).client;
+  const size = client?.sockets?.size;
+  // A Socket.IO without the field: close the connection, as before.
+  return typeof size === 'number' ? size : 1;
 }
 
 /** Why the module is closing a socket, for its `session-end` event. */
@@ -51,7 +60,14 @@ export function onGone(socket: Socket, gone: () => void): void {
   };
 }
 
-/** Where a Socket.IO socket is, for the module's events. */
+/** Longest namespace name an event or span carries: a dynamic namespace's is the client's. */
+const NAMESPACE_MAX = 128;
+
+/** Where a Socket.IO socket is, for the module's events; a longer name is cut, with `…`. */
 export function placeOf(socket: Socket): WsTicketSocketPlace {
-  return { transport: 'socket.io', namespace: socket.nsp.name };
+  const name = socket.nsp.name;
+  return {
+    transport: 'socket.io',
+    namespace: name.length > NAMESPACE_MAX ? `${name.slice(0, NAMESPACE_MAX)}…` : name,
+  };
 }

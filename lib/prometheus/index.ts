@@ -25,8 +25,8 @@ export interface WsTicketPrometheusOptions {
  * `ws_ticket_handshakes_total{result,code,transport}`, `ws_ticket_handshake_duration_seconds`,
  * `ws_ticket_sessions_ended_total{code,transport}`, `ws_ticket_open_sockets{transport}`… Labels
  * hold codes, results and transports, never user ids. Counts are per process, not per app (the
- * channels are process-wide). Call it once, before the app listens: a socket accepted before the
- * call is not counted, and its close would take `ws_ticket_open_sockets` below zero. A Socket.IO
+ * channels are process-wide). Call it once, before the app listens: `ws_ticket_open_sockets`
+ * counts the sockets accepted since the call (those open before it are left out). A Socket.IO
  * connection multiplexing two namespaces is two sockets. Serve the registry's `metrics()` yourself
  * (`GET /metrics`). Returns a function that stops counting and removes the metrics from the
  * registry.
@@ -93,6 +93,8 @@ export function collectWsTicketMetrics(options: WsTicketPrometheusOptions = {}):
     registers,
   });
 
+  /** When counting began (`performance.now()`): the sockets open then are not in the gauge. */
+  const since = performance.now();
   // A series from the start for each transport: a dashboard shows 0, not "no data".
   for (const transport of ['socket.io', 'ws']) openSockets.set({ transport }, 0);
 
@@ -114,8 +116,9 @@ export function collectWsTicketMetrics(options: WsTicketPrometheusOptions = {}):
       openSockets.inc({ transport });
     },
     sessionEnd: (message) => {
-      const { transport, code } = message as WsTicketSessionEndEvent;
-      openSockets.dec({ transport });
+      const { transport, code, durationMs } = message as WsTicketSessionEndEvent;
+      // A socket accepted before the collector started was never counted open.
+      if (performance.now() - durationMs >= since) openSockets.dec({ transport });
       if (code !== null) sessionsEnded.inc({ code, transport });
     },
     revoke: (message) => revocations.inc({ action: (message as WsTicketRevokeEvent).action }),

@@ -1,5 +1,6 @@
-import type { FactoryProvider } from '@nestjs/common';
+import { type FactoryProvider, Logger } from '@nestjs/common';
 import { flag } from '../internal/options.js';
+import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { WS_TICKET_MODULE_OPTIONS } from '../ws-ticket.module-definition.js';
 import type { WsTicketModuleOptions } from '../ws-ticket.options.js';
 import { loadOpenTelemetry, openTelemetryRecorder } from './open-telemetry.js';
@@ -23,7 +24,18 @@ export async function createTelemetry(openTelemetry: unknown): Promise<WsTicketT
   const wanted = flag(openTelemetry, 'openTelemetry');
   if (wanted === false) return new WsTicketTelemetry();
   const api = await loadOpenTelemetry();
-  if (api) return new WsTicketTelemetry(openTelemetryRecorder(api));
+  if (api) {
+    try {
+      return new WsTicketTelemetry(openTelemetryRecorder(api));
+    } catch (error) {
+      // A broken tracer provider must not stop an app that did not ask for OpenTelemetry.
+      if (wanted === true) throw error;
+      new Logger(WS_TICKET_LOGGER_CONTEXT).error(
+        `OpenTelemetry is off: its tracer could not be made (${error instanceof Error ? error.message : String(error)}). Set openTelemetry: false to silence this.`,
+      );
+      return new WsTicketTelemetry();
+    }
+  }
   if (wanted === true) {
     throw new Error(
       'WsTicketModule: `openTelemetry: true` needs the `@opentelemetry/api` package: npm install @opentelemetry/api (and an OpenTelemetry SDK to export what it records), or leave `openTelemetry` unset.',

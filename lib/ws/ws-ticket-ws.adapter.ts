@@ -309,12 +309,14 @@ export class WsTicketWsAdapter extends WsAdapter {
    * many.
    */
   private disconnectUser(userId: string, code: WsTicketErrorCode): number {
-    const sockets = this.sockets.of(userId);
+    // A socket its client is closing already is no longer theirs to lose.
+    const sockets = this.sockets.of(userId).filter((client) => client.readyState === client.OPEN);
     for (const client of sockets) this.closeWith(client, code);
     return sockets.length;
   }
 
   private closeWith(client: WebSocket, code: WsTicketErrorCode): void {
+    if (client.readyState !== client.OPEN) return;
     this.live.closing(client, code);
     // The reason is the code string: well under the 123-byte limit of a close reason.
     client.close(this.closeCodeFor(code), code);
@@ -337,12 +339,17 @@ export class WsTicketWsAdapter extends WsAdapter {
       this.admit(info.req).then(
         (session) => {
           this.accepted.set(info.req, session);
+          let code: WsTicketErrorCode = WsTicketErrorCode.TICKET_INVALID;
           try {
             // ws completes the upgrade inside: the app's handleProtocols runs here.
             callback(true);
           } catch (error) {
-            this.failures.coded('WebSocket upgrade failed', error);
+            code = this.failures.coded('WebSocket upgrade failed', error).code;
             info.req.socket.destroy();
+          }
+          // ws emits `connection` inside callback(true), or drops a client that half-closed meanwhile.
+          if (this.accepted.delete(info.req)) {
+            this.service().telemetry.refused('handshake', code, place, startedAt);
           }
         },
         (error: unknown) => this.refuse(error, callback, place, startedAt),
