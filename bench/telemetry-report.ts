@@ -27,6 +27,10 @@ export interface TelemetryResult {
   count: Record<number, number>;
   burst: Record<number, number>;
   slices: number;
+  /** In-process CPU µs of one handshake's events (accept + session-end), by row. */
+  micro: Record<BenchTelemetry, number> | undefined;
+  microCalls: number;
+  microRounds: number;
   rows: TelemetryRow[];
 }
 
@@ -119,7 +123,12 @@ export function telemetrySection(result: TelemetryResult): string[] {
       'recorder and no subscriber; the bench stops otherwise. One warm-up run, then the timed ' +
       `runs; in a run the three rows take turns in ${result.slices} slices, the order rotating, ` +
       "each after an untimed burst and a minor GC. Server CPU is the server process's " +
-      'user+system time read around each slice.',
+      'user+system time read around each slice. Events CPU is measured in the bench process, ' +
+      "before the servers start, without network or Nest: one handshake's events (accept, then " +
+      "session-end) published through the module's `WsTicketTelemetry` with the row's observer " +
+      `(the collector subscribed for its turn only; the OpenTelemetry recorder on the same SDK), ` +
+      `CPU time per handshake, the median of ${result.microRounds} rounds of ` +
+      `${result.microCalls} per row, the rows taking turns.`,
     '',
   );
   const f0 = (n: number) => n.toFixed(0);
@@ -132,7 +141,7 @@ export function telemetrySection(result: TelemetryResult): string[] {
   };
   const rows = result.rows.map((r) => {
     const label = [TELEMETRY_LABEL[r.telemetry], String(r.concurrency)];
-    if (r.runs.length === 0) return [...label, 'not measured', '', '', '', '', ''];
+    if (r.runs.length === 0) return [...label, 'not measured', '', '', '', '', '', ''];
     return [
       ...label,
       withSpread(spread(r.runs.map((x) => x.rate)), f0),
@@ -141,6 +150,7 @@ export function telemetrySection(result: TelemetryResult): string[] {
       withSpread(spread(r.runs.map((x) => x.p99)), f2),
       withSpread(spread(r.runs.map((x) => x.cpuPerOp)), f0),
       times(r, (x) => x.cpuPerOp),
+      result.micro ? f2(result.micro[r.telemetry]) : '',
     ];
   });
   out.push(
@@ -154,6 +164,7 @@ export function telemetrySection(result: TelemetryResult): string[] {
         'p99 ms',
         'Server CPU µs/handshake',
         '× none',
+        'Events CPU µs',
       ],
       rows,
     ),
@@ -170,5 +181,18 @@ export function telemetrySection(result: TelemetryResult): string[] {
     ];
   });
   if (paired.length) out.push(`Handshakes/s ÷ none within each run: ${paired.join(', ')}.`, '');
+  const busiest = Math.max(...concurrencies(result));
+  const noneCpu = medianOf(rowOf(result, 'none', busiest).runs, (x) => x.cpuPerOp);
+  if (result.micro && noneCpu) {
+    const share = (telemetry: BenchTelemetry) =>
+      `${f2(result.micro![telemetry])} µs (${((100 * result.micro![telemetry]) / noneCpu).toFixed(1)}%)`;
+    out.push(
+      `A handshake's events cost ${share('prometheus')} of CPU with the prom-client collector and ` +
+        `${share('otel')} with the OpenTelemetry SDK, ${f2(result.micro.none)} µs with nothing ` +
+        `observing, against the ${f0(noneCpu)} µs the unobserved server spends per handshake at ` +
+        `concurrency ${busiest}: what the rates above cannot resolve under their run-to-run spread.`,
+      '',
+    );
+  }
   return out;
 }

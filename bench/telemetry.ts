@@ -18,6 +18,7 @@ import {
 } from './client.js';
 import { BENCH_USERS, type BenchTelemetry } from './constants.js';
 import { percentile } from './report.js';
+import { MICRO, telemetryMicro } from './telemetry-micro.js';
 import {
   OBSERVED,
   type TelemetryResult,
@@ -146,17 +147,23 @@ export async function telemetryPhase(
   log: (line: string) => void,
 ): Promise<TelemetryResult> {
   const whole = (n: number) => Math.ceil(n / plan.slices) * plan.slices;
-  const counted: Record<number, number> = plan.quick ? { 1: 120, 50: 400 } : { 1: 240, 50: 800 };
+  const counted: Record<number, number> = plan.quick ? { 1: 120, 50: 400 } : { 1: 480, 50: 1600 };
   const count = Object.fromEntries(CONCURRENCY.map((c) => [c, whole(counted[c])]));
   const result: TelemetryResult = {
     users: BENCH_USERS,
     count,
     burst: Object.fromEntries(CONCURRENCY.map((c) => [c, Math.ceil(count[c] / 5)])),
     slices: plan.slices,
+    micro: undefined,
+    microCalls: MICRO.calls,
+    microRounds: MICRO.rounds,
     rows: CONCURRENCY.flatMap((concurrency) =>
       ROWS.map((telemetry) => ({ telemetry, concurrency, runs: [] })),
     ),
   };
+  // In this process, before any server child competes for the CPU.
+  result.micro = await telemetryMicro();
+  log(`telemetry events CPU µs/handshake: ${JSON.stringify(result.micro)}`);
   const servers = new Map<BenchTelemetry, ServerChild>();
   try {
     const started = await Promise.all(

@@ -6,6 +6,7 @@ import type {
   WsTicketRefuseEvent,
   WsTicketRevokeEvent,
   WsTicketSessionEndEvent,
+  WsTicketTransport,
 } from './ws-ticket-events.js';
 import { WS_TICKET_DURATION_BUCKETS, WS_TICKET_METRICS } from './ws-ticket-metrics.js';
 import type { WsTicketTelemetryRecorder } from './ws-ticket-telemetry.js';
@@ -15,6 +16,13 @@ export type OpenTelemetryApiModule = typeof OpenTelemetryApi;
 
 /** The instrumentation scope: the package's name. */
 const SCOPE = 'nestjs-ws-ticket';
+
+/** How many attribute sets are kept for reuse; past it (codes nobody expects) they are made anew. */
+const ATTRIBUTE_SETS_MAX = 256;
+
+const TRANSPORTS: readonly WsTicketTransport[] = ['socket.io', 'ws'];
+
+const ISSUED: OpenTelemetryApi.Attributes = Object.freeze({ 'ws_ticket.result': 'issued' });
 
 /** Codes that are failures (retried by clients), not refusals: their spans are errors. */
 const FAILURES = new Set<string>(['store_unavailable', 'jwks_unavailable']);
@@ -52,9 +60,21 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
   // The meter on the first event, not at startup: an SDK registered after the app was created but
   // before its first client still gets the metrics (the metrics API has no proxy that would).
   let made: Instruments | undefined;
+  /** Open sockets by transport, read by the SDK when it collects (no instrument call per change). */
+  const open: Record<WsTicketTransport, number> = { 'socket.io': 0, ws: 0 };
   const instruments = () => {
-    made ??= instrumentsOf(api.metrics.getMeter(SCOPE));
+    made ??= instrumentsOf(api.metrics.getMeter(SCOPE), open);
     return made;
+  };
+  // Attribute sets are few (codes × results × transports): made once each, not per event.
+  const cache = new Map<string, OpenTelemetryApi.Attributes>();
+  const attrs = (key: string, make: () => OpenTelemetryApi.Attributes) => {
+    let found = cache.get(key);
+    if (!found) {
+      found = Object.freeze(make());
+      if (cache.size < ATTRIBUTE_SETS_MAX) cache.set(key, found);
+    }
+    return found;
   };
 
   const span = (
@@ -78,22 +98,31 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
   return {
     issue(_event: WsTicketIssueEvent, startedAt: number) {
       instruments().issued.add(1);
-      span('ws_ticket.issue', startedAt, { 'ws_ticket.result': 'issued' }, null);
+      span('ws_ticket.issue', startedAt, ISSUED, null);
     },
     refuse(event: WsTicketRefuseEvent, startedAt: number) {
       const { code, transport } = event;
       if (event.stage === 'issue') {
-        instruments().issueRefused.add(1, { code });
+        instruments().issueRefused.add(
+          1,
+          attrs(`i|${code}`, () => ({ code })),
+        );
         span(
           'ws_ticket.issue',
           startedAt,
-          { 'ws_ticket.result': 'refused', 'ws_ticket.code': code },
+          attrs(`is|${code}`, () => ({ 'ws_ticket.result': 'refused', 'ws_ticket.code': code })),
           code,
         );
         return;
       }
-      instruments().handshakes.add(1, { result: 'refused', code, transport });
-      instruments().duration.record(event.durationMs / 1000, { result: 'refused', transport });
+      instruments().handshakes.add(
+        1,
+        attrs(`r|${code}|${transport}`, () => ({ result: 'refused', code, transport })),
+      );
+      instruments().duration.record(
+        event.durationMs / 1000,
+        attrs(`rd|${transport}`, () => ({ result: 'refused', transport })),
+      );
       span(
         'ws_ticket.handshake',
         startedAt,
@@ -108,9 +137,10 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
     },
     accept(event: WsTicketAcceptEvent, startedAt: number) {
       const { transport } = event;
-      instruments().handshakes.add(1, { result: 'accepted', transport });
-      instruments().duration.record(event.durationMs / 1000, { result: 'accepted', transport });
-      instruments().openSockets.add(1, { transport });
+      const accepted = attrs(`a|${transport}`, () => ({ result: 'accepted', transport }));
+      instruments().handshakes.add(1, accepted);
+      instruments().duration.record(event.durationMs / 1000, accepted);
+      open[transport]++;
       span(
         'ws_ticket.handshake',
         startedAt,
@@ -124,17 +154,28 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
     },
     sessionEnd(event: WsTicketSessionEndEvent) {
       const { transport, code } = event;
-      instruments().openSockets.add(-1, { transport });
-      if (code !== null) instruments().sessionsEnded.add(1, { code, transport });
+      open[transport]--;
+      if (code !== null) {
+        instruments().sessionsEnded.add(
+          1,
+          attrs(`e|${code}|${transport}`, () => ({ code, transport })),
+        );
+      }
     },
     revoke(event: WsTicketRevokeEvent) {
-      instruments().revocations.add(1, { action: event.action });
+      const { action } = event;
+      instruments().revocations.add(
+        1,
+        attrs(`v|${action}`, () => ({ action })),
+      );
     },
     refresh(event: WsTicketRefreshEvent, startedAt: number) {
       const { transport, code, result } = event;
       instruments().refreshes.add(
         1,
-        code === null ? { result, transport } : { result, code, transport },
+        attrs(`f|${result}|${code}|${transport}`, () =>
+          code === null ? { result, transport } : { result, code, transport },
+        ),
       );
       const attributes: OpenTelemetryApi.Attributes = {
         'ws_ticket.result': result,
@@ -148,7 +189,7 @@ export function openTelemetryRecorder(api: OpenTelemetryApiModule): WsTicketTele
 }
 
 /** The module's OpenTelemetry instruments, named as {@link WS_TICKET_METRICS} (no `_total`). */
-function instrumentsOf(meter: OpenTelemetryApi.Meter) {
+function instrumentsOf(meter: OpenTelemetryApi.Meter, open: Record<WsTicketTransport, number>) {
   const m = WS_TICKET_METRICS;
   const counter = (metric: { name: string; help: string }, unit: string) =>
     meter.createCounter(metric.name, { description: metric.help, unit });
@@ -159,10 +200,15 @@ function instrumentsOf(meter: OpenTelemetryApi.Meter) {
     sessionsEnded: counter(m.sessionsEnded, '{socket}'),
     refreshes: counter(m.sessionRefreshes, '{refresh}'),
     revocations: counter(m.revocations, '{revocation}'),
-    openSockets: meter.createUpDownCounter(m.openSockets.name, {
-      description: m.openSockets.help,
-      unit: '{socket}',
-    }),
+    openSockets: observed(
+      meter.createObservableUpDownCounter(m.openSockets.name, {
+        description: m.openSockets.help,
+        unit: '{socket}',
+      }),
+      (result) => {
+        for (const transport of TRANSPORTS) result.observe(open[transport], { transport });
+      },
+    ),
     duration: meter.createHistogram(m.handshakeDuration.name, {
       description: m.handshakeDuration.help,
       unit: 's',
@@ -172,3 +218,12 @@ function instrumentsOf(meter: OpenTelemetryApi.Meter) {
 }
 
 type Instruments = ReturnType<typeof instrumentsOf>;
+
+/** An observable instrument with its callback added. */
+function observed<T extends OpenTelemetryApi.Observable>(
+  instrument: T,
+  callback: OpenTelemetryApi.ObservableCallback,
+): T {
+  instrument.addCallback(callback);
+  return instrument;
+}

@@ -150,8 +150,10 @@ describe('OpenTelemetry: metrics and spans of a Socket.IO app', () => {
     assert.deepEqual(points('ws_ticket_sessions_ended'), [
       { attributes: { code: 'user_revoked', transport: io }, value: 1 },
     ]);
+    // Observed per transport, both from the first event on.
     assert.deepEqual(points('ws_ticket_open_sockets'), [
       { attributes: { transport: io }, value: 0 },
+      { attributes: { transport: 'ws' }, value: 0 },
     ]);
     assert.deepEqual(points('ws_ticket_revocations'), [
       { attributes: { action: 'disconnect' }, value: 1 },

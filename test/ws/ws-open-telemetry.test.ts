@@ -80,6 +80,12 @@ describe('OpenTelemetry: metrics and spans of a raw WebSocket app', () => {
       [malformed, unavailable].map((outcome) => !outcome.ok && outcome.code),
       ['ticket_malformed', 'store_unavailable'],
     );
+    // While it is open, the observed gauge counts it.
+    const open = pointsOf((await otel.collect()).get('ws_ticket_open_sockets'));
+    assert.deepEqual(
+      open.find((point) => point.attributes.transport === 'ws'),
+      { attributes: { transport: 'ws' }, value: 1 },
+    );
     const ended = nextSessionEnd();
     await closeWs(ws);
     await ended;
@@ -103,6 +109,7 @@ describe('OpenTelemetry: metrics and spans of a raw WebSocket app', () => {
       { attributes: { result: 'refused', transport: 'ws' }, value: 2 },
     ]);
     assert.deepEqual(pointsOf(found.get('ws_ticket_open_sockets')), [
+      { attributes: { transport: 'socket.io' }, value: 0 },
       { attributes: { transport: 'ws' }, value: 0 },
     ]);
 
