@@ -56,7 +56,7 @@ export class WsTicketIoAdapter extends IoAdapter {
   private readonly unregister = new WeakMap<object, () => void>();
   /** The user's sockets and connections of this instance: what revocations and evictions close. */
   private readonly users = new IoUserSockets(() => this.service());
-  /** A socket's session and handshake start, between its handshake and its `connection` event. */
+  /** A socket's session and handshake start, between its handshake and its `connect` event. */
   private readonly admitting = new WeakMap<
     Socket,
     { session: WsTicketSession; startedAt: number }
