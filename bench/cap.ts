@@ -1,25 +1,10 @@
-// The connection cap phase (`maxConnectionsPerUser`: handshake rate with the cap on vs off). Four
-// fresh server children, memory and Redis store, each with the default cap and with it off; ticket
-// handshakes that connect and close, the rows taking turns in slices as in the connection phase.
-// bench/cap-report.ts renders the result.
-import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
 import { io, type Socket } from 'socket.io-client';
 import type { CapResult, CapRow, CapRun, CapStore } from './cap-report.js';
 import { type ServerChild, startServer } from './children.js';
-import {
-  type BenchTokens,
-  connectOnce,
-  fetchTicket,
-  fetchTickets,
-  pool,
-  rotate,
-  serverStats,
-  settle,
-  userToken,
-} from './client.js';
+import { type BenchTokens, fetchTicket, fetchTickets, userToken } from './client.js';
 import { BENCH_USERS, benchClaims, NAMESPACE } from './constants.js';
-import { percentile } from './report.js';
+import { drain, type HandshakeLane, laneFigures, runLanes } from './handshake-lanes.js';
 
 /** How the phase runs: the connection phase's discipline. */
 export interface CapPlan {
@@ -35,22 +20,9 @@ const CONCURRENCY = [1, 50] as const;
 
 type RedisClient = ReturnType<typeof createClient>;
 
-/** A row's state in one run. */
-interface Lane {
-  row: CapRow;
-  server: ServerChild;
-  tickets: string[];
-  latencies: Float64Array;
-  elapsed: number;
-  cpu: number;
+/** A row's state in one run: Redis's CPU time beside the server's. */
+interface Lane extends HandshakeLane<CapRow> {
   redisCpu: number;
-}
-
-/** Waits until the server has closed every connection and given back their slots. */
-export async function drain(url: string): Promise<void> {
-  const response = await fetch(`${url}/bench/cap/drain`, { method: 'POST' });
-  if (!response.ok) throw new Error(`drain answered ${response.status}`);
-  await response.arrayBuffer();
 }
 
 /** The user's slots on a server as its cap counts them; `null` with the cap off. */
@@ -103,49 +75,6 @@ async function sanity(server: ServerChild, cap: CapRow['cap'], user: number): Pr
       `cap sanity (${server.spec.variant}, cap ${cap}): ${open} slot(s) open, ${closed} closed; ` +
         `expected ${expected.join(', ')}`,
     );
-  }
-}
-
-/** Handshakes `from` … `from + n - 1` of a lane, `concurrency` in flight. */
-function operate(lane: Lane, from: number, n: number): Promise<void> {
-  const { url } = lane.server;
-  return pool(n, lane.row.concurrency, async (j) => {
-    const i = from + j;
-    lane.latencies[i] = await connectOnce(url, { uuid: lane.tickets[i] });
-  });
-}
-
-/**
- * One run of a concurrency's rows: an untimed burst of every row, a minor GC in the bench and the
- * servers, then the rows take turns in slices. A slice ends once its server drained (the releases
- * answered); the server's CPU time, and Redis's, are read around each slice.
- */
-async function capRun(
-  lanes: Lane[],
-  result: CapResult,
-  redis: RedisClient | undefined,
-  rep: number,
-): Promise<void> {
-  const concurrency = lanes[0].row.concurrency;
-  const burst = result.burst[concurrency];
-  const size = result.count[concurrency] / result.slices;
-  for (const lane of lanes) {
-    await operate(lane, 0, burst);
-    await drain(lane.server.url);
-  }
-  for (const lane of lanes) await settle(lane.server.url);
-  for (let slice = 0; slice < result.slices; slice++) {
-    for (const lane of rotate(lanes, rep + slice)) {
-      const redisBefore = lane.row.store === 'redis' && redis ? await redisCpu(redis) : 0;
-      const before = (await serverStats(lane.server.url)).cpu;
-      const started = performance.now();
-      await operate(lane, burst + slice * size, size);
-      await drain(lane.server.url);
-      lane.elapsed += (performance.now() - started) / 1000;
-      lane.cpu += (await serverStats(lane.server.url)).cpu - before;
-      if (lane.row.store === 'redis' && redis)
-        lane.redisCpu += (await redisCpu(redis)) - redisBefore;
-    }
   }
 }
 
@@ -228,17 +157,29 @@ export async function capPhase(
             };
           }),
         );
-        await capRun(lanes, result, redis, rep + plan.warmups);
+        const counts = {
+          burst: result.burst[concurrency],
+          count: result.count[concurrency],
+          slices: result.slices,
+        };
+        // Redis's CPU time around each slice of a Redis row (the two never run at once).
+        let redisBefore = 0;
+        const probe = {
+          before: async (lane: Lane) => {
+            if (lane.row.store === 'redis' && redis) redisBefore = await redisCpu(redis);
+          },
+          after: async (lane: Lane) => {
+            if (lane.row.store === 'redis' && redis) {
+              lane.redisCpu += (await redisCpu(redis)) - redisBefore;
+            }
+          },
+        };
+        await runLanes(lanes, counts, rep + plan.warmups, probe);
         const runs = new Map<CapRow, CapRun>();
         for (const lane of lanes) {
-          const n = result.count[concurrency];
-          const timed = lane.latencies.subarray(result.burst[concurrency]);
           const run: CapRun = {
-            rate: n / lane.elapsed,
-            p50: percentile(timed, 0.5),
-            p99: percentile(timed, 0.99),
-            cpuPerOp: lane.cpu / n,
-            redisCpuPerOp: lane.row.store === 'redis' ? lane.redisCpu / n : undefined,
+            ...laneFigures(lane, counts),
+            redisCpuPerOp: lane.row.store === 'redis' ? lane.redisCpu / counts.count : undefined,
           };
           if (rep >= 0) lane.row.runs.push(run);
           runs.set(lane.row, run);

@@ -1,23 +1,7 @@
-// The telemetry phase (handshake rate with the module's events observed vs not). Three fresh
-// memory-store server children: nothing observing, the prom-client collector, an OpenTelemetry
-// SDK; section 8's handshakes (connect and close), the rows taking turns in slices.
-// bench/telemetry-report.ts renders the result.
-import { performance } from 'node:perf_hooks';
-import { drain } from './cap.js';
 import { type ServerChild, startServer } from './children.js';
-import {
-  type BenchTokens,
-  connectOnce,
-  fetchTicket,
-  fetchTickets,
-  pool,
-  rotate,
-  serverStats,
-  settle,
-  userToken,
-} from './client.js';
+import { type BenchTokens, connectOnce, fetchTicket, fetchTickets, userToken } from './client.js';
 import { BENCH_USERS, type BenchTelemetry } from './constants.js';
-import { percentile } from './report.js';
+import { drain, type HandshakeLane, laneFigures, runLanes } from './handshake-lanes.js';
 import { MICRO, telemetryMicro } from './telemetry-micro.js';
 import {
   OBSERVED,
@@ -38,15 +22,7 @@ export interface TelemetryPlan {
 const CONCURRENCY = [1, 50] as const;
 const ROWS = ['none', ...OBSERVED] as const satisfies readonly BenchTelemetry[];
 
-/** A row's state in one run. */
-interface Lane {
-  row: TelemetryRow;
-  server: ServerChild;
-  tickets: string[];
-  latencies: Float64Array;
-  elapsed: number;
-  cpu: number;
-}
+type Lane = HandshakeLane<TelemetryRow>;
 
 async function counts(url: string): Promise<TelemetryCounts> {
   const response = await fetch(`${url}/bench/telemetry`);
@@ -86,54 +62,6 @@ async function sanity(server: ServerChild, telemetry: BenchTelemetry, user: numb
         `expected ${JSON.stringify(want)}`,
     );
   }
-}
-
-/** Handshakes `from` … `from + n - 1` of a lane, `concurrency` in flight. */
-function operate(lane: Lane, from: number, n: number): Promise<void> {
-  const { url } = lane.server;
-  return pool(n, lane.row.concurrency, async (j) => {
-    const i = from + j;
-    lane.latencies[i] = await connectOnce(url, { uuid: lane.tickets[i] });
-  });
-}
-
-/**
- * One run of a concurrency's rows, as the cap phase's: an untimed burst of every row, a minor GC
- * in the bench and the servers, then the rows take turns in slices. A slice ends once its server
- * drained (every close seen); the server's CPU time is read around each slice.
- */
-async function telemetryRun(lanes: Lane[], result: TelemetryResult, rep: number): Promise<void> {
-  const concurrency = lanes[0].row.concurrency;
-  const burst = result.burst[concurrency];
-  const size = result.count[concurrency] / result.slices;
-  for (const lane of lanes) {
-    await operate(lane, 0, burst);
-    await drain(lane.server.url);
-  }
-  for (const lane of lanes) await settle(lane.server.url);
-  for (let slice = 0; slice < result.slices; slice++) {
-    for (const lane of rotate(lanes, rep + slice)) {
-      const before = (await serverStats(lane.server.url)).cpu;
-      const started = performance.now();
-      await operate(lane, burst + slice * size, size);
-      await drain(lane.server.url);
-      lane.elapsed += (performance.now() - started) / 1000;
-      lane.cpu += (await serverStats(lane.server.url)).cpu - before;
-    }
-  }
-}
-
-/** The run's figures of a lane. */
-function figures(lane: Lane, result: TelemetryResult): TelemetryRun {
-  const concurrency = lane.row.concurrency;
-  const n = result.count[concurrency];
-  const timed = lane.latencies.subarray(result.burst[concurrency]);
-  return {
-    rate: n / lane.elapsed,
-    p50: percentile(timed, 0.5),
-    p99: percentile(timed, 0.99),
-    cpuPerOp: lane.cpu / n,
-  };
 }
 
 /**
@@ -193,8 +121,15 @@ export async function telemetryPhase(
             };
           }),
         );
-        await telemetryRun(lanes, result, rep + plan.warmups);
-        const runs = new Map(lanes.map((lane) => [lane.row.telemetry, figures(lane, result)]));
+        const counts = {
+          burst: result.burst[concurrency],
+          count: result.count[concurrency],
+          slices: result.slices,
+        };
+        await runLanes(lanes, counts, rep + plan.warmups);
+        const runs = new Map<BenchTelemetry, TelemetryRun>(
+          lanes.map((lane) => [lane.row.telemetry, laneFigures(lane, counts)]),
+        );
         if (rep >= 0) for (const lane of lanes) lane.row.runs.push(runs.get(lane.row.telemetry)!);
         const none = runs.get('none')!;
         const line = ROWS.map((telemetry) => {
