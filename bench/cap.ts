@@ -2,9 +2,16 @@ import { createClient } from 'redis';
 import { io, type Socket } from 'socket.io-client';
 import type { CapResult, CapRow, CapRun, CapStore } from './cap-report.js';
 import { type ServerChild, startServer } from './children.js';
-import { type BenchTokens, fetchTicket, fetchTickets, userToken } from './client.js';
+import { type BenchTokens, fetchTicket, userToken } from './client.js';
 import { BENCH_USERS, benchClaims, NAMESPACE } from './constants.js';
-import { drain, type HandshakeLane, laneFigures, runLanes } from './handshake-lanes.js';
+import {
+  drain,
+  type HandshakeLane,
+  laneCounts,
+  laneFigures,
+  openLane,
+  runLanes,
+} from './handshake-lanes.js';
 
 /** How the phase runs: the connection phase's discipline. */
 export interface CapPlan {
@@ -140,28 +147,15 @@ export async function capPhase(
 
     for (const concurrency of CONCURRENCY) {
       const active = result.rows.filter((r) => !r.skipped && r.concurrency === concurrency);
-      const total = result.burst[concurrency] + result.count[concurrency];
+      const counts = laneCounts(result, concurrency);
       for (let rep = -plan.warmups; rep < plan.runs; rep++) {
         // All at once: the servers issue in parallel.
         const lanes: Lane[] = await Promise.all(
-          active.map(async (row) => {
-            const server = servers.get(key(row.store, row.cap))!;
-            return {
-              row,
-              server,
-              tickets: await fetchTickets(server.url, tokens, total),
-              latencies: new Float64Array(total),
-              elapsed: 0,
-              cpu: 0,
-              redisCpu: 0,
-            };
-          }),
+          active.map(async (row) => ({
+            ...(await openLane(row, servers.get(key(row.store, row.cap))!, tokens, counts)),
+            redisCpu: 0,
+          })),
         );
-        const counts = {
-          burst: result.burst[concurrency],
-          count: result.count[concurrency],
-          slices: result.slices,
-        };
         // Redis's CPU time around each slice of a Redis row (the two never run at once).
         let redisBefore = 0;
         const probe = {

@@ -3,7 +3,15 @@
 // slices; a slice ends once its server has seen its last close (drain).
 import { performance } from 'node:perf_hooks';
 import type { ServerChild } from './children.js';
-import { connectOnce, pool, rotate, serverStats, settle } from './client.js';
+import {
+  type BenchTokens,
+  connectOnce,
+  fetchTickets,
+  pool,
+  rotate,
+  serverStats,
+  settle,
+} from './client.js';
 import { percentile } from './report.js';
 
 /** Waits until the server has closed every connection (and given back their slots). */
@@ -30,6 +38,36 @@ export interface LaneCounts {
   burst: number;
   count: number;
   slices: number;
+}
+
+/** A concurrency's counts in a phase's result (`burst`, `count` by concurrency; `slices`). */
+export function laneCounts(
+  result: { burst: Record<number, number>; count: Record<number, number>; slices: number },
+  concurrency: number,
+): LaneCounts {
+  return {
+    burst: result.burst[concurrency],
+    count: result.count[concurrency],
+    slices: result.slices,
+  };
+}
+
+/** A lane for one run: the burst's and the slices' tickets fetched from its server before the clock. */
+export async function openLane<Row extends { concurrency: number }>(
+  row: Row,
+  server: ServerChild,
+  tokens: BenchTokens,
+  counts: LaneCounts,
+): Promise<HandshakeLane<Row>> {
+  const total = counts.burst + counts.count;
+  return {
+    row,
+    server,
+    tickets: await fetchTickets(server.url, tokens, total),
+    latencies: new Float64Array(total),
+    elapsed: 0,
+    cpu: 0,
+  };
 }
 
 /** What a phase reads around each timed slice of a lane besides the server's CPU time. */

@@ -1,7 +1,14 @@
 import { type ServerChild, startServer } from './children.js';
-import { type BenchTokens, connectOnce, fetchTicket, fetchTickets, userToken } from './client.js';
+import { type BenchTokens, connectOnce, fetchTicket, userToken } from './client.js';
 import { BENCH_USERS, type BenchTelemetry } from './constants.js';
-import { drain, type HandshakeLane, laneFigures, runLanes } from './handshake-lanes.js';
+import {
+  drain,
+  type HandshakeLane,
+  laneCounts,
+  laneFigures,
+  openLane,
+  runLanes,
+} from './handshake-lanes.js';
 import { MICRO, telemetryMicro } from './telemetry-micro.js';
 import {
   OBSERVED,
@@ -105,27 +112,12 @@ export async function telemetryPhase(
 
     for (const concurrency of CONCURRENCY) {
       const rows = result.rows.filter((r) => r.concurrency === concurrency);
-      const total = result.burst[concurrency] + result.count[concurrency];
+      const counts = laneCounts(result, concurrency);
       for (let rep = -plan.warmups; rep < plan.runs; rep++) {
         // All at once: the servers issue in parallel.
         const lanes: Lane[] = await Promise.all(
-          rows.map(async (row) => {
-            const server = servers.get(row.telemetry)!;
-            return {
-              row,
-              server,
-              tickets: await fetchTickets(server.url, tokens, total),
-              latencies: new Float64Array(total),
-              elapsed: 0,
-              cpu: 0,
-            };
-          }),
+          rows.map((row) => openLane(row, servers.get(row.telemetry)!, tokens, counts)),
         );
-        const counts = {
-          burst: result.burst[concurrency],
-          count: result.count[concurrency],
-          slices: result.slices,
-        };
         await runLanes(lanes, counts, rep + plan.warmups);
         const runs = new Map<BenchTelemetry, TelemetryRun>(
           lanes.map((lane) => [lane.row.telemetry, laneFigures(lane, counts)]),
