@@ -28,6 +28,7 @@ import {
   registerOpenTelemetry,
   spanAttributes,
   type TestTelemetry,
+  ticketRecorder,
 } from '../support/open-telemetry.js';
 import { ask, connect, connected } from '../support/sockets.js';
 import { withDeadline } from '../support/stop-child.js';
@@ -72,15 +73,7 @@ describe('OpenTelemetry: metrics and spans of a Socket.IO app', () => {
   let started: StartedApp;
   /** When each resolveUser call began, on the module's clock. */
   const resolvedAt: number[] = [];
-  const tickets: string[] = [];
-  const tokens: string[] = [];
-  const ticket = async (sub: string, expiresIn = 600) => {
-    const token = signJwt({ sub }, { expiresIn });
-    tokens.push(token);
-    const uuid = await ticketFor(started.url, token);
-    tickets.push(uuid);
-    return uuid;
-  };
+  const { tickets, tokens, ticket } = ticketRecorder(() => started.url);
 
   before(async () => {
     otel = registerOpenTelemetry();

@@ -17,6 +17,9 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 
+import { ticketFor } from './app.js';
+import { signJwt } from './jwt.js';
+
 /** A reader the test pulls from: `collect()` on demand, nothing pushed anywhere. */
 class PullMetricReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
@@ -162,4 +165,21 @@ export function millisOf([seconds, nanos]: HrTime): number {
 /** Now, in epoch milliseconds on the clock the module times operations with. */
 export function now(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/**
+ * Tickets fetched from an app's endpoint, each for a fresh token of `sub`, every ticket and token
+ * kept so that a test can check that none of them reached a metric or a span.
+ */
+export function ticketRecorder(url: () => string) {
+  const tickets: string[] = [];
+  const tokens: string[] = [];
+  const ticket = async (sub: string, expiresIn = 600) => {
+    const token = signJwt({ sub }, { expiresIn });
+    tokens.push(token);
+    const uuid = await ticketFor(url(), token);
+    tickets.push(uuid);
+    return uuid;
+  };
+  return { tickets, tokens, ticket };
 }

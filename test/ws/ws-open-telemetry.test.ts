@@ -3,14 +3,13 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { MemoryTicketStore, WS_TICKET_CHANNELS } from '../../lib/index.js';
-import { ticketFor } from '../support/app.js';
-import { signJwt } from '../support/jwt.js';
 import {
   pointsOf,
   recordedValues,
   registerOpenTelemetry,
   spanAttributes,
   type TestTelemetry,
+  ticketRecorder,
 } from '../support/open-telemetry.js';
 import { withDeadline } from '../support/stop-child.js';
 import { ConnectionLog, EchoWsGateway, ticketModule } from './fixtures/gateways.js';
@@ -47,15 +46,9 @@ describe('OpenTelemetry: metrics and spans of a raw WebSocket app', () => {
   let otel: TestTelemetry;
   let server: StartedWsApp;
   const store = new SwitchedStore();
-  const tickets: string[] = [];
-  const tokens: string[] = [];
-  const ticket = async () => {
-    const token = signJwt({ sub: USER });
-    tokens.push(token);
-    const uuid = await ticketFor(server.url, token);
-    tickets.push(uuid);
-    return uuid;
-  };
+  const recorded = ticketRecorder(() => server.url);
+  const { tickets, tokens } = recorded;
+  const ticket = () => recorded.ticket(USER);
 
   before(async () => {
     otel = registerOpenTelemetry();
