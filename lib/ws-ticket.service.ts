@@ -3,6 +3,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  type OnApplicationBootstrap,
   type OnApplicationShutdown,
   Optional,
 } from '@nestjs/common';
@@ -41,7 +42,7 @@ import type {
  */
 @Injectable()
 export class WsTicketService<TUser = unknown>
-  implements BeforeApplicationShutdown, OnApplicationShutdown
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
   /** Ticket lifetime, in seconds. */
   readonly ttl: number;
@@ -61,8 +62,10 @@ export class WsTicketService<TUser = unknown>
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */
   private readonly refusals = new RefusalLog(this.logger);
-  private readonly registries = new ConnectionRegistries(this.logger);
+  private readonly registries: ConnectionRegistries;
   private readonly parts: ServiceParts<TUser>;
+  /** Upper bound on one store operation (`storeTimeout`), in milliseconds. */
+  private readonly storeTimeout: number;
 
   constructor(
     @Inject(WS_TICKET_MODULE_OPTIONS) readonly options: WsTicketModuleOptions<TUser>,
@@ -81,6 +84,7 @@ export class WsTicketService<TUser = unknown>
     this.callbackTimeout = checked.callbackTimeout;
     this.maxConnectionsPerUser = checked.maxConnectionsPerUser;
     this.onConnectionLimit = checked.onConnectionLimit;
+    this.storeTimeout = checked.storeTimeout;
     this.parts = serviceParts(options, checked, {
       store,
       logger: this.logger,
@@ -90,6 +94,10 @@ export class WsTicketService<TUser = unknown>
         this.logRefusal(WsTicketErrorCode.RATE_LIMITED, 'Ticket request refused'),
       onEvictions: (userId, ids) => this.registries.announceEvictions(userId, ids),
       telemetry: this.telemetry,
+    });
+    this.registries = new ConnectionRegistries(this.logger, this.parts.channel, {
+      revoked: (userId) => this.recordRevocation(userId),
+      evicted: (userId, ids) => this.evictConnections(userId, ids),
     });
   }
 
@@ -171,15 +179,19 @@ export class WsTicketService<TUser = unknown>
    * `serverSideEmit`, such as `@socket.io/redis-adapter`) on every instance; each socket receives
    * `unauthorized` `{ code }` and is disconnected by the server, and a connection authenticated as
    * the user alone but in no namespace any more is closed too. Raw WebSocket (`WsTicketWsAdapter`):
-   * the sockets of this process, closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason.
-   * Other users' sockets are untouched. The sockets of this process are closed even when the store
-   * cannot record the revocation; the call then rejects with `store_unavailable`.
+   * closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason, on this process and, when
+   * the store carries messages between instances (`RedisTicketStore`), on every instance, through
+   * the module's channel; so are the sockets of a Socket.IO server whose adapter does not span
+   * instances and those the guard admitted (guard-only). Other users' sockets are untouched. The
+   * sockets of this process are closed even when the store cannot record the revocation or carry
+   * the message; the call then rejects with `store_unavailable`.
    *
    * Resolves how many of the user's connections **this instance** closed (a Socket.IO connection
-   * multiplexing several namespaces counts once; other instances close theirs without answering).
-   * In an app where no ticket adapter is registered (plain `IoAdapter` or `WsAdapter`, an
-   * application context without gateways) nothing can be closed here: the tickets are still
-   * revoked, and a one-time warning names the fix.
+   * multiplexing several namespaces counts once; other instances close theirs without answering)
+   * once the other instances were told. In an app where no ticket adapter is registered (plain
+   * `IoAdapter` or `WsAdapter`, an application context without gateways) and whose store carries
+   * no messages, nothing can be closed: the tickets are still revoked, and a one-time warning names
+   * the fix.
    * @throws WsTicketError `store_unavailable`
    */
   async disconnectUser(
@@ -192,9 +204,10 @@ export class WsTicketService<TUser = unknown>
       this.parts.revocation.revoke(userId),
       this.parts.tickets.revokeOwner(userId),
     ]);
-    const closed = await this.registries.disconnectUser(userId, code);
+    const [closed] = await Promise.allSettled([this.registries.disconnectUser(userId, code)]);
     if (recorded.status === 'rejected') throw recorded.reason;
-    return closed;
+    if (closed.status === 'rejected') throw closed.reason;
+    return closed.value;
   }
 
   /**
@@ -335,11 +348,20 @@ export class WsTicketService<TUser = unknown>
 
   /**
    * Closes this process's connections of the user among `ids`, evicted by another instance's
-   * handshake (`close-oldest`); the Socket.IO adapter calls it when the news reaches it through
-   * `serverSideEmit`. Unknown ids are ignored.
+   * handshake (`close-oldest`); called when the news reaches it through the Socket.IO adapter's
+   * `serverSideEmit` or the store's channel between instances. Unknown ids are ignored.
    */
   evictConnections(userId: string, ids: readonly string[]): void {
     this.parts.connectionLimit?.evicted(userId, ids);
+  }
+
+  /**
+   * Waits (up to `storeTimeout`) for the subscription to the other instances' messages, when an
+   * adapter needs it, so that the app does not take sockets a `disconnectUser()` elsewhere would
+   * miss; says once when it is not confirmed in time (it is, once the store is back).
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.registries.listening(this.storeTimeout);
   }
 
   /**
@@ -351,9 +373,13 @@ export class WsTicketService<TUser = unknown>
     await this.parts.connectionLimit?.releaseAll();
   }
 
-  /** Stops renewing connection slots: those of connections still open run out within the lease. */
-  onApplicationShutdown(): void {
+  /**
+   * Stops renewing connection slots (those of connections still open run out within the lease) and
+   * listening to the other instances.
+   */
+  async onApplicationShutdown(): Promise<void> {
     this.parts.connectionLimit?.stop();
+    await this.registries.close();
   }
 
   /**

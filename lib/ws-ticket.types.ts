@@ -50,6 +50,13 @@ export interface WsTicketConnectionRegistry {
     code: WsTicketErrorCode,
   ): number | undefined | Promise<number | undefined>;
   /**
+   * Whether {@link disconnectUser} reaches the other instances by itself (Socket.IO on an adapter
+   * with `serverSideEmit`, such as `@socket.io/redis-adapter`). When not (absent: not), the module
+   * passes the `disconnectUser()` calls of other instances to this registry over the ticket store's
+   * channel between instances (`RedisTicketStore`), and this instance listens to it.
+   */
+  readonly spansInstances?: boolean;
+  /**
    * Tells the other instances that this one's handshake evicted some of the user's connections
    * (`onConnectionLimit: 'close-oldest'`), so that they close theirs at once rather than at their
    * next lease renewal; they pass the ids to `WsTicketService.evictConnections()`. Optional: a

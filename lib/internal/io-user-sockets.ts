@@ -69,6 +69,7 @@ export class IoUserSockets {
     return {
       disconnectUser: (userId, code) => this.disconnectUser(server, userId, code),
       announceEvictions: (userId, ids) => this.announceEvictions(server, userId, ids),
+      spansInstances: spansInstances(server),
     };
   }
 

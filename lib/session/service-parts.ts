@@ -8,6 +8,7 @@ import type { WsTicketModuleOptions } from '../ws-ticket.options.js';
 import { AppCallbacks } from './app-callbacks.js';
 import { ConnectionLimit } from './connection-limit.js';
 import { CONNECTION_LIMITS, ConnectionSessions } from './connection-sessions.js';
+import { InstanceChannel } from './instance-channel.js';
 import { IssueLimit } from './issue-limit.js';
 import { OriginCheck } from './origin-check.js';
 import type { RefusalLog } from './refusal-log.js';
@@ -29,6 +30,8 @@ export interface ServiceParts<TUser> {
   connections: ConnectionSessions<TUser>;
   /** Unset when `maxConnectionsPerUser` is off. */
   connectionLimit: ConnectionLimit | undefined;
+  /** Messages to and from the other instances (when the store carries them). */
+  channel: InstanceChannel;
 }
 
 /** What {@link serviceParts} needs besides the options. */
@@ -114,6 +117,7 @@ export function serviceParts<TUser>(
     issuer,
     consumer,
     refresh: new SessionRefresh(consumer, revocation),
+    channel: new InstanceChannel(tickets, context.logger),
     origins,
     connections: new ConnectionSessions<TUser>(limits, (session) => revocation.isRevoked(session)),
     connectionLimit:

@@ -5,6 +5,8 @@ import {
   TicketStore,
   type TicketStoreConnectionSlot,
   type TicketStoreCounter,
+  type TicketStoreMessageListener,
+  type TicketStoreUnsubscribe,
 } from './ticket-store.js';
 
 /** How {@link BoundedTicketStore} names keys and bounds waits. */
@@ -44,6 +46,13 @@ export class BoundedTicketStore {
   /** Whether the store keeps connection slots (what `maxConnectionsPerUser` needs). */
   get holdsConnections(): boolean {
     return CONNECTION_METHODS.every((name) => this.store[name] !== TicketStore.prototype[name]);
+  }
+
+  /** Whether the store carries messages between instances (`publish` and `subscribe`). */
+  get publishes(): boolean {
+    return (['publish', 'subscribe'] as const).every(
+      (name) => this.store[name] !== TicketStore.prototype[name],
+    );
   }
 
   /** The store's class name, for messages. */
@@ -162,6 +171,23 @@ export class BoundedTicketStore {
   /** The user's live connection slots. */
   countConnections(userId: string): Promise<number> {
     return this.run(() => this.store.countConnections(this.userKey('conn', userId)));
+  }
+
+  /** Publishes on the module's channel between instances (`<keyPrefix>instances`). */
+  publish(message: string): Promise<void> {
+    return this.run(() => this.store.publish(this.channel, message));
+  }
+
+  /**
+   * Subscribes to the module's channel. Not bounded here: a subscription made while the store is
+   * away is confirmed once it is back; the caller bounds its own wait.
+   */
+  subscribe(listener: TicketStoreMessageListener): Promise<TicketStoreUnsubscribe> {
+    return this.store.subscribe(this.channel, listener);
+  }
+
+  private get channel(): string {
+    return `${this.options.keyPrefix}instances`;
   }
 
   private ticketKey(ticket: string): string {

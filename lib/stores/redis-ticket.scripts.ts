@@ -2,6 +2,7 @@
 // key it is given (KEYS[1]), so they run on Redis Cluster too; each runs atomically, in one round
 // trip.
 
+import { createHash } from 'node:crypto';
 import type { TicketStoreConnectionSlot } from './ticket-store.js';
 
 /** KEYS[1] owner set; ARGV ticket key, ttl (ms). The set lives as long as its longest ticket. */
@@ -207,4 +208,22 @@ export function readIds(reply: unknown): string[] {
     throw new Error('Unexpected reply to a connection-set script');
   }
   return reply;
+}
+
+const SHA1S = new Map<string, string>();
+
+/** The SHA-1 Redis names a script by, computed once per script. */
+export function sha1Of(script: string): string {
+  let sha = SHA1S.get(script);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(script).digest('hex');
+    SHA1S.set(script, sha);
+  }
+  return sha;
+}
+
+/** SMEMBERS replies an array (RESP2) or a Set (RESP3 with a type mapping). */
+export function strings(reply: unknown): string[] {
+  const items = reply instanceof Set ? [...reply] : Array.isArray(reply) ? reply : [];
+  return items.map(String);
 }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
 import { RedisTicketConnection } from './redis-ticket.connection.js';
+import { RedisTicketPubSub } from './redis-ticket.pubsub.js';
 import {
   ACQUIRE_CONNECTION,
   ADD_TO_OWNER,
@@ -15,11 +15,16 @@ import {
   RENEW_CONNECTIONS,
   readIds,
   readSlot,
+  sha1Of,
+  strings,
 } from './redis-ticket.scripts.js';
+import { type RedisTarget, redisTarget } from './redis-ticket.target.js';
 import {
   TicketStore,
   type TicketStoreConnectionSlot,
   type TicketStoreCounter,
+  type TicketStoreMessageListener,
+  type TicketStoreUnsubscribe,
 } from './ticket-store.js';
 
 export type * from './redis-ticket.types.js';
@@ -32,8 +37,10 @@ import type { RedisTicketClient, RedisTicketStoreOptions } from './redis-ticket.
  * instances however many handshakes race for it. A user's tickets are also listed in a set (for
  * `revokeOwner`), issuance counters are `INCR` with an expiry, each user's revocation generation is
  * a counter that outlives the tickets and handshakes it guards, and each user's connection slots
- * (`maxConnectionsPerUser`) are one sorted set timed by Redis's clock; every command and script
- * touches one key, so Redis Cluster works too.
+ * (`maxConnectionsPerUser`) are one sorted set timed by Redis's clock. Every command and script
+ * touches one key, so each runs on one shard of a Redis Cluster (`cluster`, or a cluster client);
+ * no key carries a hash tag, so tickets spread over every shard. Messages between instances
+ * ({@link publish}) are Redis pub/sub, sharded on a cluster.
  *
  * While Redis is unreachable every operation fails at once (the service answers
  * `store_unavailable` / HTTP 503) rather than waiting in the client's offline queue: a `GETDEL`
@@ -42,18 +49,22 @@ import type { RedisTicketClient, RedisTicketStoreOptions } from './redis-ticket.
  *
  * ```ts
  * WsTicketModule.forRoot({ jwt, store: new RedisTicketStore({ url: process.env.REDIS_URL }) })
+ * new RedisTicketStore({ cluster: ['redis://node-1:6379', 'redis://node-2:6379'] })
  * ```
  *
  * One instance may serve several apps, in turn or at once (an e2e suite that builds an app from the
- * same module in every `beforeEach`): with `url`, the store opens its connection when the first of
+ * same module in every `beforeEach`): with `url` or `cluster`, the store opens its connection when the first of
  * them starts and closes it when the last one shuts down; the next app to start opens a new one.
  * A `client` is the app's, whichever apps use the store: it is never connected nor closed here.
  */
 export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   private readonly options: RedisTicketStoreOptions;
-  /** The connection of its own (`url`), from its first use to the next {@link close}. */
+  /** Where its own connection goes (`url`, `cluster`); unset with `client`. */
+  private readonly target: RedisTarget | undefined;
+  /** The connection of its own, from its first use to the next {@link close}. */
   private connection: RedisTicketConnection | undefined;
+  private readonly pubSub = new RedisTicketPubSub(this.logger);
   private closed = false;
   /** Apps started on this store and not shut down yet: the last one out closes the connection. */
   private users = 0;
@@ -62,26 +73,20 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
 
   constructor(options: RedisTicketStoreOptions) {
     super();
-    if ((options?.client === undefined) === (options?.url === undefined)) {
-      throw new Error('RedisTicketStore: pass exactly one of `client` or `url`.');
-    }
-    if (options.url !== undefined && !isRedisUrl(options.url)) {
-      // The URL may hold a password: it stays out of the message.
-      throw new Error('RedisTicketStore: `url` must be a redis:// or rediss:// URL.');
-    }
+    this.target = redisTarget(options);
     this.options = options;
   }
 
   /**
-   * Counts one more app on the store and, with `url`, opens its connection unless another app
-   * already did (at startup, so that a missing `redis` package fails the boot). A store closed by a
+   * Counts one more app on the store and, with `url` or `cluster`, opens its connection unless
+   * another app already did (at startup, so that a missing `redis` package fails the boot). A store closed by a
    * previous app's shutdown, or by {@link close}, is usable again.
    */
   async onModuleInit(): Promise<void> {
     // Counted first: Nest runs the shutdown hooks even when a startup hook threw.
     this.users += 1;
     this.closed = false;
-    if (this.options.url !== undefined) await this.open();
+    if (this.target !== undefined) await this.open();
   }
 
   /** `SET key value PX ttl`; with an owner, also adds `key` to the owner's set, in the same trip. */
@@ -190,14 +195,37 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
   }
 
   /**
-   * Closes the connection the store opened (`url`) at once, whichever apps still use it (a client
-   * handed in is left to the app). Operations then fail until an app starts on the store again.
+   * `PUBLISH` (one Redis) or sharded `SPUBLISH` (a cluster) on the store's client: every
+   * instance's subscribers of `channel` receive it, those cut off from Redis at that moment do not.
+   */
+  override async publish(channel: string, message: string): Promise<void> {
+    await this.pubSub.publish(await this.client(), channel, message);
+  }
+
+  /**
+   * Subscribes a connection of its own (a `duplicate()` of the store's client) to `channel`,
+   * sharded on a cluster; resolves once Redis confirmed it. The subscription survives outages
+   * (node-redis subscribes again when Redis is back; messages published meanwhile are lost) and
+   * ends with the returned function or {@link close}.
+   */
+  override async subscribe(
+    channel: string,
+    listener: TicketStoreMessageListener,
+  ): Promise<TicketStoreUnsubscribe> {
+    return this.pubSub.subscribe(await this.client(true), channel, listener);
+  }
+
+  /**
+   * Closes the connection the store opened (`url`, `cluster`) at once, whichever apps still use
+   * it (a client handed in is left to the app), and every subscription's connection. Operations
+   * then fail until an app starts on the store again.
    */
   async close(): Promise<void> {
     this.closed = true;
     const connection = this.connection;
     this.connection = undefined;
     connection?.close();
+    this.pubSub.close();
   }
 
   /** Closes the store when the last app using it shuts down; other apps keep it open. */
@@ -229,7 +257,8 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     return value;
   }
 
-  private async client(): Promise<RedisTicketClient> {
+  /** The client, failing at once while it cannot take commands (unless `reconnecting` will do). */
+  private async client(reconnecting = false): Promise<RedisTicketClient> {
     if (this.closed) throw new Error('RedisTicketStore is closed');
     const { client } = this.options;
     const resolved =
@@ -238,9 +267,12 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
         : typeof client === 'function'
           ? await this.resolveClient(client)
           : client;
+    if (reconnecting) return resolved;
     // A reconnecting node-redis client queues commands and sends them once Redis is back, long
-    // after the caller timed out: fail now instead.
-    if (resolved.isReady === false) throw new Error('Redis is not connected');
+    // after the caller timed out: fail now instead. A cluster not discovered yet has no client.
+    if (resolved.isReady === false || this.connection?.ready === false) {
+      throw new Error('Redis is not connected');
+    }
     return resolved;
   }
 
@@ -261,34 +293,7 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
   }
 
   private open(): Promise<RedisTicketClient> {
-    this.connection ??= new RedisTicketConnection(this.options.url as string, this.logger);
+    this.connection ??= new RedisTicketConnection(this.target as RedisTarget, this.logger);
     return this.connection.open();
-  }
-}
-
-const SHA1S = new Map<string, string>();
-
-/** The SHA-1 Redis names a script by, computed once per script. */
-function sha1Of(script: string): string {
-  let sha = SHA1S.get(script);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(script).digest('hex');
-    SHA1S.set(script, sha);
-  }
-  return sha;
-}
-
-/** SMEMBERS replies an array (RESP2) or a Set (RESP3 with a type mapping). */
-function strings(reply: unknown): string[] {
-  const items = reply instanceof Set ? [...reply] : Array.isArray(reply) ? reply : [];
-  return items.map(String);
-}
-
-function isRedisUrl(url: unknown): boolean {
-  if (typeof url !== 'string') return false;
-  try {
-    return ['redis:', 'rediss:'].includes(new URL(url).protocol);
-  } catch {
-    return false;
   }
 }

@@ -24,11 +24,31 @@ export interface RedisTicketClient {
   sRem(key: string, members: string[]): Promise<unknown>;
   /** `DEL key` */
   del(key: string): Promise<unknown>;
+  /** `PUBLISH channel message` (one Redis): {@link RedisTicketStore.publish} */
+  publish?(channel: string, message: string): Promise<unknown>;
+  /** `SPUBLISH channel message` (Redis Cluster, sharded pub/sub) */
+  sPublish?(channel: string, message: string): Promise<unknown>;
+  /**
+   * A new client with the same options, for subscriptions (a subscribed connection runs no other
+   * command). The store connects, subscribes and closes it itself.
+   */
+  duplicate?(overrides?: { disableOfflineQueue?: boolean }): RedisTicketSubscriber;
   /**
    * node-redis: `false` while the client is (re)connecting. The store then fails at once instead of
    * letting the client queue the command until Redis is back.
    */
   readonly isReady?: boolean;
+}
+
+/** The subscriber connection of a {@link RedisTicketClient} (its `duplicate()`). */
+export interface RedisTicketSubscriber {
+  connect(): Promise<unknown>;
+  destroy(): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  /** One Redis: `SUBSCRIBE` */
+  subscribe?(channel: string, listener: (message: string) => void): Promise<unknown>;
+  /** Redis Cluster: `SSUBSCRIBE` (sharded pub/sub, Redis 7) */
+  sSubscribe?(channel: string, listener: (message: string) => void): Promise<unknown>;
 }
 
 /** {@link RedisTicketStore} on a client the app creates, connects and closes itself. */
@@ -40,6 +60,7 @@ export interface RedisTicketStoreClientOptions {
    */
   client: RedisTicketClient | (() => RedisTicketClient | Promise<RedisTicketClient>);
   url?: never;
+  cluster?: never;
 }
 
 /** {@link RedisTicketStore} on a connection the store opens and closes itself. */
@@ -52,7 +73,29 @@ export interface RedisTicketStoreUrlOptions {
    */
   url: string;
   client?: never;
+  cluster?: never;
 }
 
-/** Options of {@link RedisTicketStore}: either `client` or `url`. */
-export type RedisTicketStoreOptions = RedisTicketStoreClientOptions | RedisTicketStoreUrlOptions;
+/** {@link RedisTicketStore} on a Redis Cluster the store connects to and closes itself. */
+export interface RedisTicketStoreClusterOptions {
+  /**
+   * Nodes of a Redis Cluster (Redis ≥ 7, sharded pub/sub) to discover it from: `redis://` or
+   * `rediss://` URLs (`redis://[[user]:password@]host[:port]`, no database: a cluster has only
+   * database 0), as a list or as node-redis' `{ rootNodes: [{ url }] }`. Give several: any one
+   * that answers is enough. The user, password and TLS of the URLs apply to every node the
+   * cluster reports, so they must be the same in all of them. The store creates a node-redis
+   * cluster client (the optional peer dependency `redis`) when the first app using it starts,
+   * keeps trying until the cluster answers, follows failovers, logs outages once, and closes it
+   * when the last of those apps shuts down. For anything else (TLS certificates, `nodeAddressMap`,
+   * replicas for reads), create the cluster client yourself and pass it as `client`.
+   */
+  cluster: readonly string[] | { readonly rootNodes: ReadonlyArray<{ readonly url: string }> };
+  client?: never;
+  url?: never;
+}
+
+/** Options of {@link RedisTicketStore}: exactly one of `client`, `url` or `cluster`. */
+export type RedisTicketStoreOptions =
+  | RedisTicketStoreClientOptions
+  | RedisTicketStoreUrlOptions
+  | RedisTicketStoreClusterOptions;

@@ -17,6 +17,12 @@ export interface TicketStoreConnectionSlot {
   evicted: string[];
 }
 
+/** Receives the messages of a channel ({@link TicketStore.subscribe}). */
+export type TicketStoreMessageListener = (message: string) => void;
+
+/** Ends a subscription ({@link TicketStore.subscribe}); idempotent. */
+export type TicketStoreUnsubscribe = () => Promise<void>;
+
 /**
  * Where tickets live between issue and consumption. It is both the DI token and the type of the store.
  *
@@ -136,5 +142,29 @@ export abstract class TicketStore {
     return Promise.reject(
       new Error(`${this.constructor.name} does not support countConnections()`),
     );
+  }
+
+  /**
+   * Sends `message` to the listeners of `channel` on every instance that shares this store
+   * (including this one's), at most once each, with no delivery guarantee for an instance that is
+   * cut off from the store at that moment (Redis pub/sub). Optional: the module uses it to carry
+   * `disconnectUser()` and `close-oldest` evictions to the raw WebSocket sockets of other
+   * instances; a store without it (or a process-local one) leaves them to the process they are
+   * called in. Resolves once the store took the message.
+   */
+  publish(_channel: string, _message: string): Promise<void> {
+    return Promise.reject(new Error(`${this.constructor.name} does not support publish()`));
+  }
+
+  /**
+   * Calls `listener` with every message {@link publish}ed on `channel` from now on, until the
+   * returned function is called; the subscription survives reconnections of the store. Resolves
+   * once the store confirmed it. Implement it together with {@link publish}.
+   */
+  subscribe(
+    _channel: string,
+    _listener: TicketStoreMessageListener,
+  ): Promise<TicketStoreUnsubscribe> {
+    return Promise.reject(new Error(`${this.constructor.name} does not support subscribe()`));
   }
 }

@@ -219,10 +219,11 @@ describe('Session refresh across two instances on one Redis', { skip, timeout: 1
       await Promise.all([closeWs(onB), closeWs(alsoOnA)]);
     });
 
-    // Raw WebSocket revocation closes the sockets of the instance that revokes only (issue #15):
-    // the socket on B stays open, so only the refresh is asserted here, not a close.
-    it('refuses with user_revoked a refresh in flight on B when A disconnects the user, and extends nothing', async () => {
+    // A's disconnectUser reaches B through the store's channel (issue #15): B closes the socket,
+    // and the refresh in flight extends nothing whichever comes first.
+    it('refuses with user_revoked a refresh in flight on B when A disconnects the user, extends nothing, and B closes the socket 4003', async () => {
       const ws = await open(b, signJwt({ sub: 'ws-revoked' }));
+      const closed = wsClosure(ws);
       const client = b.app.get(RefreshLog).clients.get('ws-revoked');
       assert.ok(client);
       const { user, sessionExpiresAt } = client.data;
@@ -240,20 +241,22 @@ describe('Session refresh across two instances on one Redis', { skip, timeout: 1
       await onA.disconnectUser('ws-revoked');
       held.release();
       const answer = await answered;
-      // Today B's socket stays open and gets the refusal; once B closes it (#15), no answer at all.
+      // The refusal, or no answer at all when B's close came first.
       if (answer !== undefined) assert.deepEqual(answer, { ok: false, code: 'user_revoked' });
       await refreshesSettled(gate);
       assert.equal(client.data.user, user);
       assert.equal(client.data.sessionExpiresAt, sessionExpiresAt);
-      await closeWs(ws);
+      assert.deepEqual(await closed, { code: 4003, reason: 'user_revoked' });
     });
 
-    it('refuses with ticket_invalid a later refresh on B with a ticket issued before A disconnected the user', async () => {
+    it('closes on B, 4003 user_revoked, the socket of a user A disconnected, and refuses on B a ticket issued before (ticket_invalid)', async () => {
       const ws = await open(b, signJwt({ sub: 'ws-later' }));
+      const closed = wsClosure(ws);
       const uuid = await ticketFor(a.url, signJwt({ sub: 'ws-later' }));
       await onA.disconnectUser('ws-later');
-      assert.deepEqual(await refreshWith(ws, uuid), { ok: false, code: 'ticket_invalid' });
-      await closeWs(ws);
+      assert.deepEqual(await closed, { code: 4003, reason: 'user_revoked' });
+      const upgrade = await openWs(`${b.wsUrl}/ws?uuid=${uuid}`);
+      assert.equal(!upgrade.ok && upgrade.code, 'ticket_invalid');
     });
   });
 });

@@ -197,10 +197,13 @@ describe('RedisTicketStore', { skip }, () => {
 
   describe('options', () => {
     it('requires exactly one of client and url', () => {
-      assert.throws(() => new RedisTicketStore({} as never), /exactly one of `client` or `url`/);
+      assert.throws(
+        () => new RedisTicketStore({} as never),
+        /exactly one of `client`, `url` or `cluster`/,
+      );
       assert.throws(
         () => new RedisTicketStore({ url: redis.url, client: createClient() } as never),
-        /exactly one of `client` or `url`/,
+        /exactly one of `client`, `url` or `cluster`/,
       );
     });
 
