@@ -18,7 +18,8 @@ import { WsTicketService } from './ws-ticket.service.js';
  * Guards gateway handlers. Passes when `WsTicketIoAdapter` authenticated the socket. In apps that use
  * only the guard (plain `IoAdapter`), it consumes the handshake ticket on the first guarded message,
  * once per connection, and keeps the user in `socket.data.user` for the next messages; the sockets
- * it admitted are closed by `WsTicketService.disconnectUser()` (on this process). Guard-only mode
+ * it admitted are closed by `WsTicketService.disconnectUser()` (on this process, and on the others
+ * through the ticket store's channel between instances). Guard-only mode
  * has no session expiry and no per-user rooms: use the adapter for those.
  * Refusals are `WsException({ code, message })`.
  *

@@ -33,19 +33,22 @@ export class AppModule {
       signOptions: { algorithm: 'HS256', expiresIn: config.jwtTtl, issuer: SAMPLE_ISSUER },
       verifyOptions: { algorithms: ['HS256'] },
     });
-    const { redisUrl } = config;
+    const { redisUrl, redisClusterNodes } = config;
+    const redis = redisClusterNodes
+      ? { cluster: redisClusterNodes }
+      : redisUrl
+        ? { url: redisUrl }
+        : undefined;
     return {
       module: AppModule,
       imports: [
         WebModule,
         // GET /metrics (Prometheus), outside the `api` prefix like the page.
         MetricsModule,
-        // With REDIS_URL, the active flag and session version live in Redis: every process sees
-        // a deactivation or a logout-all made on another.
+        // With REDIS_URL (or REDIS_CLUSTER_NODES), the active flag and session version live in
+        // Redis: every process sees a deactivation or a logout-all made on another.
         UsersModule.register(
-          redisUrl
-            ? { provide: UserState, useFactory: () => new RedisUserState({ url: redisUrl }) }
-            : undefined,
+          redis ? { provide: UserState, useFactory: () => new RedisUserState(redis) } : undefined,
         ),
         jwt,
         WsTicketModule.forRootAsync({
@@ -60,8 +63,10 @@ export class AppModule {
             // Unknown or deactivated users, and the sample's tokens of an ended session (stale
             // `sv`), get no ticket and no socket.
             resolveUser: ticketUser(config, users),
-            // With REDIS_URL, tickets live in Redis: issued by one process, accepted once by any.
-            store: redisUrl ? new RedisTicketStore({ url: redisUrl }) : undefined,
+            // With REDIS_URL (REDIS_CLUSTER_NODES), tickets live in Redis (a Redis Cluster):
+            // issued by one process, accepted once by any. Raw WebSocket kicks cross processes
+            // over the store's channel.
+            store: redis ? new RedisTicketStore(redis) : undefined,
             ttl: config.wsTicketTtl,
             // Unset: the module's default (60 s). The chat page answers `ws-ticket:expiring` with
             // a token it refreshed at POST /api/auth/refresh, so a socket outlives its first JWT.

@@ -6,6 +6,7 @@ import { AppModule } from './app.module.js';
 import { redactRedisUrl, type SampleConfig } from './config.js';
 import { METRICS_ROUTES } from './metrics/metrics.routes.js';
 import { RedisWsTicketIoAdapter } from './redis/redis-ws-ticket-io.adapter.js';
+import { ShardedRedisWsTicketIoAdapter } from './redis/sharded-ws-ticket-io.adapter.js';
 import { WEB_ROUTES } from './web/web.routes.js';
 
 /** How the sample speaks WebSocket: Socket.IO gateways by default. */
@@ -15,8 +16,8 @@ export interface SampleTransport {
 }
 
 /**
- * Builds the sample app (not listening yet). With `config.redisUrl`, tickets, user state and (for
- * the default Socket.IO transport) broadcasts and kicks go through Redis.
+ * Builds the sample app (not listening yet). With `config.redisUrl` (or `redisClusterNodes`),
+ * tickets, user state, broadcasts (Socket.IO) and kicks go through Redis (a Redis Cluster).
  */
 export async function createSampleApp(
   config: SampleConfig,
@@ -45,28 +46,33 @@ export async function createSampleApp(
   );
   // Every route under /api, except the chat page at / (WebModule) and GET /metrics (MetricsModule).
   app.setGlobalPrefix('api', { exclude: [...WEB_ROUTES, ...METRICS_ROUTES] });
-  app.useWebSocketAdapter(transport.adapter?.(app) ?? socketIoAdapter(app, config));
+  app.useWebSocketAdapter(transport.adapter?.(app) ?? (await socketIoAdapter(app, config)));
   app.enableShutdownHooks();
   logMode(config, transport);
   return app;
 }
 
-function socketIoAdapter(app: INestApplication, { redisUrl }: SampleConfig): WsTicketIoAdapter {
+async function socketIoAdapter(
+  app: INestApplication,
+  { redisUrl, redisClusterNodes }: SampleConfig,
+): Promise<WsTicketIoAdapter> {
+  if (redisClusterNodes) return ShardedRedisWsTicketIoAdapter.connect(app, redisClusterNodes);
   return redisUrl ? new RedisWsTicketIoAdapter(app, redisUrl) : new WsTicketIoAdapter(app);
 }
 
-function logMode({ redisUrl }: SampleConfig, transport: SampleTransport): void {
+function logMode({ redisUrl, redisClusterNodes }: SampleConfig, transport: SampleTransport): void {
   const logger = new Logger('Sample');
-  if (!redisUrl) {
+  if (!redisUrl && !redisClusterNodes) {
     logger.log(
-      'In-memory mode: tickets, users and sockets are local to this process (set REDIS_URL to run several).',
+      'In-memory mode: tickets, users and sockets are local to this process (set REDIS_URL or REDIS_CLUSTER_NODES to run several).',
     );
     return;
   }
   const sockets = transport.adapter
-    ? 'WebSocket broadcasts and kicks stay local to this process'
+    ? "WebSocket kicks reach every process (the ticket store's channel); messages stay local to this process"
     : 'Socket.IO broadcasts and kicks reach every process';
-  logger.log(
-    `Redis mode (${redactRedisUrl(redisUrl)}): tickets and user state are shared; ${sockets}.`,
-  );
+  const where = redisClusterNodes
+    ? `Redis Cluster mode (${redisClusterNodes.map(redactRedisUrl).join(', ')})`
+    : `Redis mode (${redactRedisUrl(redisUrl as string)})`;
+  logger.log(`${where}: tickets and user state are shared; ${sockets}.`);
 }

@@ -34,6 +34,11 @@ export interface SampleConfig {
    */
   redisUrl?: string;
   /**
+   * `REDIS_CLUSTER_NODES` (`redis://h:p,redis://h:p,…`): the same on a Redis Cluster (Redis 7:
+   * sharded pub/sub for Socket.IO and the module's channel). Excludes `REDIS_URL`.
+   */
+  redisClusterNodes?: string[];
+  /**
    * `JWT_JWKS_URI`: an identity provider's JSON Web Key Set (an http: or https: URL). When set,
    * the ticket endpoint also accepts RS256 and ES256 tokens signed with its keys, whose `sub` is a
    * sample user's id. Unset: only the sample's own login tokens.
@@ -111,7 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SampleConfig {
           .map((origin) => origin.trim())
           .filter(Boolean)
       : undefined,
-    redisUrl: redisUrl(env),
+    ...redis(env),
     ...identityProvider(env),
   };
 }
@@ -157,14 +162,31 @@ export function redactJwksUri(uri: string): string {
   return parsed ? `${parsed.origin}${parsed.pathname}` : '(invalid URL)';
 }
 
-function redisUrl(env: NodeJS.ProcessEnv): string | undefined {
-  const raw = env.REDIS_URL?.trim();
-  if (!raw) return undefined;
-  // The URL may hold a password: it stays out of the message.
-  if (!['redis:', 'rediss:'].includes(safeUrl(raw)?.protocol ?? '')) {
-    throw new Error('REDIS_URL must be a redis:// or rediss:// URL');
+/** `REDIS_URL` or `REDIS_CLUSTER_NODES`, trimmed; empty is unset. */
+function redis(env: NodeJS.ProcessEnv): Pick<SampleConfig, 'redisUrl' | 'redisClusterNodes'> {
+  const url = env.REDIS_URL?.trim() || undefined;
+  const nodes = env.REDIS_CLUSTER_NODES?.split(',')
+    .map((node) => node.trim())
+    .filter(Boolean);
+  if (url !== undefined && nodes?.length) {
+    throw new Error('Set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
   }
-  return raw;
+  // The URLs may hold a password: they stay out of the messages.
+  if (url !== undefined) {
+    if (!isRedisUrl(url)) throw new Error('REDIS_URL must be a redis:// or rediss:// URL');
+    return { redisUrl: url };
+  }
+  if (!nodes?.length) return {};
+  nodes.forEach((node, index) => {
+    if (!isRedisUrl(node)) {
+      throw new Error(`REDIS_CLUSTER_NODES: node ${index + 1} must be a redis:// or rediss:// URL`);
+    }
+  });
+  return { redisClusterNodes: nodes };
+}
+
+function isRedisUrl(url: string): boolean {
+  return ['redis:', 'rediss:'].includes(safeUrl(url)?.protocol ?? '');
 }
 
 /**

@@ -83,6 +83,13 @@ export function serviceParts<TUser>(
         'between renewals. Raise connectionLease or lower storeTimeout.',
     );
   }
+  if (/\{[^}]+\}/.test(checked.keyPrefix)) {
+    context.logger.warn(
+      `keyPrefix holds a Redis hash tag (braces): on a Redis Cluster every key of the module ` +
+        'then lands in one slot, on one shard. No command of the module needs two keys in one ' +
+        'slot: remove the braces.',
+    );
+  }
   tickets.check(
     { issueLimit: issueLimit !== false, connectionLimit: checked.maxConnectionsPerUser !== false },
     context.logger,

@@ -7,11 +7,14 @@ import {
   type SampleRedisClient,
   withRedisTimeout,
 } from './redis-client.js';
+import { createSampleRedisCluster, type SampleRedisCluster } from './redis-cluster-client.js';
 
-/** Options of {@link RedisUserState}. */
+/** Options of {@link RedisUserState}: `url` (one Redis) or `cluster` (its nodes' URLs). */
 export interface RedisUserStateOptions {
   /** `redis://` or `rediss://` URL. */
-  url: string;
+  url?: string;
+  /** A Redis Cluster's node URLs (`REDIS_CLUSTER_NODES`). */
+  cluster?: readonly string[];
   /**
    * Upper bound on one Redis call, in milliseconds: a Redis that keeps the connection open but does
    * not answer (paused, overloaded) fails the request (503) after this instead of hanging it.
@@ -25,27 +28,36 @@ export interface RedisUserStateOptions {
 /**
  * The sample's user state in Redis, shared by every sample process: one hash per user,
  * `sample:user:<id>` with `inactive` (`1` once deactivated) and `sv` (session version, `HINCRBY`,
- * so concurrent logouts on two processes both count). Opens its own connection and closes it on
- * shutdown. While Redis is unreachable every call fails at once with
+ * so concurrent logouts on two processes both count); every command touches one key, so it runs
+ * on a Redis Cluster as on one Redis. Opens its own connection and closes it on shutdown. While Redis is unreachable every call fails at once with
  * {@link UserStateUnavailableError}; while it does not answer, after `timeout`.
  */
 export class RedisUserState extends UserState implements OnApplicationShutdown {
   private readonly logger = new Logger('SampleUserState');
-  private readonly client: SampleRedisClient;
+  private readonly client: SampleRedisClient | SampleRedisCluster;
+  private readonly close: () => void;
   private readonly keyPrefix: string;
   private readonly timeout: number;
 
-  constructor({ url, timeout = 2000, keyPrefix = 'sample:user:' }: RedisUserStateOptions) {
+  constructor({ url, cluster, timeout = 2000, keyPrefix = 'sample:user:' }: RedisUserStateOptions) {
     super();
     if (!Number.isFinite(timeout) || timeout <= 0) {
       throw new Error('RedisUserState: `timeout` must be a positive number of milliseconds.');
     }
     this.keyPrefix = keyPrefix;
     this.timeout = timeout;
-    this.client = createSampleRedisClient(url, {
-      name: 'sample-user-state',
-      failFast: { timeout },
-    });
+    const options = { name: 'sample-user-state', failFast: { timeout } };
+    if (cluster) {
+      const handle = createSampleRedisCluster(cluster, options);
+      this.client = handle.cluster;
+      this.close = handle.close;
+    } else if (url) {
+      const client = createSampleRedisClient(url, options);
+      this.client = client;
+      this.close = () => closeSampleRedisClient(client);
+    } else {
+      throw new Error('RedisUserState: pass `url` or `cluster`.');
+    }
   }
 
   async isActive(id: string): Promise<boolean> {
@@ -65,7 +77,7 @@ export class RedisUserState extends UserState implements OnApplicationShutdown {
   }
 
   onApplicationShutdown(): void {
-    closeSampleRedisClient(this.client);
+    this.close();
   }
 
   private key(id: string): string {

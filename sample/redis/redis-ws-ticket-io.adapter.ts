@@ -70,7 +70,7 @@ const UNAWAITED = new Set<PropertyKey>([
  * Socket.IO documents for Redis outages, and the client's `error` listener has logged the outage.
  * Everything else reaches the client unchanged.
  */
-function unawaitedSafe<T extends object>(client: T): T {
+export function unawaitedSafe<T extends object>(client: T): T {
   return new Proxy(client, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);

@@ -31,6 +31,7 @@ export function startSample(
       JWT_SECRET: SAMPLE_JWT_SECRET,
       // In-memory mode unless a test asks for Redis, whatever the developer's shell exports.
       REDIS_URL: '',
+      REDIS_CLUSTER_NODES: '',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
