@@ -46,9 +46,8 @@ export class RedisTicketPubSub {
     const cluster = isCluster(client);
     // With its offline queue (the store's own connection has none): a subscription made while
     // Redis is away is sent once it is back.
-    const subscriber = client.duplicate(
-      cluster ? undefined : { disableOfflineQueue: false },
-    ) as OwnedSubscriber;
+    const duplicate = client.duplicate as (overrides?: object) => OwnedSubscriber;
+    const subscriber = duplicate.call(client, cluster ? undefined : { disableOfflineQueue: false });
     this.subscribers.add(subscriber);
     this.supervise(subscriber);
     const end: TicketStoreUnsubscribe = async () => {

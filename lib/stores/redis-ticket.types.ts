@@ -32,7 +32,7 @@ export interface RedisTicketClient {
    * A new client with the same options, for subscriptions (a subscribed connection runs no other
    * command). The store connects, subscribes and closes it itself.
    */
-  duplicate?(overrides?: { disableOfflineQueue?: boolean }): RedisTicketSubscriber;
+  duplicate?(): RedisTicketSubscriber;
   /**
    * node-redis: `false` while the client is (re)connecting. The store then fails at once instead of
    * letting the client queue the command until Redis is back.

@@ -124,6 +124,28 @@ const consumerFiles: Record<string, string> = {
       }
     }
   `,
+  // A Redis Cluster from an env list, node-redis' shape, a cluster client of the app's own; a
+  // custom store that carries the channel between instances; a registry that spans instances.
+  'cluster.ts': `
+    import { createCluster } from 'redis';
+    import { MemoryTicketStore, RedisTicketStore, type RedisTicketStoreClusterOptions, type TicketStoreMessageListener, type TicketStoreUnsubscribe, type WsTicketConnectionRegistry } from 'nestjs-ws-ticket';
+    const nodes = (process.env.REDIS_CLUSTER_NODES ?? '').split(',');
+    export const fromList = new RedisTicketStore({ cluster: nodes });
+    const options: RedisTicketStoreClusterOptions = { cluster: { rootNodes: nodes.map((url) => ({ url })) } };
+    export const fromRootNodes = new RedisTicketStore(options);
+    export const fromClient = new RedisTicketStore({ client: createCluster({ rootNodes: [{ url: 'redis://h:7000' }] }) });
+    export class BusStore extends MemoryTicketStore {
+      override async publish(channel: string, message: string): Promise<void> {
+        void channel;
+        void message;
+      }
+      override async subscribe(channel: string, listener: TicketStoreMessageListener): Promise<TicketStoreUnsubscribe> {
+        listener(channel);
+        return async () => {};
+      }
+    }
+    export const registry: WsTicketConnectionRegistry = { disconnectUser: () => 0, spansInstances: true };
+  `,
   // The raw ws adapter's handshake goes wherever the service takes a handshake.
   'upgrade-handshake.ts': `
     import type { IncomingMessage } from 'node:http';
