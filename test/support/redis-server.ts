@@ -49,7 +49,7 @@ export function freePort(): Promise<number> {
  * between {@link freePort} and the spawn (test files run two at a time) does not count, and a child
  * that exited (its port was taken) rejects at once instead of waiting out the deadline.
  */
-function waitForRedis(port: number, child: ChildProcess, timeoutMs = 5000): Promise<void> {
+export function waitForRedis(port: number, child: ChildProcess, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const exited = () => child.exitCode !== null || child.signalCode !== null;

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createClient, createCluster } from 'redis';
+import { RedisTicketStore } from '../../lib/index.js';
+import { connectionSlotsContract } from '../stores/connection-slots.contract.js';
+import { ticketStoreContract } from '../stores/ticket-store.contract.js';
+import {
+  clusterSkipReason,
+  type RedisClusterHandle,
+  startRedisCluster,
+} from './support/redis-cluster.js';
+import { ticketKey } from './support/redis-tools.js';
+
+const skip = clusterSkipReason();
+
+type ClusterClient = ReturnType<typeof createCluster>;
+
+/** A node-redis cluster client as an app would hand it in: no offline queue, errors heard. */
+async function clusterClient(cluster: RedisClusterHandle): Promise<ClusterClient> {
+  const client = createCluster({
+    rootNodes: cluster.urls.map((url) => ({ url })),
+    defaults: { disableOfflineQueue: true },
+  });
+  client.on('error', () => {});
+  client.on('node-error', () => {});
+  await client.connect();
+  return client;
+}
+
+/** Connections to single nodes: no cluster routing, no redirect followed. */
+async function nodeClients(urls: string[]): Promise<ReturnType<typeof createClient>[]> {
+  return Promise.all(
+    urls.map(async (url) => {
+      const node = createClient({ url });
+      node.on('error', () => {});
+      await node.connect();
+      return node;
+    }),
+  );
+}
+
+/** What one node holds under `key`: `null` when another node serves its slot (MOVED). */
+async function readOnNode(node: ReturnType<typeof createClient>, key: string): Promise<unknown> {
+  try {
+    return await node.sendCommand(['GET', key]);
+  } catch (error) {
+    if (String((error as Error).message).startsWith('MOVED')) return null;
+    throw error;
+  }
+}
+
+/** Fresh ticket keys, drawn until each master serves at least `each` of them. */
+async function keysOnEveryMaster(cluster: RedisClusterHandle, each: number): Promise<string[]> {
+  const keys: string[] = [];
+  const perMaster = new Map<number, number>();
+  while (perMaster.size < 3 || [...perMaster.values()].some((n) => n < each)) {
+    const key = ticketKey(randomUUID());
+    const { port } = await cluster.masterOf(key);
+    perMaster.set(port, (perMaster.get(port) ?? 0) + 1);
+    keys.push(key);
+  }
+  return keys;
+}
+
+describe('RedisTicketStore on a Redis Cluster of three masters', { skip }, () => {
+  let cluster: RedisClusterHandle;
+  let client: ClusterClient;
+  let store: RedisTicketStore;
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    client = await clusterClient(cluster);
+    store = new RedisTicketStore({ client });
+  });
+  after(async () => {
+    client?.destroy();
+    await cluster?.stop();
+  });
+
+  describe('the TicketStore contract, on a cluster client handed in', () => {
+    ticketStoreContract(() => store);
+  });
+
+  describe('the connection-slot contract, on a cluster client handed in', () => {
+    connectionSlotsContract(() => store);
+  });
+
+  it('spreads tickets over every master, each stored on the node serving its slot', async () => {
+    // 60 random keys all missing one master: about 3 × (2/3)^60, never.
+    const keys = Array.from({ length: 60 }, () => ticketKey(randomUUID()));
+    await Promise.all(keys.map((key, i) => store.put(key, `value-${i}`, 30_000)));
+    const masters = cluster.masters();
+    assert.equal(masters.length, 3);
+    const owners = await Promise.all(keys.map((key) => cluster.masterOf(key)));
+    assert.deepEqual(new Set(owners.map((node) => node.port)), new Set(masters.map((n) => n.port)));
+    const nodes = await nodeClients(masters.map((node) => node.url));
+    try {
+      for (const [i, key] of keys.entries()) {
+        const held = await Promise.all(nodes.map((node) => readOnNode(node, key)));
+        const expected = masters.map((node) => (node === owners[i] ? `value-${i}` : null));
+        assert.deepEqual(held, expected);
+      }
+    } finally {
+      for (const node of nodes) node.destroy();
+    }
+    await Promise.all(keys.map((key) => store.take(key)));
+  });
+
+  it('gives a ticket on every master to exactly one of 50 takes racing from five instances', async () => {
+    const instances = await Promise.all(Array.from({ length: 5 }, () => clusterClient(cluster)));
+    try {
+      const stores = instances.map((instance) => new RedisTicketStore({ client: instance }));
+      // One ticket served by each master.
+      const tickets = new Map<number, string>();
+      for (const key of await keysOnEveryMaster(cluster, 1)) {
+        tickets.set((await cluster.masterOf(key)).port, key);
+      }
+      for (const key of tickets.values()) {
+        await stores[0].put(key, 'once', 30_000);
+        const takes = Array.from({ length: 50 }, (_, i) => stores[i % stores.length].take(key));
+        const values = await Promise.all(takes);
+        assert.deepEqual(
+          values.filter((value) => value !== undefined),
+          ['once'],
+        );
+      }
+    } finally {
+      for (const instance of instances) instance.destroy();
+    }
+  });
+
+  it("revokes an owner's tickets spread over every master", async () => {
+    const owner = `ws-ticket:owner-${randomUUID()}`;
+    const keys = await keysOnEveryMaster(cluster, 2);
+    for (const key of keys) await store.put(key, 'mine', 30_000, owner);
+    assert.equal(await store.revokeOwner(owner), keys.length);
+    for (const key of keys) assert.equal(await store.take(key), undefined);
+  });
+});
