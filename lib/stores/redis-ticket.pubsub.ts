@@ -5,13 +5,14 @@ import type { TicketStoreMessageListener, TicketStoreUnsubscribe } from './ticke
 
 /** What a node-redis subscriber offers beyond {@link RedisTicketSubscriber}, when it does. */
 interface OwnedSubscriber extends RedisTicketSubscriber {
-  on(event: 'error' | 'ready', listener: (error: Error) => void): unknown;
+  on(event: string, listener: (error: Error) => void): unknown;
 }
 
 /**
- * The pub/sub of a `RedisTicketStore`: `PUBLISH` / `SUBSCRIBE` on one Redis, sharded `SPUBLISH` /
- * `SSUBSCRIBE` on a Redis Cluster (a channel lives on the shard of its hash slot, so a message
- * crosses no other shard). Every subscription has a connection of its own, a `duplicate()` of the
+ * The pub/sub of a `RedisTicketStore` on a client it does not supervise (`url`, or the app's
+ * `client`; its own `cluster` subscribes through `RedisClusterConnection`): `PUBLISH` /
+ * `SUBSCRIBE` on one Redis, sharded `SPUBLISH` / `SSUBSCRIBE` on a Redis Cluster client (a channel
+ * lives on the shard of its hash slot, so a message crosses no other shard). Every subscription has a connection of its own, a `duplicate()` of the
  * store's client (a subscribed connection runs nothing else), which it connects, keeps subscribed
  * across reconnections (node-redis subscribes again by itself), and destroys when the
  * subscription ends or the store closes.
@@ -86,18 +87,23 @@ export class RedisTicketPubSub {
   /** Logs a subscriber's outage once and its end once (an unheard 'error' would end the process). */
   private supervise(subscriber: OwnedSubscriber): void {
     let down = false;
-    subscriber.on('error', (error) => {
+    const lost = (error: Error) => {
       if (down || !this.subscribers.has(subscriber)) return;
       down = true;
       this.logger.error(
         `Redis subscriber unavailable (${describeError(error)}); messages from other instances are lost until it is back.`,
       );
-    });
-    subscriber.on('ready', () => {
+    };
+    const back = () => {
       if (!down) return;
       down = false;
       this.logger.log('Redis subscriber available again.');
-    });
+    };
+    // A client: 'error' / 'ready'; a cluster client: also its nodes' 'node-error' / 'node-ready'.
+    subscriber.on('error', lost);
+    subscriber.on('node-error', lost);
+    subscriber.on('ready', back);
+    subscriber.on('node-ready', back);
   }
 }
 

@@ -1,5 +1,6 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { WS_TICKET_LOGGER_CONTEXT } from '../ws-ticket.constants.js';
+import { RedisClusterConnection } from './redis-ticket.cluster.js';
 import { RedisTicketConnection } from './redis-ticket.connection.js';
 import { RedisTicketPubSub } from './redis-ticket.pubsub.js';
 import {
@@ -63,7 +64,7 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
   /** Where its own connection goes (`url`, `cluster`); unset with `client`. */
   private readonly target: RedisTarget | undefined;
   /** The connection of its own, from its first use to the next {@link close}. */
-  private connection: RedisTicketConnection | undefined;
+  private connection: RedisTicketConnection | RedisClusterConnection | undefined;
   private readonly pubSub = new RedisTicketPubSub(this.logger);
   private closed = false;
   /** Apps started on this store and not shut down yet: the last one out closes the connection. */
@@ -86,7 +87,9 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     // Counted first: Nest runs the shutdown hooks even when a startup hook threw.
     this.users += 1;
     this.closed = false;
-    if (this.target !== undefined) await this.open();
+    const cluster = this.clusterConnection();
+    if (cluster) await cluster.begin();
+    else if (this.target !== undefined) await this.open();
   }
 
   /** `SET key value PX ttl`; with an owner, also adds `key` to the owner's set, in the same trip. */
@@ -102,10 +105,17 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     await Promise.all([set, this.eval(ADD_TO_OWNER, owner, [key, String(px)])]);
   }
 
-  /** One `GETDEL`: atomic, so a ticket is taken once however many callers race for it. */
+  /**
+   * One `GETDEL`: atomic, so a ticket is taken once however many callers race for it. On its own
+   * cluster, a shard with replicas also answers `WAIT 1` in the same trip: the value counts only
+   * once a replica has the delete, so a failover cannot hand the ticket out again.
+   */
   async take(key: string): Promise<string | undefined> {
     const client = await this.client();
-    const value = await client.getDel(key);
+    const value =
+      this.connection instanceof RedisClusterConnection
+        ? await this.connection.take(key)
+        : await client.getDel(key);
     return typeof value === 'string' ? value : undefined;
   }
 
@@ -212,6 +222,11 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
     channel: string,
     listener: TicketStoreMessageListener,
   ): Promise<TicketStoreUnsubscribe> {
+    const cluster = this.clusterConnection();
+    if (cluster) {
+      if (this.closed) throw new Error('RedisTicketStore is closed');
+      return cluster.subscribe(channel, listener);
+    }
     return this.pubSub.subscribe(await this.client(true), channel, listener);
   }
 
@@ -269,10 +284,8 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
           : client;
     if (reconnecting) return resolved;
     // A reconnecting node-redis client queues commands and sends them once Redis is back, long
-    // after the caller timed out: fail now instead. A cluster not discovered yet has no client.
-    if (resolved.isReady === false || this.connection?.ready === false) {
-      throw new Error('Redis is not connected');
-    }
+    // after the caller timed out: fail now instead. (A cluster not discovered yet has no client.)
+    if (resolved.isReady === false) throw new Error('Redis is not connected');
     return resolved;
   }
 
@@ -293,7 +306,21 @@ export class RedisTicketStore extends TicketStore implements OnModuleInit, OnApp
   }
 
   private open(): Promise<RedisTicketClient> {
-    this.connection ??= new RedisTicketConnection(this.target as RedisTarget, this.logger);
-    return this.connection.open();
+    return this.clusterConnection()?.open() ?? this.serverConnection().open();
+  }
+
+  /** Its own cluster's connection (`cluster`), made on first use; undefined otherwise. */
+  private clusterConnection(): RedisClusterConnection | undefined {
+    if (this.target?.kind !== 'cluster') return undefined;
+    this.connection ??= new RedisClusterConnection(this.target, this.logger);
+    return this.connection as RedisClusterConnection;
+  }
+
+  private serverConnection(): RedisTicketConnection {
+    this.connection ??= new RedisTicketConnection(
+      (this.target as { url: string }).url,
+      this.logger,
+    );
+    return this.connection as RedisTicketConnection;
   }
 }

@@ -137,3 +137,86 @@ describe('RedisTicketStore on a Redis Cluster of three masters', { skip }, () =>
     for (const key of keys) assert.equal(await store.take(key), undefined);
   });
 });
+
+describe('RedisTicketStore({ cluster }) on its own cluster client', { skip }, () => {
+  let cluster: RedisClusterHandle;
+  let store: RedisTicketStore;
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    // node-redis' shape, one root node: the others are discovered.
+    store = new RedisTicketStore({ cluster: { rootNodes: [{ url: cluster.urls[1] }] } });
+    await store.onModuleInit();
+  });
+  after(async () => {
+    await store?.onApplicationShutdown();
+    await cluster?.stop();
+  });
+
+  describe('the TicketStore contract', () => {
+    ticketStoreContract(() => store);
+  });
+
+  describe('the connection-slot contract', () => {
+    connectionSlotsContract(() => store);
+  });
+
+  it('carries messages between stores over a sharded channel, to every subscriber, until unsubscribed', async () => {
+    const other = new RedisTicketStore({ cluster: [...cluster.urls] });
+    await other.onModuleInit();
+    try {
+      const heard: string[] = [];
+      const unsubscribe = await other.subscribe('ws-ticket:instances', (m) => heard.push(m));
+      const own: string[] = [];
+      const unsubscribeOwn = await store.subscribe('ws-ticket:instances', (m) => own.push(m));
+      const shardNumSub = async () => {
+        const owner = await cluster.masterOf('ws-ticket:instances');
+        const node = createClient({ url: owner.url });
+        node.on('error', () => {});
+        await node.connect();
+        try {
+          return await node.sendCommand(['PUBSUB', 'SHARDNUMSUB', 'ws-ticket:instances']);
+        } finally {
+          node.destroy();
+        }
+      };
+      assert.deepEqual(await shardNumSub(), ['ws-ticket:instances', 2]);
+      await store.publish('ws-ticket:instances', 'one');
+      await eventuallyEqual(() => [heard.length, own.length], [1, 1]);
+      await unsubscribe();
+      await store.publish('ws-ticket:instances', 'two');
+      await eventuallyEqual(() => own.length, 2);
+      assert.deepEqual(heard, ['one']);
+      await unsubscribeOwn();
+      assert.deepEqual(await shardNumSub(), ['ws-ticket:instances', 0]);
+    } finally {
+      await other.onApplicationShutdown();
+    }
+  });
+
+  it('fails at once (no wait) while no node of the cluster answers, and never quotes the URLs', async () => {
+    const down = new RedisTicketStore({ cluster: ['redis://user:hunter2@127.0.0.1:1'] });
+    await down.onModuleInit();
+    try {
+      await assert.rejects(down.take('ws-ticket:x'), (error: Error) => {
+        assert.doesNotMatch(`${error.message} ${String(error.cause ?? '')}`, /hunter2/);
+        return true;
+      });
+    } finally {
+      await down.onApplicationShutdown();
+    }
+  });
+});
+
+/** Polls `read` every 20 ms (at most 5 s) until it deep-equals `expected`. */
+async function eventuallyEqual(read: () => unknown, expected: unknown): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      assert.deepEqual(read(), expected);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}

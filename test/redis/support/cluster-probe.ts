@@ -96,23 +96,7 @@ export function clusterNodes(reply: ProbeReply): ClusterNodeView[] {
     });
 }
 
-/** The hash slot Redis Cluster puts `key` in (CRC16/XMODEM of the key or its `{hash tag}`). */
-export function keySlot(key: string): number {
-  let bytes = Buffer.from(key);
-  const open = bytes.indexOf('{');
-  if (open !== -1) {
-    const close = bytes.indexOf('}', open + 1);
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
-  }
-  let crc = 0;
-  for (const byte of bytes) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) {
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    }
-  }
-  return crc & 16383;
-}
+export { keySlot } from '../../../lib/stores/redis-key-slot.js';
 
 const SLOTS = 16384;
 

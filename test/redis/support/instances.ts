@@ -24,7 +24,9 @@ const ENTRY = fileURLToPath(new URL('../fixtures/instance.js', import.meta.url))
 
 /** The environment of `fixtures/instance.js` (see there): strings, as a process gets them. */
 export interface InstanceEnv {
-  REDIS_URL: string;
+  REDIS_URL?: string;
+  /** Comma list of a Redis Cluster's node URLs (instead of REDIS_URL). */
+  REDIS_CLUSTER_NODES?: string;
   STORE_TIMEOUT?: string;
   MAX_CONNECTIONS?: string;
   ON_CONNECTION_LIMIT?: 'refuse' | 'close-oldest';

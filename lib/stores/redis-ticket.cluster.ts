@@ -1,0 +1,336 @@
+import type { LoggerService } from '@nestjs/common';
+import { withTimeout } from '../internal/with-timeout.js';
+import { keySlot } from './redis-key-slot.js';
+import { describeError, REDIS_TICKET_CLIENT_NAME } from './redis-ticket.connection.js';
+import type { RedisClusterTarget } from './redis-ticket.target.js';
+import type { RedisTicketClient } from './redis-ticket.types.js';
+import type { TicketStoreMessageListener, TicketStoreUnsubscribe } from './ticket-store.js';
+
+/** The members of a node-redis cluster client used here. */
+interface ClusterClient extends RedisTicketClient {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  destroy(): void;
+  on(event: string, listener: (error: Error) => void): unknown;
+  sendCommand(firstKey: string | undefined, readonly: boolean, args: string[]): Promise<unknown>;
+  sSubscribe(channel: string, listener: TicketStoreMessageListener): Promise<unknown>;
+  sUnsubscribe(channel: string, listener: TicketStoreMessageListener): Promise<unknown>;
+  /** The masters, by `host:port`. */
+  readonly masters: readonly ClusterMaster[];
+  /** Each slot's shard, by slot. */
+  readonly slots: readonly ({ master: ClusterMaster } | undefined)[];
+  nodeClient(node: ClusterMaster): Promise<{ sendCommand(args: string[]): Promise<unknown> }>;
+}
+
+/** A master as node-redis lists it. */
+interface ClusterMaster {
+  readonly address: string;
+}
+
+/** How long one (re)discovery may take: connecting every master and reading the topology, ms. */
+const CONNECT_BOUND = 5000;
+/** Delays between attempts while none succeeds, milliseconds. */
+const RETRY = { first: 100, max: 5000 };
+/** The fewest milliseconds between two replacements of the client. */
+const REPLACE_EVERY = 1000;
+/** A command unanswered this long (milliseconds) makes the topology suspect. */
+const SLOW = 1000;
+/** How long a take waits for a replica to acknowledge its delete (`WAIT`), milliseconds. */
+const ACK_BOUND = 1000;
+/** How often the masters' replicas are counted again (`INFO replication`), milliseconds. */
+const RECOUNT_EVERY = 10_000;
+/** Replies of Redis that mean the cluster moves or is in trouble, not a wrong command. */
+const TROUBLE = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|UNBLOCKED)/;
+
+/**
+ * The store's own Redis Cluster client (`cluster`), supervised. node-redis (5.12) follows `MOVED`
+ * but never rediscovers a cluster whose master died or froze (its commands fail or hang for good,
+ * and sharded subscriptions are lost), so this class replaces the client: on a node's connection
+ * error, a command failing other than with a reply, or a command unanswered for a second, a new
+ * client discovers the cluster again (bounded; at most one per second, retried until one succeeds),
+ * takes over the subscriptions, and the old one is destroyed. Healthy shards keep being served by
+ * the old client meanwhile.
+ *
+ * It also keeps how many replicas each master has (`INFO replication`, read at every discovery and
+ * every 10 s; a count once seen stays until a master answers another): a take on a replicated shard
+ * is accepted only once a replica acknowledged the delete (`WAIT 1`), so that a failover can never
+ * hand out a ticket that its old master already gave away.
+ */
+export class RedisClusterConnection {
+  private redis: typeof import('redis') | undefined;
+  private current: ClusterClient | undefined;
+  private watched: ClusterClient | undefined;
+  private starting: Promise<void> | undefined;
+  /** Replicas of each master, by `host:port`. */
+  private readonly replicas = new Map<string, number>();
+  private recount: NodeJS.Timeout | undefined;
+  private readonly subscriptions = new Map<string, Set<TicketStoreMessageListener>>();
+  private readonly discovered: Promise<void>;
+  private markDiscovered: () => void = () => {};
+  private replacing = false;
+  private lastAttempt = 0;
+  private delay = RETRY.first;
+  private retry: NodeJS.Timeout | undefined;
+  /** Starts of the commands in flight, oldest first (settled ones are swept). */
+  private inFlight: { at: number; done: boolean }[] = [];
+  private sweeper: NodeJS.Timeout | undefined;
+  /** For logging each outage once; unset before the first attempt ends. */
+  private connected: boolean | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly target: RedisClusterTarget,
+    private readonly logger: LoggerService,
+  ) {
+    this.discovered = new Promise((resolve) => {
+      this.markDiscovered = resolve;
+    });
+  }
+
+  /** Whether a client has discovered the cluster (commands fail at once until then). */
+  get ready(): boolean {
+    return this.current !== undefined && !this.closed;
+  }
+
+  /**
+   * Loads `redis` (a missing package fails here) and makes the first attempt, whatever its outcome
+   * (while the cluster is unreachable, attempts go on in the background).
+   */
+  async begin(): Promise<void> {
+    this.starting ??= this.start();
+    await this.starting;
+  }
+
+  /** The current client, watched; the first call waits for the first attempt. */
+  async open(): Promise<RedisTicketClient> {
+    await this.begin();
+    if (this.closed) throw new Error('RedisTicketStore is closed');
+    if (!this.watched) throw new Error('Redis Cluster is not connected');
+    return this.watched;
+  }
+
+  /**
+   * `GETDEL`, and on a shard with replicas `WAIT 1` on the same connection, sent together: the
+   * value is accepted only when a replica acknowledged the delete.
+   */
+  async take(key: string): Promise<unknown> {
+    const client = (await this.open()) as ClusterClient;
+    const value = client.getDel(key);
+    const master = this.current?.slots[keySlot(key)]?.master.address;
+    if (!master || !this.replicas.get(master)) return value;
+    const ack = client.sendCommand(key, false, ['WAIT', '1', String(ACK_BOUND)]);
+    const [taken, acknowledged] = await Promise.all([value, ack]);
+    if (taken !== null && taken !== undefined && Number(acknowledged) < 1) {
+      this.trouble(new Error('no replica acknowledged a delete'));
+      throw new Error(
+        'No replica acknowledged the ticket’s delete: refused, in case of a failover',
+      );
+    }
+    return taken;
+  }
+
+  /** Subscribes (sharded) on the current client and on every client that replaces it. */
+  async subscribe(
+    channel: string,
+    listener: TicketStoreMessageListener,
+  ): Promise<TicketStoreUnsubscribe> {
+    let listeners = this.subscriptions.get(channel);
+    if (!listeners) {
+      listeners = new Set();
+      this.subscriptions.set(channel, listeners);
+    }
+    listeners.add(listener);
+    this.starting ??= this.start();
+    await this.discovered;
+    await this.current?.sSubscribe(channel, listener);
+    return async () => {
+      if (!listeners.delete(listener)) return;
+      if (listeners.size === 0) this.subscriptions.delete(channel);
+      await this.current?.sUnsubscribe(channel, listener).catch(() => {});
+    };
+  }
+
+  /** Destroys the client; operations in flight fail. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    clearInterval(this.sweeper);
+    clearInterval(this.recount);
+    const client = this.current;
+    this.current = undefined;
+    this.watched = undefined;
+    if (client?.isOpen) client.destroy();
+  }
+
+  private async start(): Promise<void> {
+    try {
+      this.redis = await import('redis');
+    } catch (error) {
+      throw new Error(
+        'RedisTicketStore: the `cluster` option needs the `redis` package (npm install redis).',
+        { cause: error },
+      );
+    }
+    this.sweeper = setInterval(() => this.sweep(), SLOW / 2);
+    this.sweeper.unref();
+    this.recount = setInterval(() => {
+      if (this.current) void this.countReplicas(this.current);
+    }, RECOUNT_EVERY);
+    this.recount.unref();
+    await this.attempt();
+  }
+
+  /** One discovery with a new client; on success it replaces the current one. */
+  private async attempt(): Promise<void> {
+    if (this.replacing || this.closed || !this.redis) return;
+    this.replacing = true;
+    this.lastAttempt = Date.now();
+    const next = this.create(this.redis);
+    try {
+      await withTimeout(
+        () => next.connect(),
+        CONNECT_BOUND,
+        () => new Error('timed out'),
+      );
+      await this.countReplicas(next);
+      for (const [channel, listeners] of this.subscriptions) {
+        for (const listener of listeners) await next.sSubscribe(channel, listener);
+      }
+      if (this.closed) throw new Error('RedisTicketStore is closed');
+      const old = this.current;
+      this.current = next;
+      this.watched = this.watch(next);
+      this.delay = RETRY.first;
+      this.onReady();
+      this.markDiscovered();
+      if (old?.isOpen) old.destroy();
+    } catch (error) {
+      if (next.isOpen) next.destroy();
+      if (!this.closed) {
+        this.onConnectionError(error);
+        this.schedule(this.delay);
+        this.delay = Math.min(this.delay * 2, RETRY.max);
+      }
+    } finally {
+      this.replacing = false;
+    }
+  }
+
+  private create(redis: typeof import('redis')): ClusterClient {
+    const client = redis.createCluster({
+      rootNodes: this.target.rootNodes,
+      defaults: {
+        ...this.target.defaults,
+        name: REDIS_TICKET_CLIENT_NAME,
+        disableOfflineQueue: true,
+      },
+    }) as unknown as ClusterClient;
+    // Unheard, an 'error' would end the process. A node's failure makes the topology suspect.
+    client.on('error', (error) => this.fromClient(client, error));
+    client.on('node-error', (error) => this.fromClient(client, error));
+    return client;
+  }
+
+  private fromClient(client: ClusterClient, error: Error): void {
+    if (client === this.current) this.trouble(error);
+  }
+
+  /** The topology may be stale: a new client discovers it again, soon. */
+  private trouble(error: unknown): void {
+    if (this.closed || this.current === undefined) return;
+    this.onConnectionError(error);
+    const wait = this.lastAttempt + REPLACE_EVERY - Date.now();
+    if (wait <= 0) void this.attempt();
+    else this.schedule(wait);
+  }
+
+  private schedule(delay: number): void {
+    if (this.retry !== undefined || this.closed) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.attempt();
+    }, delay);
+    this.retry.unref();
+  }
+
+  /** The client as the store sees it: every command it sends is watched for trouble. */
+  private watch(client: ClusterClient): ClusterClient {
+    return new Proxy(client, {
+      get: (target, property) => {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const result: unknown = value.apply(target, args);
+          if (result instanceof Promise) this.follow(result);
+          return result;
+        };
+      },
+    });
+  }
+
+  private follow(command: Promise<unknown>): void {
+    const entry = { at: Date.now(), done: false };
+    this.inFlight.push(entry);
+    command.then(
+      () => {
+        entry.done = true;
+      },
+      (error: unknown) => {
+        entry.done = true;
+        if (this.isTrouble(error)) this.trouble(error);
+      },
+    );
+  }
+
+  /** Forgets settled commands; one unanswered for {@link SLOW} makes the topology suspect. */
+  private sweep(): void {
+    this.inFlight = this.inFlight.filter((entry) => !entry.done);
+    const [oldest] = this.inFlight;
+    if (oldest && Date.now() - oldest.at > SLOW) {
+      this.inFlight = [];
+      this.trouble(new Error(`a command was unanswered for ${SLOW} ms`));
+    }
+  }
+
+  private isTrouble(error: unknown): boolean {
+    if (this.redis && error instanceof this.redis.ErrorReply) {
+      return TROUBLE.test((error as Error).message);
+    }
+    return true;
+  }
+
+  /**
+   * Reads `connected_slaves` from every master (bounded); a master that does not answer keeps the
+   * count last read from it.
+   */
+  private async countReplicas(client: ClusterClient): Promise<void> {
+    await Promise.all(
+      client.masters.map(async (master) => {
+        try {
+          const info = await withTimeout(
+            async () => (await client.nodeClient(master)).sendCommand(['INFO', 'replication']),
+            CONNECT_BOUND,
+            () => new Error('timed out'),
+          );
+          const count = /connected_slaves:(\d+)/.exec(String(info))?.[1];
+          if (count !== undefined) this.replicas.set(master.address, Number(count));
+        } catch {
+          // Kept as last read: the supervision notices a master in trouble on its own.
+        }
+      }),
+    );
+  }
+
+  private onConnectionError(error: unknown): void {
+    if (this.connected === false || this.closed) return;
+    this.connected = false;
+    this.logger.error(
+      `Redis ticket store unavailable (${describeError(error)}); tickets fail with store_unavailable until it is back.`,
+    );
+  }
+
+  private onReady(): void {
+    if (this.connected === false) this.logger.log('Redis ticket store available again.');
+    this.connected = true;
+  }
+}
