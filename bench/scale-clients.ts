@@ -116,37 +116,53 @@ function openWs(url: string, ticket: string | undefined, localAddress: string): 
   });
 }
 
+/** Tries per socket: a kept-alive HTTP connection the server closes as it is reused fails once. */
+const ATTEMPTS = 2;
+
 /**
  * Opens `count` sockets, `concurrency` at a time, each fetching its ticket right before its
- * handshake (as a browser does): a ticket lives 30 s, less than opening thousands takes.
+ * handshake (as a browser does): a ticket lives 30 s, less than opening thousands takes. A socket
+ * that fails is tried once more with a new ticket (its user stays under the issuance limit).
  */
 async function hold(command: HoldCommand): Promise<HoldReply> {
   const { url, count, ticketed, firstUser, perUser, concurrency, localAddress } = command;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const started = performance.now();
   let failed = 0;
+  let retried = 0;
   let error: string | undefined;
+  const open = async (i: number) => {
+    const ticket = ticketed
+      ? await fetchTicket(agent, url, firstUser + Math.floor(i / perUser))
+      : undefined;
+    return command.transport === 'io'
+      ? openIo(url, ticket, localAddress)
+      : openWs(url, ticket, localAddress);
+  };
   try {
     await pool(count, concurrency, async (i) => {
-      try {
-        const ticket = ticketed
-          ? await fetchTicket(agent, url, firstUser + Math.floor(i / perUser))
-          : undefined;
-        held.push(
-          command.transport === 'io'
-            ? await openIo(url, ticket, localAddress)
-            : await openWs(url, ticket, localAddress),
-        );
-      } catch (caught) {
-        failed++;
-        error ??= caught instanceof Error ? caught.message : String(caught);
+      for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        try {
+          held.push(await open(i));
+          return;
+        } catch (caught) {
+          error ??= caught instanceof Error ? caught.message : String(caught);
+          if (attempt < ATTEMPTS) retried++;
+          else failed++;
+        }
       }
     });
   } finally {
     // The server must hold sockets, not idle HTTP connections.
     agent.destroy();
   }
-  return { opened: count - failed, failed, error, openMs: performance.now() - started };
+  return {
+    opened: count - failed,
+    failed,
+    retried,
+    error,
+    openMs: performance.now() - started,
+  };
 }
 
 async function release(): Promise<{ closed: number }> {

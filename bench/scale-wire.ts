@@ -73,7 +73,9 @@ export type ClientCommand =
 /** What a `hold` command did. */
 export interface HoldReply {
   opened: number;
+  /** Sockets that failed twice, and that failed once then opened. */
   failed: number;
+  retried: number;
   /** The first refusal or error, if any. */
   error?: string;
   /** Milliseconds the child took to fetch the tickets and open the sockets. */

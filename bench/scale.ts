@@ -55,6 +55,7 @@ export async function scalePhase(
       target,
       reached: 0,
       failed: 0,
+      retried: 0,
       openSeconds: 0,
     })),
     concurrency: CONCURRENCY,
