@@ -25,6 +25,9 @@ export interface ServerExit {
 
 const running = new Set<ChildProcess>();
 
+/** A Node child process that printed its URL, before the bench knows what it serves. */
+export type ListeningChild = Omit<ServerChild, 'spec'>;
+
 /** Spawns `server.js` (with --expose-gc) with a spec and resolves once it printed its URL. */
 export async function startServer(
   spec: ServerSpec,
@@ -33,15 +36,25 @@ export async function startServer(
 ): Promise<ServerChild> {
   // A profile named after its variant (and telemetry row), not just a pid.
   const label = spec.telemetry ? `${spec.variant}-${spec.telemetry}` : spec.variant;
+  return { spec, ...(await startChild(SERVER, label, JSON.stringify(spec), nodeFlags, timeoutMs)) };
+}
+
+/**
+ * Spawns `script` (with --expose-gc and an IPC channel, argv[2] = `arg`) and resolves once it
+ * printed its {@link ServerReady} line; stopped by {@link stopAllServers} like any server child.
+ */
+export async function startChild(
+  script: string,
+  label: string,
+  arg: string,
+  nodeFlags: string[] = [],
+  timeoutMs = 20_000,
+): Promise<ListeningChild> {
   const name = nodeFlags.includes('--cpu-prof') ? [`--cpu-prof-name=${label}.cpuprofile`] : [];
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', ...nodeFlags, ...name, SERVER, JSON.stringify(spec)],
-    {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, NODE_ENV: 'production' },
-    },
-  );
+  const child = spawn(process.execPath, ['--expose-gc', ...nodeFlags, ...name, script, arg], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   running.add(child);
   const exited = new Promise<ServerExit>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -51,7 +64,7 @@ export async function startServer(
   );
   child.stderr?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) {
-      if (line.trim()) console.error(`  [${spec.variant}] ${line}`);
+      if (line.trim()) console.error(`  [${label}] ${line}`);
     }
   });
 
@@ -61,7 +74,7 @@ export async function startServer(
     const fail = (error: Error) => {
       clearTimeout(timer);
       lines.close();
-      reject(new Error(`bench server ${spec.variant}: ${error.message}`));
+      reject(new Error(`bench server ${label}: ${error.message}`));
     };
     child.once('exit', (code) => fail(new Error(`exited with ${code} before listening`)));
     lines.once('line', (line) => {
@@ -70,7 +83,7 @@ export async function startServer(
       try {
         resolve(JSON.parse(line) as ServerReady);
       } catch {
-        reject(new Error(`bench server ${spec.variant}: unexpected first line`));
+        reject(new Error(`bench server ${label}: unexpected first line`));
       }
     });
   });
@@ -78,7 +91,6 @@ export async function startServer(
   child.stdout?.resume();
 
   return {
-    spec,
     url: ready.url,
     pid: ready.pid,
     exited,

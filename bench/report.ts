@@ -185,6 +185,8 @@ export interface BenchResults {
   jwks?: string[];
   /** The body of the telemetry section, as bench/telemetry-report.ts renders it. */
   telemetry?: string[];
+  /** The body of the scale section, as bench/scale-report.ts renders it. */
+  scale?: string[];
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -448,6 +450,9 @@ export function renderMarkdown(results: BenchResults): string {
 
   out.push('## 10. Telemetry: handshake rate with subscribers vs none', '');
   out.push(...(results.telemetry ?? ['SKIPPED', '']));
+
+  out.push('## 11. Scale: memory per held socket, tickets consumed per second', '');
+  out.push(...(results.scale ?? ['SKIPPED', '']));
 
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');

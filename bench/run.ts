@@ -1,8 +1,9 @@
 // `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
 // table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
 // smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles),
-// --only flood|frames|cap|jwks|telemetry (the unauthenticated-flood row, the oversized-messages
-// row, the connection cap, bearer key or telemetry section alone, printed, never written),
+// --only flood|frames|cap|jwks|telemetry|scale (the unauthenticated-flood row, the
+// oversized-messages row, the connection cap, bearer key, telemetry or scale section alone,
+// printed, never written),
 // --flood-max-old-space MB (the flood server child's old-space cap, default 1024).
 import { createSecretKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -71,6 +72,8 @@ import {
   type VariantKey,
   type VerifyCost,
 } from './report.js';
+import { scalePhase } from './scale.js';
+import { scaleSection, scaleSetting } from './scale-report.js';
 import { telemetryPhase } from './telemetry.js';
 import {
   type TelemetryResult,
@@ -89,7 +92,7 @@ const QUICK = args.includes('--quick');
 const WRITE = !args.includes('--no-write');
 const CPU_PROF = args.includes('--cpu-prof');
 const ONLY = option('--only');
-const ONLY_PHASES = ['flood', 'frames', 'cap', 'jwks', 'telemetry'] as const;
+const ONLY_PHASES = ['flood', 'frames', 'cap', 'jwks', 'telemetry', 'scale'] as const;
 type OnlyPhase = (typeof ONLY_PHASES)[number];
 const isOnlyPhase = (name: string | undefined): name is OnlyPhase =>
   (ONLY_PHASES as readonly (string | undefined)[]).includes(name);
@@ -801,10 +804,14 @@ const ONLY_TITLES = {
   cap: 'Connection cap: handshake rate on vs off',
   jwks: 'Bearer keys: HS256 vs a cached JWKS key',
   telemetry: 'Telemetry: handshake rate with subscribers vs none',
+  scale: 'Scale: memory per held socket, tickets consumed per second',
 } as const satisfies Record<OnlyPhase, string>;
 
 /** The connection cap and telemetry sections' plan: the connection section's. */
 const HANDSHAKE_PLAN = { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, quick: QUICK };
+
+/** The scale section's plan: three timed throughput runs (one with --quick). */
+const SCALE_PLAN = { quick: QUICK, runs: QUICK ? 1 : 3 };
 
 /** The bearer key section's plan: the issuance section's. */
 const JWKS_PLAN = {
@@ -851,6 +858,13 @@ async function onlyPhase(phase: OnlyPhase, flags: string[]): Promise<void> {
       section = telemetrySection(result);
       targets = telemetryTargets(result);
       setting = `${telemetrySetting(result)}; ${RUNS} timed runs after ${WARMUP_ROUNDS} warm-up`;
+    } else if (phase === 'scale') {
+      const launched = await redisOrSkip();
+      redis = launched.redis;
+      const result = await scalePhase(redis?.url, SCALE_PLAN, flags, launched.redisSkip, log);
+      section = scaleSection(result);
+      targets = [];
+      setting = scaleSetting(result);
     } else {
       const launched = await redisOrSkip();
       redis = launched.redis;
@@ -939,6 +953,9 @@ async function main(): Promise<void> {
     const jwks = await jwksPhase(tokens, JWKS_PLAN, flags, log);
     const telemetry = await telemetryPhase(tokens, HANDSHAKE_PLAN, flags, log);
     const verify = verifyCost(tokens);
+    // Alone on the machine but for the bench's redis-server.
+    await stopAllServers();
+    const scale = await scalePhase(redis?.url, SCALE_PLAN, flags, redisSkip, log);
     await cleanup();
     const heap = await heapPhase(flags);
     const floods = await floodPhase(flags);
@@ -960,6 +977,7 @@ async function main(): Promise<void> {
       cap: capSection(cap),
       jwks: jwksSection(jwks),
       telemetry: telemetrySection(telemetry),
+      scale: scaleSection(scale),
       settings: [
         `${RUNS} timed runs per figure, after ${WARMUP_ROUNDS} warm-up run${WARMUP_ROUNDS === 1 ? '' : 's'}. In a run the ` +
           `variants take turns in ${SLICES} short slices each (the order rotating), so that the ` +
@@ -978,6 +996,7 @@ async function main(): Promise<void> {
         capSetting(cap),
         jwksSetting(jwks),
         telemetrySetting(telemetry),
+        scaleSetting(scale),
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
