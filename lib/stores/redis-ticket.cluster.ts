@@ -37,6 +37,8 @@ const REPLACE_EVERY = 1000;
 const SLOW = 1000;
 /** How long a take waits for a replica to acknowledge its delete (`WAIT`), milliseconds. */
 const ACK_BOUND = 1000;
+/** How long a replaced client may finish the commands it carries, milliseconds. */
+const RETIRE_AFTER = 2 * SLOW;
 /** How often the masters' replicas are counted again (`INFO replication`), milliseconds. */
 const RECOUNT_EVERY = 10_000;
 /** Replies of Redis that mean the cluster moves or is in trouble, not a wrong command. */
@@ -64,6 +66,8 @@ export class RedisClusterConnection {
   /** Replicas of each master, by `host:port`. */
   private readonly replicas = new Map<string, number>();
   private recount: NodeJS.Timeout | undefined;
+  /** Replaced clients, destroyed a little later. */
+  private readonly retired = new Set<ClusterClient>();
   private readonly subscriptions = new Map<string, Set<TicketStoreMessageListener>>();
   private readonly discovered: Promise<void>;
   private markDiscovered: () => void = () => {};
@@ -156,6 +160,8 @@ export class RedisClusterConnection {
     clearTimeout(this.retry);
     clearInterval(this.sweeper);
     clearInterval(this.recount);
+    for (const retired of this.retired) if (retired.isOpen) retired.destroy();
+    this.retired.clear();
     const client = this.current;
     this.current = undefined;
     this.watched = undefined;
@@ -203,7 +209,7 @@ export class RedisClusterConnection {
       this.delay = RETRY.first;
       this.onReady();
       this.markDiscovered();
-      if (old?.isOpen) old.destroy();
+      if (old) this.retire(old);
     } catch (error) {
       if (next.isOpen) next.destroy();
       if (!this.closed) {
@@ -214,6 +220,18 @@ export class RedisClusterConnection {
     } finally {
       this.replacing = false;
     }
+  }
+
+  /**
+   * Destroys a replaced client once the commands it still carries had time to end (those to
+   * healthy shards answer; those to a dead or frozen node fail then).
+   */
+  private retire(client: ClusterClient): void {
+    this.retired.add(client);
+    setTimeout(() => {
+      this.retired.delete(client);
+      if (client.isOpen) client.destroy();
+    }, RETIRE_AFTER).unref();
   }
 
   private create(redis: typeof import('redis')): ClusterClient {
