@@ -1,5 +1,4 @@
-// setTimeout fires immediately for delays above 2^31 - 1 ms (about 24.8 days).
-const MAX_DELAY = 2_147_483_647;
+import { sessionTimeline, type TimelineEntry } from './session-timeline.js';
 
 /** What a {@link SessionClock} does at its two moments. */
 export interface SessionClockHooks {
@@ -10,14 +9,15 @@ export interface SessionClockHooks {
 }
 
 /**
- * One socket's session timeline, with one timer at a time: `expiring` `window` milliseconds before
+ * One socket's session timeline, with one moment pending at a time (an entry of the process's
+ * {@link sessionTimeline}, not a timer of its own): `expiring` `window` milliseconds before
  * the end (halfway through the time left when less than that is left, so that a session shorter
  * than the window is refreshed at a steady pace, never in a loop; once per end), then `end`. A
  * refresh moves the end with {@link set}; {@link stop} when the socket closes, so that it leaves no
  * timer behind.
  */
 export class SessionClock {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimelineEntry | undefined;
   private endsAt: number | undefined;
   /** When to call `expiring` for the current end; undefined once called, or never. */
   private warnAt: number | undefined;
@@ -37,8 +37,7 @@ export class SessionClock {
 
   /** Sets or moves the end (epoch milliseconds); `undefined`: the session has none. */
   set(endsAt: number | undefined): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancel();
     this.endsAt = endsAt;
     this.warnAt = undefined;
     if (endsAt === undefined) return;
@@ -51,8 +50,7 @@ export class SessionClock {
 
   /** Cancels everything: nothing fires after this. */
   stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancel();
     this.endsAt = undefined;
     this.warnAt = undefined;
   }
@@ -63,7 +61,7 @@ export class SessionClock {
     if (endsAt === undefined) return;
     const now = Date.now();
     if (this.warnAt !== undefined && this.warnAt > now) {
-      this.timer = setTimeout(this.arm, Math.min(this.warnAt - now, MAX_DELAY));
+      this.timer = sessionTimeline.add(this.warnAt, this.arm);
       return;
     }
     if (this.warnAt !== undefined && endsAt > now) {
@@ -78,7 +76,11 @@ export class SessionClock {
       this.hooks.end();
       return;
     }
-    // Not unref'd: it lives exactly as long as its socket, and a leak would show as a live handle.
-    this.timer = setTimeout(this.arm, Math.min(endsAt - now, MAX_DELAY));
+    this.timer = sessionTimeline.add(endsAt, this.arm);
   };
+
+  private cancel(): void {
+    if (this.timer !== undefined) sessionTimeline.remove(this.timer);
+    this.timer = undefined;
+  }
 }
