@@ -1,5 +1,9 @@
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
+import { SessionTimeline } from './session-timeline.js';
 import type { WsTicketSession } from './ws-ticket-session.types.js';
+
+/** When fresh consumptions are forgotten: clean-ups only, so it never keeps the process up. */
+const forgetting = new SessionTimeline(true);
 
 /** Bounds of the state kept per physical connection. */
 export interface ConnectionLimits {
@@ -36,9 +40,10 @@ interface ConnectionState<TUser> {
  * Socket.IO clients multiplex namespaces over one connection and send the same ticket in each
  * namespace's handshake, concurrently, so a ticket's consumption is shared among the handshakes of
  * the same connection that arrive while it is in flight or fresh. Only well-formed tickets are
- * shared (the caller checks), a refused consumption is forgotten at once, at most `maxShared`
- * tickets are remembered, and a revoked session is dropped when it is next asked for. The state
- * lives in a `WeakMap` keyed by the connection object, so it goes with the connection.
+ * shared (the caller checks), a refused consumption is forgotten at once, a successful one when
+ * its share window ends (so that a connection holds nothing of it for its whole life), at most
+ * `maxShared` tickets are remembered, and a revoked session is dropped when it is next asked for.
+ * The state lives in a `WeakMap` keyed by the connection object, so it goes with the connection.
  */
 export class ConnectionSessions<TUser> {
   private readonly states = new WeakMap<object, ConnectionState<TUser>>();
@@ -79,6 +84,10 @@ export class ConnectionSessions<TUser> {
         created.pending = undefined;
         created.session = session;
         created.freshUntil = performance.now() + this.limits.shareWindow;
+        forgetting.add(Date.now() + this.limits.shareWindow, () => {
+          if (state.shared.get(ticket) === created) state.shared.delete(ticket);
+          if (state.shared.size === 0 && state.refusals === 0) this.states.delete(connection);
+        });
       },
       () => {
         if (state.shared.get(ticket) === created) state.shared.delete(ticket);

@@ -23,6 +23,9 @@ export class SessionTimeline {
   /** When the timer fires; undefined when none is set. */
   private timerAt: number | undefined;
 
+  /** `unref`: the timer never keeps the process alive (for clean-ups that may as well not run). */
+  constructor(private readonly unref = false) {}
+
   /** Entries pending. */
   get size(): number {
     return this.heap.length;
@@ -84,6 +87,7 @@ export class SessionTimeline {
     clearTimeout(this.timer);
     this.timerAt = first.at;
     this.timer = setTimeout(this.fire, Math.min(Math.max(0, first.at - Date.now()), MAX_DELAY));
+    if (this.unref) this.timer.unref();
   }
 
   private up(index: number): void {

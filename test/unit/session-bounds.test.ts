@@ -33,6 +33,16 @@ describe('ConnectionSessions', () => {
     assert.equal(sessions.sharedCount(connection), limits.maxShared);
   });
 
+  it('forgets a fresh consumption, and the connection, when its share window ends, with no handshake after it', async () => {
+    const sessions = new ConnectionSessions({ ...limits, shareWindow: 30 }, () => false);
+    const connection = {};
+    await sessions.share(connection, 'ticket', async () => session('1'));
+    const states = (sessions as unknown as { states: WeakMap<object, unknown> }).states;
+    assert.equal(states.has(connection), true);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(states.has(connection), false);
+  });
+
   it('shares an in-flight consumption, and forgets it once it is refused', async () => {
     const sessions = new ConnectionSessions(limits, () => false);
     const connection = {};
