@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RedisTicketStore, WsTicketModule } from '../../lib/index.js';
 import { ChatTestGateway } from '../fixtures/gateways.js';
+import { issueTicket } from '../redis/support/http.js';
+import { type Instance, startInstance } from '../redis/support/instances.js';
+import { inspector } from '../redis/support/redis-tools.js';
+import { type StartedApp, startApp } from '../support/app.js';
 import { TEST_SECRET } from '../support/jwt.js';
 import {
   type RedisServerHandle,
   redisSkipReason,
   startRedisServer,
 } from '../support/redis-server.js';
-import { type StartedApp, startApp } from '../support/app.js';
-import { issueTicket } from '../redis/support/http.js';
-import { type Instance, startInstance } from '../redis/support/instances.js';
-import { inspector } from '../redis/support/redis-tools.js';
 import { closure, openWs } from '../ws/fixtures/ws-app.js';
 
 const skip = redisSkipReason();
