@@ -181,8 +181,8 @@ export class WsTicketService<TUser = unknown>
    * the user alone but in no namespace any more is closed too. Raw WebSocket (`WsTicketWsAdapter`):
    * closed with `WS_TICKET_CLOSE_CODES[code]` and `code` as the reason, on this process and, when
    * the store carries messages between instances (`RedisTicketStore`), on every instance, through
-   * the module's channel; so are the sockets of a Socket.IO server whose adapter does not span
-   * instances and those the guard admitted (guard-only). Other users' sockets are untouched. The
+   * the module's channel; so are those the guard admitted (guard-only). Other users' sockets are
+   * untouched. The
    * sockets of this process are closed even when the store cannot record the revocation or carry
    * the message; the call then rejects with `store_unavailable`.
    *
@@ -357,10 +357,14 @@ export class WsTicketService<TUser = unknown>
 
   /**
    * Waits (up to `storeTimeout`) for the subscription to the other instances' messages, when an
-   * adapter needs it, so that the app does not take sockets a `disconnectUser()` elsewhere would
-   * miss; says once when it is not confirmed in time (it is, once the store is back).
+   * adapter (or `guardOnly`) needs it, so that the app does not take sockets a `disconnectUser()`
+   * elsewhere would miss; says once when it is not confirmed in time (it is, once the store is
+   * back).
    */
   async onApplicationBootstrap(): Promise<void> {
+    // The adapters registered while Nest connected the gateways; the guard registers at its first
+    // socket, too late (gateways on a plain adapter without guardOnly are warned about already).
+    if (this.options.guardOnly) this.registries.listen();
     await this.registries.listening(this.storeTimeout);
   }
 

@@ -50,10 +50,11 @@ export interface WsTicketConnectionRegistry {
     code: WsTicketErrorCode,
   ): number | undefined | Promise<number | undefined>;
   /**
-   * Whether {@link disconnectUser} reaches the other instances by itself (Socket.IO on an adapter
-   * with `serverSideEmit`, such as `@socket.io/redis-adapter`). When not (absent: not), the module
-   * passes the `disconnectUser()` calls of other instances to this registry over the ticket store's
-   * channel between instances (`RedisTicketStore`), and this instance listens to it.
+   * Whether the transport carries `disconnectUser` to the other instances itself (the Socket.IO
+   * adapter's registry: through a Socket.IO adapter with `serverSideEmit`, such as
+   * `@socket.io/redis-adapter`). When not (absent: not), the module passes the `disconnectUser()`
+   * calls of other instances to this registry over the ticket store's channel between instances
+   * (`RedisTicketStore`), and this instance listens to it.
    */
   readonly spansInstances?: boolean;
   /**

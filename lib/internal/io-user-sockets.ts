@@ -69,7 +69,9 @@ export class IoUserSockets {
     return {
       disconnectUser: (userId, code) => this.disconnectUser(server, userId, code),
       announceEvictions: (userId, ids) => this.announceEvictions(server, userId, ids),
-      spansInstances: spansInstances(server),
+      // Socket.IO reaches other instances through its own adapter (or not at all: then neither do
+      // its broadcasts); the module's channel leaves its sockets alone.
+      spansInstances: true,
     };
   }
 

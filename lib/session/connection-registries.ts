@@ -68,6 +68,14 @@ export class ConnectionRegistries {
     this.channel.evict(userId, ids);
   }
 
+  /**
+   * Listens to the other instances before any registry joined: in guard-only apps the guard
+   * registers at its first admitted socket, and a kick sent before then must not be missed.
+   */
+  listen(): void {
+    this.channel.listen(this.handlers);
+  }
+
   /** Resolves whether the channel listens within `timeout` (true when it need not). */
   listening(timeout: number): Promise<boolean> {
     return this.channel.listening(timeout);

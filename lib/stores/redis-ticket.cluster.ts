@@ -1,5 +1,12 @@
 import type { LoggerService } from '@nestjs/common';
 import { withTimeout } from '../internal/with-timeout.js';
+import {
+  type ClusterMaster,
+  type ProbedCluster,
+  reachableRoot,
+  replicasOf,
+} from './redis-cluster-probes.js';
+import { CommandWatch } from './redis-cluster-watch.js';
 import { keySlot } from './redis-key-slot.js';
 import { describeError, REDIS_TICKET_CLIENT_NAME } from './redis-ticket.connection.js';
 import type { RedisClusterTarget } from './redis-ticket.target.js';
@@ -7,7 +14,7 @@ import type { RedisTicketClient } from './redis-ticket.types.js';
 import type { TicketStoreMessageListener, TicketStoreUnsubscribe } from './ticket-store.js';
 
 /** The members of a node-redis cluster client used here. */
-interface ClusterClient extends RedisTicketClient {
+interface ClusterClient extends RedisTicketClient, ProbedCluster {
   readonly isOpen: boolean;
   connect(): Promise<unknown>;
   destroy(): void;
@@ -15,16 +22,8 @@ interface ClusterClient extends RedisTicketClient {
   sendCommand(firstKey: string | undefined, readonly: boolean, args: string[]): Promise<unknown>;
   sSubscribe(channel: string, listener: TicketStoreMessageListener): Promise<unknown>;
   sUnsubscribe(channel: string, listener: TicketStoreMessageListener): Promise<unknown>;
-  /** The masters, by `host:port`. */
-  readonly masters: readonly ClusterMaster[];
   /** Each slot's shard, by slot. */
   readonly slots: readonly ({ master: ClusterMaster } | undefined)[];
-  nodeClient(node: ClusterMaster): Promise<{ sendCommand(args: string[]): Promise<unknown> }>;
-}
-
-/** A master as node-redis lists it. */
-interface ClusterMaster {
-  readonly address: string;
 }
 
 /** How long one (re)discovery may take: connecting every master and reading the topology, ms. */
@@ -75,9 +74,10 @@ export class RedisClusterConnection {
   private lastAttempt = 0;
   private delay = RETRY.first;
   private retry: NodeJS.Timeout | undefined;
-  /** Starts of the commands in flight, oldest first (settled ones are swept). */
-  private inFlight: { at: number; done: boolean }[] = [];
-  private sweeper: NodeJS.Timeout | undefined;
+  /** Watches the commands of the current client for failures and silence. */
+  private readonly watch = new CommandWatch(SLOW, (error) => {
+    if (this.isTrouble(error)) this.trouble(error);
+  });
   /** For logging each outage once; unset before the first attempt ends. */
   private connected: boolean | undefined;
   private closed = false;
@@ -119,9 +119,16 @@ export class RedisClusterConnection {
    */
   async take(key: string): Promise<unknown> {
     const client = (await this.open()) as ClusterClient;
+    const current = this.current;
+    const master = current?.slots[keySlot(key)]?.master;
+    // A master not counted yet (a planned failover promoted it, with no error to see): count it
+    // first. Unknown (no answer): wait for a replica all the same.
+    const replicas =
+      master && current
+        ? (this.replicas.get(master.address) ?? (await this.countMaster(current, master)) ?? 1)
+        : 1;
     const value = client.getDel(key);
-    const master = this.current?.slots[keySlot(key)]?.master.address;
-    if (!master || !this.replicas.get(master)) return value;
+    if (replicas === 0) return value;
     const ack = client.sendCommand(key, false, ['WAIT', '1', String(ACK_BOUND)]);
     const [taken, acknowledged] = await Promise.all([value, ack]);
     if (taken !== null && taken !== undefined && Number(acknowledged) < 1) {
@@ -143,14 +150,22 @@ export class RedisClusterConnection {
       listeners = new Set();
       this.subscriptions.set(channel, listeners);
     }
-    listeners.add(listener);
+    // A listener that throws must not look like a node's failure (node-redis would report it so).
+    const safe: TicketStoreMessageListener = (message) => {
+      try {
+        listener(message);
+      } catch (error) {
+        this.logger.error(`A Redis channel listener threw (${describeError(error)}).`);
+      }
+    };
+    listeners.add(safe);
     this.starting ??= this.start();
     await this.discovered;
-    await this.current?.sSubscribe(channel, listener);
+    await this.current?.sSubscribe(channel, safe);
     return async () => {
-      if (!listeners.delete(listener)) return;
+      if (!listeners.delete(safe)) return;
       if (listeners.size === 0) this.subscriptions.delete(channel);
-      await this.current?.sUnsubscribe(channel, listener).catch(() => {});
+      await this.current?.sUnsubscribe(channel, safe).catch(() => {});
     };
   }
 
@@ -158,7 +173,7 @@ export class RedisClusterConnection {
   close(): void {
     this.closed = true;
     clearTimeout(this.retry);
-    clearInterval(this.sweeper);
+    this.watch.stop();
     clearInterval(this.recount);
     for (const retired of this.retired) if (retired.isOpen) retired.destroy();
     this.retired.clear();
@@ -177,8 +192,7 @@ export class RedisClusterConnection {
         { cause: error },
       );
     }
-    this.sweeper = setInterval(() => this.sweep(), SLOW / 2);
-    this.sweeper.unref();
+    this.watch.start();
     this.recount = setInterval(() => {
       if (this.current) void this.countReplicas(this.current);
     }, RECOUNT_EVERY);
@@ -191,27 +205,32 @@ export class RedisClusterConnection {
     if (this.replacing || this.closed || !this.redis) return;
     this.replacing = true;
     this.lastAttempt = Date.now();
-    const next = this.create(this.redis);
+    let next: ClusterClient | undefined;
     try {
+      const client = this.create(
+        this.redis,
+        await reachableRoot(this.redis, this.target, ACK_BOUND),
+      );
+      next = client;
       await withTimeout(
-        () => next.connect(),
+        () => client.connect(),
         CONNECT_BOUND,
         () => new Error('timed out'),
       );
-      await this.countReplicas(next);
+      await this.countReplicas(client);
       for (const [channel, listeners] of this.subscriptions) {
-        for (const listener of listeners) await next.sSubscribe(channel, listener);
+        for (const listener of listeners) await client.sSubscribe(channel, listener);
       }
       if (this.closed) throw new Error('RedisTicketStore is closed');
       const old = this.current;
-      this.current = next;
-      this.watched = this.watch(next);
+      this.current = client;
+      this.watched = this.watch.wrap(client);
       this.delay = RETRY.first;
       this.onReady();
       this.markDiscovered();
       if (old) this.retire(old);
     } catch (error) {
-      if (next.isOpen) next.destroy();
+      if (next?.isOpen) next.destroy();
       if (!this.closed) {
         this.onConnectionError(error);
         this.schedule(this.delay);
@@ -234,9 +253,9 @@ export class RedisClusterConnection {
     }, RETIRE_AFTER).unref();
   }
 
-  private create(redis: typeof import('redis')): ClusterClient {
+  private create(redis: typeof import('redis'), root: { url: string }): ClusterClient {
     const client = redis.createCluster({
-      rootNodes: this.target.rootNodes,
+      rootNodes: [root],
       defaults: {
         ...this.target.defaults,
         name: REDIS_TICKET_CLIENT_NAME,
@@ -271,45 +290,6 @@ export class RedisClusterConnection {
     this.retry.unref();
   }
 
-  /** The client as the store sees it: every command it sends is watched for trouble. */
-  private watch(client: ClusterClient): ClusterClient {
-    return new Proxy(client, {
-      get: (target, property) => {
-        const value: unknown = Reflect.get(target, property, target);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          const result: unknown = value.apply(target, args);
-          if (result instanceof Promise) this.follow(result);
-          return result;
-        };
-      },
-    });
-  }
-
-  private follow(command: Promise<unknown>): void {
-    const entry = { at: Date.now(), done: false };
-    this.inFlight.push(entry);
-    command.then(
-      () => {
-        entry.done = true;
-      },
-      (error: unknown) => {
-        entry.done = true;
-        if (this.isTrouble(error)) this.trouble(error);
-      },
-    );
-  }
-
-  /** Forgets settled commands; one unanswered for {@link SLOW} makes the topology suspect. */
-  private sweep(): void {
-    this.inFlight = this.inFlight.filter((entry) => !entry.done);
-    const [oldest] = this.inFlight;
-    if (oldest && Date.now() - oldest.at > SLOW) {
-      this.inFlight = [];
-      this.trouble(new Error(`a command was unanswered for ${SLOW} ms`));
-    }
-  }
-
   private isTrouble(error: unknown): boolean {
     if (this.redis && error instanceof this.redis.ErrorReply) {
       return TROUBLE.test((error as Error).message);
@@ -322,21 +302,17 @@ export class RedisClusterConnection {
    * count last read from it.
    */
   private async countReplicas(client: ClusterClient): Promise<void> {
-    await Promise.all(
-      client.masters.map(async (master) => {
-        try {
-          const info = await withTimeout(
-            async () => (await client.nodeClient(master)).sendCommand(['INFO', 'replication']),
-            CONNECT_BOUND,
-            () => new Error('timed out'),
-          );
-          const count = /connected_slaves:(\d+)/.exec(String(info))?.[1];
-          if (count !== undefined) this.replicas.set(master.address, Number(count));
-        } catch {
-          // Kept as last read: the supervision notices a master in trouble on its own.
-        }
-      }),
-    );
+    await Promise.all(client.masters.map((master) => this.countMaster(client, master)));
+  }
+
+  /** One master's replicas, remembered; undefined when it did not answer. */
+  private async countMaster(
+    client: ClusterClient,
+    master: ClusterMaster,
+  ): Promise<number | undefined> {
+    const count = await replicasOf(client, master, ACK_BOUND);
+    if (count !== undefined) this.replicas.set(master.address, count);
+    return count;
   }
 
   private onConnectionError(error: unknown): void {

@@ -5,6 +5,9 @@ import type { RedisTicketClient } from './redis-ticket.types.js';
 /** Name the store's own connections carry in `CLIENT LIST`. */
 export const REDIS_TICKET_CLIENT_NAME = 'ws-ticket';
 
+/** Name of the store's subscriber connection (the module's channel between instances). */
+export const REDIS_TICKET_SUBSCRIBER_NAME = 'ws-ticket-sub';
+
 /** The members of the store's own node-redis client used beyond {@link RedisTicketClient}. */
 interface OwnedRedisClient extends RedisTicketClient {
   readonly isOpen: boolean;

@@ -1,24 +1,28 @@
 import type { LoggerService } from '@nestjs/common';
-import { describeError } from './redis-ticket.connection.js';
+import { describeError, REDIS_TICKET_SUBSCRIBER_NAME } from './redis-ticket.connection.js';
 import type { RedisTicketClient, RedisTicketSubscriber } from './redis-ticket.types.js';
 import type { TicketStoreMessageListener, TicketStoreUnsubscribe } from './ticket-store.js';
 
 /** What a node-redis subscriber offers beyond {@link RedisTicketSubscriber}, when it does. */
 interface OwnedSubscriber extends RedisTicketSubscriber {
   on(event: string, listener: (error: Error) => void): unknown;
+  /** `UNSUBSCRIBE` / `SUNSUBSCRIBE` of one listener it subscribed. */
+  unsubscribe?(channel: string, listener: TicketStoreMessageListener): Promise<unknown>;
+  sUnsubscribe?(channel: string, listener: TicketStoreMessageListener): Promise<unknown>;
 }
 
 /**
  * The pub/sub of a `RedisTicketStore` on a client it does not supervise (`url`, or the app's
  * `client`; its own `cluster` subscribes through `RedisClusterConnection`): `PUBLISH` /
  * `SUBSCRIBE` on one Redis, sharded `SPUBLISH` / `SSUBSCRIBE` on a Redis Cluster client (a channel
- * lives on the shard of its hash slot, so a message crosses no other shard). Every subscription has a connection of its own, a `duplicate()` of the
- * store's client (a subscribed connection runs nothing else), which it connects, keeps subscribed
- * across reconnections (node-redis subscribes again by itself), and destroys when the
- * subscription ends or the store closes.
+ * lives on the shard of its hash slot, so a message crosses no other shard). Every subscription
+ * shares one connection, a `duplicate()` of the store's client, which it connects, keeps
+ * subscribed across reconnections (node-redis subscribes again by itself), and destroys when the
+ * store closes.
  */
 export class RedisTicketPubSub {
-  private readonly subscribers = new Set<RedisTicketSubscriber>();
+  /** The one subscriber connection, for every channel and listener; unset until needed. */
+  private subscriber: { connection: OwnedSubscriber; cluster: boolean } | undefined;
 
   constructor(private readonly logger: LoggerService) {}
 
@@ -32,29 +36,17 @@ export class RedisTicketPubSub {
   }
 
   /**
-   * Subscribes a new connection to `channel`; resolves once Redis confirmed it. While Redis is
-   * unreachable, the subscription waits in the connection's queue (it is sent once Redis answers);
-   * the caller bounds its own wait, and {@link close} ends it either way.
+   * Subscribes `listener` to `channel` on the store's one subscriber connection (made on the first
+   * call); resolves once Redis confirmed it. While Redis is unreachable, the subscription waits in
+   * the connection's queue (it is sent once Redis answers); the caller bounds its own wait, and
+   * {@link close} ends it either way.
    */
   async subscribe(
     client: RedisTicketClient,
     channel: string,
     listener: TicketStoreMessageListener,
   ): Promise<TicketStoreUnsubscribe> {
-    if (typeof client.duplicate !== 'function') {
-      throw new Error('The Redis client offers no duplicate(): pub/sub needs node-redis (v4+).');
-    }
-    const cluster = isCluster(client);
-    // With its offline queue (the store's own connection has none): a subscription made while
-    // Redis is away is sent once it is back.
-    const duplicate = client.duplicate as (overrides?: object) => OwnedSubscriber;
-    const subscriber = duplicate.call(client, cluster ? undefined : { disableOfflineQueue: false });
-    this.subscribers.add(subscriber);
-    this.supervise(subscriber);
-    const end: TicketStoreUnsubscribe = async () => {
-      if (!this.subscribers.delete(subscriber)) return;
-      subscriber.destroy();
-    };
+    const { connection, cluster } = await this.subscriberOf(client);
     const safe = (message: string) => {
       try {
         listener(message);
@@ -62,33 +54,62 @@ export class RedisTicketPubSub {
         this.logger.error(`A Redis channel listener threw (${describeError(error)}).`);
       }
     };
-    try {
-      const connected = subscriber.connect();
-      // One Redis: the connection is usable before it connected (commands queue). A cluster must
-      // discover its shards first.
-      if (cluster) await connected;
-      else connected.catch(() => {});
-      const subscribe = cluster ? subscriber.sSubscribe : subscriber.subscribe;
-      if (typeof subscribe !== 'function') throw new Error('The Redis client cannot subscribe.');
-      await subscribe.call(subscriber, channel, safe);
-    } catch (error) {
-      await end();
-      throw error;
-    }
-    return end;
+    const subscribe = cluster ? connection.sSubscribe : connection.subscribe;
+    const unsubscribe = cluster ? connection.sUnsubscribe : connection.unsubscribe;
+    if (typeof subscribe !== 'function') throw new Error('The Redis client cannot subscribe.');
+    await subscribe.call(connection, channel, safe);
+    let subscribed = true;
+    return async () => {
+      if (!subscribed || this.subscriber?.connection !== connection) return;
+      subscribed = false;
+      await unsubscribe?.call(connection, channel, safe).catch(() => {});
+    };
   }
 
-  /** Destroys every subscriber connection. */
+  /** Destroys the subscriber connection; the next subscription makes a new one. */
   close(): void {
-    for (const subscriber of this.subscribers) subscriber.destroy();
-    this.subscribers.clear();
+    this.subscriber?.connection.destroy();
+    this.subscriber = undefined;
+  }
+
+  /**
+   * The subscriber: a `duplicate()` of the store's client (a subscribed connection runs nothing
+   * else) named `ws-ticket-sub`, with an offline queue (the store's own connection has none), so
+   * that a subscription made while Redis is away is sent once it is back.
+   */
+  private async subscriberOf(
+    client: RedisTicketClient,
+  ): Promise<{ connection: OwnedSubscriber; cluster: boolean }> {
+    if (this.subscriber) return this.subscriber;
+    if (typeof client.duplicate !== 'function') {
+      throw new Error('The Redis client offers no duplicate(): pub/sub needs node-redis (v4+).');
+    }
+    const cluster = isCluster(client);
+    const duplicate = client.duplicate as (overrides?: object) => OwnedSubscriber;
+    const connection = duplicate.call(
+      client,
+      cluster ? undefined : { disableOfflineQueue: false, name: REDIS_TICKET_SUBSCRIBER_NAME },
+    );
+    const made = { connection, cluster };
+    this.subscriber = made;
+    this.supervise(connection);
+    const connected = connection.connect();
+    try {
+      // One Redis: usable before it connected (commands queue). A cluster must discover first.
+      if (cluster) await connected;
+      else connected.catch(() => {});
+    } catch (error) {
+      if (this.subscriber === made) this.close();
+      throw error;
+    }
+    return made;
   }
 
   /** Logs a subscriber's outage once and its end once (an unheard 'error' would end the process). */
   private supervise(subscriber: OwnedSubscriber): void {
     let down = false;
     const lost = (error: Error) => {
-      if (down || !this.subscribers.has(subscriber)) return;
+      if (down || this.subscriber?.connection !== subscriber) return;
       down = true;
       this.logger.error(
         `Redis subscriber unavailable (${describeError(error)}); messages from other instances are lost until it is back.`,

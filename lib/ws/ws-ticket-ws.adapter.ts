@@ -273,12 +273,17 @@ export class WsTicketWsAdapter extends WsAdapter {
 
   /** WebSocket close code for a code. Override to change {@link WS_TICKET_CLOSE_CODES}. */
   protected closeCodeFor(code: string): number {
-    return (WS_TICKET_CLOSE_CODES as Record<string, number>)[code] ?? FALLBACK_CLOSE_CODE;
+    // Own keys only: `constructor` or `toString` (plain JavaScript, another instance) are unknown.
+    return Object.hasOwn(WS_TICKET_CLOSE_CODES, code)
+      ? (WS_TICKET_CLOSE_CODES as Record<string, number>)[code]
+      : FALLBACK_CLOSE_CODE;
   }
 
   /** HTTP status for a refusal code. Override to change the mapping. */
   protected statusFor(code: string): number {
-    return (WS_TICKET_REFUSAL_STATUS as Record<string, number>)[code] ?? 401;
+    return Object.hasOwn(WS_TICKET_REFUSAL_STATUS, code)
+      ? (WS_TICKET_REFUSAL_STATUS as Record<string, number>)[code]
+      : 401;
   }
 
   /** Builds the handshake `WsTicketService` reads from an upgrade request. */

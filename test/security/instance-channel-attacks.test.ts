@@ -84,6 +84,7 @@ describe('a guard-only app on a RedisTicketStore', { skip, timeout: 60_000 }, ()
           WsTicketModule.forRoot({
             jwt: { secret: TEST_SECRET },
             store: new RedisTicketStore({ url: redis.url }),
+            guardOnly: true,
           }),
         ],
         providers: [ChatTestGateway],
