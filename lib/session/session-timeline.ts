@@ -83,7 +83,9 @@ export class SessionTimeline {
       this.timerAt = undefined;
       return;
     }
-    if (this.timer !== undefined && this.timerAt === first.at) return;
+    // A timer set no later than the earliest entry stays: if that entry went, it fires early once
+    // and is set again, which costs less than resetting it at every removal.
+    if (this.timer !== undefined && this.timerAt !== undefined && this.timerAt <= first.at) return;
     clearTimeout(this.timer);
     this.timerAt = first.at;
     this.timer = setTimeout(this.fire, Math.min(Math.max(0, first.at - Date.now()), MAX_DELAY));
