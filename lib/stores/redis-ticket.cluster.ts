@@ -8,7 +8,7 @@ import {
 } from './redis-cluster-probes.js';
 import { CommandWatch } from './redis-cluster-watch.js';
 import { keySlot } from './redis-key-slot.js';
-import { describeError, REDIS_TICKET_CLIENT_NAME } from './redis-ticket.connection.js';
+import { describeError, OutageLog, REDIS_TICKET_CLIENT_NAME } from './redis-ticket.connection.js';
 import type { RedisClusterTarget } from './redis-ticket.target.js';
 import type { RedisTicketClient } from './redis-ticket.types.js';
 import type { TicketStoreMessageListener, TicketStoreUnsubscribe } from './ticket-store.js';
@@ -78,14 +78,14 @@ export class RedisClusterConnection {
   private readonly watch = new CommandWatch(SLOW, (error) => {
     if (this.isTrouble(error)) this.trouble(error);
   });
-  /** For logging each outage once; unset before the first attempt ends. */
-  private connected: boolean | undefined;
+  private readonly outages: OutageLog;
   private closed = false;
 
   constructor(
     private readonly target: RedisClusterTarget,
     private readonly logger: LoggerService,
   ) {
+    this.outages = new OutageLog(logger);
     this.discovered = new Promise((resolve) => {
       this.markDiscovered = resolve;
     });
@@ -316,15 +316,10 @@ export class RedisClusterConnection {
   }
 
   private onConnectionError(error: unknown): void {
-    if (this.connected === false || this.closed) return;
-    this.connected = false;
-    this.logger.error(
-      `Redis ticket store unavailable (${describeError(error)}); tickets fail with store_unavailable until it is back.`,
-    );
+    if (!this.closed) this.outages.down(error);
   }
 
   private onReady(): void {
-    if (this.connected === false) this.logger.log('Redis ticket store available again.');
-    this.connected = true;
+    this.outages.up();
   }
 }

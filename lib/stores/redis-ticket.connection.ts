@@ -26,14 +26,15 @@ interface OwnedRedisClient extends RedisTicketClient {
 export class RedisTicketConnection {
   private client: Promise<OwnedRedisClient> | undefined;
   private current: OwnedRedisClient | undefined;
-  /** For logging each outage once; unset before the first attempt ends. */
-  private connected: boolean | undefined;
+  private readonly outages: OutageLog;
   private closed = false;
 
   constructor(
     private readonly url: string,
-    private readonly logger: LoggerService,
-  ) {}
+    logger: LoggerService,
+  ) {
+    this.outages = new OutageLog(logger);
+  }
 
   /** The client, created on the first call; resolves after its first connection attempt. */
   open(): Promise<RedisTicketClient> {
@@ -88,14 +89,30 @@ export class RedisTicketConnection {
   }
 
   private onConnectionError(error: Error): void {
-    if (this.connected === false || this.closed) return;
+    if (!this.closed) this.outages.down(error);
+  }
+
+  private onReady(): void {
+    this.outages.up();
+  }
+}
+
+/** Logs each outage of the store's Redis once, and its end once. */
+export class OutageLog {
+  /** Unset before the first attempt ends. */
+  private connected: boolean | undefined;
+
+  constructor(private readonly logger: LoggerService) {}
+
+  down(error: unknown): void {
+    if (this.connected === false) return;
     this.connected = false;
     this.logger.error(
       `Redis ticket store unavailable (${describeError(error)}); tickets fail with store_unavailable until it is back.`,
     );
   }
 
-  private onReady(): void {
+  up(): void {
     if (this.connected === false) this.logger.log('Redis ticket store available again.');
     this.connected = true;
   }
