@@ -1,6 +1,7 @@
 export * from './bearer/index.js';
 export * from './client/index.js';
 export type { WsTicketSession, WsTicketSessionStamp } from './session/index.js';
+export { WsTicketConnections } from './session/ws-ticket-connections.js';
 export * from './stores/index.js';
 export * from './telemetry/index.js';
 // The raw ws adapter is at `nestjs-ws-ticket/ws` (ws and @nestjs/platform-ws are optional peers);

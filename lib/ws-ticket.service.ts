@@ -7,19 +7,16 @@ import {
   type OnApplicationShutdown,
   Optional,
 } from '@nestjs/common';
-import type { BearerRefusal } from './bearer/bearer.errors.js';
 // A value import: Nest reads the constructor's parameter types to inject the verifier and store.
 import { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { serviceOptions } from './internal/service-options.js';
-import { notCounted } from './session/connection-limit.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
-import { ticketOf } from './session/handshake-ticket.js';
 import { RefusalLog } from './session/refusal-log.js';
 import { type ServiceParts, serviceParts } from './session/service-parts.js';
-import type { WsTicketSession } from './session/ws-ticket-session.types.js';
+import { WsTicketConnections, wireConnections } from './session/ws-ticket-connections.js';
 import { TicketStore } from './stores/ticket-store.js';
 import { WsTicketTelemetry } from './telemetry/ws-ticket-telemetry.js';
-import { TICKET_FORMAT, WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
+import { WS_TICKET_LOGGER_CONTEXT } from './ws-ticket.constants.js';
 import { WsTicketErrorCode } from './ws-ticket.errors.js';
 import { WS_TICKET_MODULE_OPTIONS } from './ws-ticket.module-definition.js';
 import type {
@@ -28,20 +25,20 @@ import type {
   WsTicketModuleOptions,
 } from './ws-ticket.options.js';
 import type {
-  WsTicketConnection,
-  WsTicketConnectionLost,
   WsTicketConnectionRegistry,
-  WsTicketHandshake,
   WsTicketRequest,
   WsTicketResponse,
 } from './ws-ticket.types.js';
 
 /**
  * Issues and consumes tickets, and revokes users. Inject it into your own controller (with
- * `controller: false`) to issue tickets behind your own guards.
+ * `controller: false`) to issue tickets behind your own guards. What the transports call while a
+ * socket connects and lives (consumption, connection bounds, refresh, the refusal log) comes from
+ * {@link WsTicketConnections}, which it extends.
  */
 @Injectable()
 export class WsTicketService<TUser = unknown>
+  extends WsTicketConnections<TUser>
   implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
   /** Ticket lifetime, in seconds. */
@@ -76,6 +73,7 @@ export class WsTicketService<TUser = unknown>
     /** Where the module's events are published (`WS_TICKET_CHANNELS`); adapters publish theirs. */
     @Optional() readonly telemetry: WsTicketTelemetry = new WsTicketTelemetry(),
   ) {
+    super();
     const checked = serviceOptions(options);
     this.ttl = checked.ttl;
     this.param = checked.param;
@@ -95,6 +93,7 @@ export class WsTicketService<TUser = unknown>
       onEvictions: (userId, ids) => this.registries.announceEvictions(userId, ids),
       telemetry: this.telemetry,
     });
+    wireConnections(this, this.parts, this.refusals);
     this.registries = new ConnectionRegistries(this.logger, this.parts.channel, {
       revoked: (userId) => this.recordRevocation(userId),
       evicted: (userId, ids) => this.evictConnections(userId, ids),
@@ -228,134 +227,6 @@ export class WsTicketService<TUser = unknown>
   }
 
   /**
-   * Checks a handshake's `Origin` header against `allowedOrigins` (a function within
-   * `callbackTimeout`).
-   * @throws WsTicketError `origin_forbidden`, or `store_unavailable` when the function timed out
-   *   or threw
-   */
-  checkOrigin(handshake: WsTicketHandshake): Promise<void> {
-    return this.parts.origins.check(handshake);
-  }
-
-  /**
-   * Reads the raw ticket from a handshake: `auth[param]` first, then the query parameter.
-   * Returns whatever is there (validated by {@link consume}).
-   */
-  ticketFrom(handshake: WsTicketHandshake): unknown {
-    return ticketOf(handshake, this.param);
-  }
-
-  /**
-   * Consumes a ticket (single use) and returns the user behind it.
-   * The origin and the format are checked before the store is touched.
-   * @throws WsTicketError with one of the {@link WsTicketErrorCode} codes
-   */
-  async consume(ticket: unknown, handshake: WsTicketHandshake = {}): Promise<TUser> {
-    return (await this.consumeSession(ticket, handshake)).user;
-  }
-
-  /**
-   * Like {@link consume}, with what the adapters need to keep the connection in line with the
-   * session: the user id (for rooms and revocation), the session's end and its revocation stamp.
-   * An adapter calls {@link confirmSession} once the socket is findable by `disconnectUser`.
-   */
-  consumeSession(
-    ticket: unknown,
-    handshake: WsTicketHandshake = {},
-  ): Promise<WsTicketSession<TUser>> {
-    return this.logged(this.parts.consumer.consume(ticket, handshake));
-  }
-
-  /**
-   * Consumes the ticket of a handshake once per physical connection: Socket.IO clients multiplex
-   * several namespaces over one connection and send the same ticket in each namespace's handshake,
-   * concurrently. Handshakes on `connection` with the same well-formed ticket share one
-   * consumption while it is in flight and for a few seconds after it succeeded; nothing is kept for
-   * a refused or malformed ticket, and the connection's state has a small fixed bound.
-   * @param connection an object that lives exactly as long as the physical connection
-   *   (`socket.conn` for Socket.IO)
-   */
-  consumeForConnection(
-    connection: object,
-    handshake: WsTicketHandshake,
-  ): Promise<WsTicketSession<TUser>> {
-    const ticket = this.ticketFrom(handshake);
-    if (typeof ticket !== 'string' || !TICKET_FORMAT.test(ticket)) {
-      return this.consumeSession(ticket, handshake);
-    }
-    return this.logged(
-      this.parts.connections.share(connection, ticket, () =>
-        this.parts.consumer.consume(ticket, handshake),
-      ),
-    );
-  }
-
-  /**
-   * Counts a refused handshake on a physical connection. Returns `true` once the connection was
-   * refused too often (10 times): the caller closes it.
-   */
-  countRefusal(connection: object): boolean {
-    return this.parts.connections.refused(connection);
-  }
-
-  /**
-   * The last check before a socket is admitted, made once it is where `disconnectUser` finds it
-   * (its user's room): refuses it when its user was revoked since its ticket was issued, here or on
-   * another instance (the store's revocation generation).
-   * @throws WsTicketError `user_revoked` or `store_unavailable`
-   */
-  confirmSession(session: WsTicketSession<TUser>): Promise<void> {
-    return this.logged(this.parts.revocation.confirm(session));
-  }
-
-  /** True when this process revoked the session's user after the session started. */
-  isSessionRevoked(session: WsTicketSession<TUser>): boolean {
-    return this.parts.revocation.isRevoked(session);
-  }
-
-  /**
-   * Counts an admitted connection against `maxConnectionsPerUser` (what the adapters do once a
-   * handshake passed every other check): takes a slot in the user's connection set, one store call,
-   * unless `connection` holds one for the user already (Socket.IO namespaces multiplexed on one
-   * connection count once). The slot is given back when `connection` emits `close`, or once every
-   * handshake that held it called the function this resolves (Socket.IO: when the user's last
-   * namespace socket on a connection that stays open is gone); `lost` closes the connection if its
-   * slot is taken away (`onConnectionLimit: 'close-oldest'`). With the cap off it resolves at once,
-   * touching nothing.
-   * @param connection an object that lives exactly as long as the physical connection and emits
-   *   `close` when it ends (`socket.conn` for Socket.IO, the request's TCP socket for raw ws); the
-   *   caller has just seen it open
-   * @throws WsTicketError `connection_limit` (with `'refuse'`) or `store_unavailable`
-   */
-  holdConnection(
-    userId: string,
-    connection: WsTicketConnection,
-    lost: WsTicketConnectionLost,
-  ): Promise<() => void> {
-    if (!this.parts.connectionLimit) return Promise.resolve(() => {});
-    return this.logged(this.parts.connectionLimit.hold(userId, connection, lost));
-  }
-
-  /**
-   * How many connections the user holds open now, on every instance sharing the store (per
-   * process with the memory store), as counted for `maxConnectionsPerUser`.
-   * @throws WsTicketError `store_unavailable`
-   * @throws Error when `maxConnectionsPerUser` is off: nothing is counted then
-   */
-  connectionCount(userId: string): Promise<number> {
-    return this.parts.connectionLimit?.count(userId) ?? Promise.reject(notCounted());
-  }
-
-  /**
-   * Closes this process's connections of the user among `ids`, evicted by another instance's
-   * handshake (`close-oldest`); called when the news reaches it through the Socket.IO adapter's
-   * `serverSideEmit` or the store's channel between instances. Unknown ids are ignored.
-   */
-  evictConnections(userId: string, ids: readonly string[]): void {
-    this.parts.connectionLimit?.evicted(userId, ids);
-  }
-
-  /**
    * Waits (up to `storeTimeout`) for the subscription to the other instances' messages, when an
    * adapter (or `guardOnly`) needs it, so that the app does not take sockets a `disconnectUser()`
    * elsewhere would miss; says once when it is not confirmed in time (it is, once the store is
@@ -384,46 +255,5 @@ export class WsTicketService<TUser = unknown>
   async onApplicationShutdown(): Promise<void> {
     this.parts.connectionLimit?.stop();
     await this.registries.close();
-  }
-
-  /**
-   * Extends a live connection's session with a fresh ticket (what the adapters do on
-   * `ws-ticket:refresh`): the ticket is consumed exactly as at a handshake (origin, format,
-   * single-use take, binding, session end, revocation, `resolveUser`, generation check) and must
-   * name the same user as `current`. Resolves the replacing session (its user, end and stamp); on
-   * a refusal `current` stays as it was. The caller extends only a connection that is still open
-   * (`disconnectUser` closes the user's).
-   * @throws WsTicketError `user_mismatch`, `user_revoked`, or any handshake refusal code
-   */
-  refreshSession(
-    current: WsTicketSession<TUser>,
-    ticket: unknown,
-    handshake: WsTicketHandshake = {},
-  ): Promise<WsTicketSession<TUser>> {
-    return this.logged(
-      this.parts.refresh.refresh(current, ticket, handshake),
-      'WebSocket session refresh refused',
-    );
-  }
-
-  /**
-   * Logs a refusal through the module's refusal log: the first of each code per minute at once,
-   * the rest as one summary line. For custom transports; the module's own paths already do.
-   */
-  logRefusal(code: WsTicketErrorCode | BearerRefusal, what = 'WebSocket ticket refused'): void {
-    this.refusals.record(`${what}: ${code}`);
-  }
-
-  /**
-   * Logs a failure (`what` is a fixed text, the error's message is added to its first line) through
-   * the same throttled log. Never pass request data in `what`.
-   */
-  logFailure(what: string, error: unknown): void {
-    this.refusals.recordMessage(what, error);
-  }
-
-  /** Logs a refusal (never its input) and passes it on. */
-  private logged<T>(work: Promise<T>, what = 'WebSocket ticket refused'): Promise<T> {
-    return this.refusals.passing(work, what);
   }
 }

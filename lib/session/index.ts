@@ -16,4 +16,5 @@ export * from './ticket-consumer.js';
 export * from './ticket-issuer.js';
 export * from './ticket-record.js';
 export * from './user-connections.js';
+export * from './ws-ticket-connections.js';
 export * from './ws-ticket-session.types.js';
