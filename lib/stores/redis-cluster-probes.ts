@@ -47,7 +47,9 @@ export async function reachableRoot(
     } catch {
       // The next one.
     } finally {
-      probe.destroy();
+      // node-redis throws ClientClosedError when destroying a client whose connect failed: that
+      // must not pass for the probe's outcome (it did, making a dead root node fail the attempt).
+      if (probe.isOpen) probe.destroy();
     }
   }
   throw new Error(`no node of the cluster answered (${roots.length} tried)`);

@@ -5,6 +5,8 @@ import type { TicketStoreMessageListener, TicketStoreUnsubscribe } from './ticke
 
 /** What a node-redis subscriber offers beyond {@link RedisTicketSubscriber}, when it does. */
 interface OwnedSubscriber extends RedisTicketSubscriber {
+  /** node-redis: false once closed, or when `connect()` failed (`destroy()` would then throw). */
+  readonly isOpen?: boolean;
   on(event: string, listener: (error: Error) => void): unknown;
   /** `UNSUBSCRIBE` / `SUNSUBSCRIBE` of one listener it subscribed. */
   unsubscribe?(channel: string, listener: TicketStoreMessageListener): Promise<unknown>;
@@ -68,8 +70,9 @@ export class RedisTicketPubSub {
 
   /** Destroys the subscriber connection; the next subscription makes a new one. */
   close(): void {
-    this.subscriber?.connection.destroy();
+    const connection = this.subscriber?.connection;
     this.subscriber = undefined;
+    if (connection && connection.isOpen !== false) connection.destroy();
   }
 
   /**

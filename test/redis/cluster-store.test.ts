@@ -3,8 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createClient, createCluster } from 'redis';
 import { RedisTicketStore } from '../../lib/index.js';
+import { reachableRoot } from '../../lib/stores/redis-cluster-probes.js';
+import { redisTarget } from '../../lib/stores/redis-ticket.target.js';
 import { connectionSlotsContract } from '../stores/connection-slots.contract.js';
 import { ticketStoreContract } from '../stores/ticket-store.contract.js';
+import { freePort } from '../support/redis-server.js';
 import {
   clusterSkipReason,
   type RedisClusterHandle,
@@ -191,6 +194,37 @@ describe('RedisTicketStore({ cluster }) on its own cluster client', { skip }, ()
     } finally {
       await other.onApplicationShutdown();
     }
+  });
+
+  // Regression (CI, stop 29): a refused connection to the root node probed first made the whole
+  // attempt fail with "The client is closed" (node-redis throws when a client whose connect failed
+  // is destroyed), so the store stayed unavailable until a retry drew the live node. Roots are
+  // probed in random order: 12 fresh stores draw the dead node first with a probability of
+  // 1 - 2^-12.
+  it('is ready after onModuleInit when a root node listed first or second refuses connections', async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    for (let i = 0; i < 12; i++) {
+      const roots = i % 2 ? [dead, cluster.urls[0]] : [cluster.urls[0], dead];
+      const fresh = new RedisTicketStore({ cluster: roots });
+      await fresh.onModuleInit();
+      try {
+        const key = `ws-ticket:ticket:${randomUUID()}`;
+        await fresh.put(key, 'v', 5000);
+        assert.equal(await fresh.take(key), 'v', `store ${i} was not ready`);
+      } finally {
+        await fresh.onApplicationShutdown();
+      }
+    }
+  });
+
+  it('says that no node answered when none does (and not what closing a failed probe threw)', async () => {
+    const dead = { url: `redis://127.0.0.1:${await freePort()}` };
+    const target = redisTarget({ cluster: { rootNodes: [dead, dead] } });
+    if (target?.kind !== 'cluster') assert.fail('not a cluster target');
+    await assert.rejects(
+      reachableRoot(await import('redis'), target, 1000),
+      /^Error: no node of the cluster answered \(2 tried\)$/,
+    );
   });
 
   it('fails at once (no wait) while no node of the cluster answers, and never quotes the URLs', async () => {

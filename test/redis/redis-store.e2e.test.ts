@@ -13,7 +13,7 @@ import {
 } from '../../lib/index.js';
 import { type StartedApp, startApp } from '../support/app.js';
 import { TEST_SECRET } from '../support/jwt.js';
-import { type RedisServerHandle, redisSkipReason } from '../support/redis-server.js';
+import { freePort, type RedisServerHandle, redisSkipReason } from '../support/redis-server.js';
 import { ask } from '../support/sockets.js';
 import { RedisChatGateway, type WhoAmI } from './fixtures/chat.gateway.js';
 import { connectChat, issueTicket, issuing, requestTicketAs } from './support/http.js';
@@ -340,5 +340,23 @@ describe('Redis ticket store, end to end', { skip, timeout: 60_000 }, () => {
         }
       });
     }
+  });
+});
+
+// Regression: node-redis throws "The client is closed" when destroying a client whose connect()
+// failed; the subscriber of a client handed in without reconnection ends up so, and the store's
+// shutdown threw.
+describe('Redis ticket store on a client handed in that never connects (reconnectStrategy false)', () => {
+  it('shuts down without throwing after a subscription whose connection failed', async () => {
+    const client = createClient({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      socket: { reconnectStrategy: false },
+    });
+    client.on('error', () => {});
+    const store = new RedisTicketStore({ client });
+    // One Redis: the subscription queues until its connection is up; here that connection fails
+    // and the subscription is refused with node-redis' own error.
+    await assert.rejects(store.subscribe('ws-ticket:instances', () => {}), /ECONNREFUSED/);
+    await store.onApplicationShutdown();
   });
 });
