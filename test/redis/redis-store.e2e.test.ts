@@ -356,7 +356,10 @@ describe('Redis ticket store on a client handed in that never connects (reconnec
     const store = new RedisTicketStore({ client });
     // One Redis: the subscription queues until its connection is up; here that connection fails
     // and the subscription is refused with node-redis' own error.
-    await assert.rejects(store.subscribe('ws-ticket:instances', () => {}), /ECONNREFUSED/);
+    await assert.rejects(
+      store.subscribe('ws-ticket:instances', () => {}),
+      /ECONNREFUSED/,
+    );
     await store.onApplicationShutdown();
   });
 });
