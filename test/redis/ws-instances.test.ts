@@ -167,14 +167,16 @@ describe('raw WebSocket on two instances: disconnectUser reaches every instance'
     } finally {
       inspect.destroy();
     }
+    // Each instance's store connection reconnects on its own back-off, apart from its subscriber
+    // (CI, stop 29: B's subscriber was back while B's store still answered store_unavailable).
     await eventually(async () => {
       try {
-        await issueTicket(a.url, 'probe');
+        await Promise.all([issueTicket(a.url, 'probe'), issueTicket(b.url, 'probe')]);
         return true;
       } catch {
         return false;
       }
-    }, 'A to issue tickets again');
+    }, 'A and B to issue tickets again');
     const onB = await socket(b, a, 'ivan');
     const closed = closure(onB);
     assert.equal((await disconnectOn(a, 'ivan')).status, 200);
