@@ -41,8 +41,9 @@ import {
 } from '../lib/index.js';
 import { WsTicketWsAdapter } from '../lib/ws/index.js';
 import { collectGarbage } from './bench.controller.js';
-import { BENCH_SECRET, benchClaims, NAMESPACE, type ServerReady } from './constants.js';
+import { BENCH_SECRET, benchClaims, NAMESPACE } from './constants.js';
 import type { ConsumeReply, ScaleServerSpec, ScaleStats } from './scale-wire.js';
+import { serveChild } from './serve-child.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ScaleServerSpec;
 const ticketed = spec.variant !== 'io-bare' && spec.variant !== 'ws-bare';
@@ -273,20 +274,4 @@ app.useWebSocketAdapter(
       ? new WsTicketIoAdapter(app)
       : new IoAdapter(app),
 );
-await app.listen(0, '127.0.0.1');
-const { port } = app.getHttpServer().address() as { port: number };
-const ready: ServerReady = { url: `http://127.0.0.1:${port}`, pid: process.pid };
-console.log(JSON.stringify(ready));
-
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  const force = setTimeout(() => process.exit(1), 5000);
-  force.unref();
-  await app.close().catch(() => undefined);
-  process.exit(0);
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.on('disconnect', stop);
+await serveChild(app);

@@ -27,13 +27,14 @@ import {
   CapController,
   HeapController,
 } from './bench.controller.js';
-import { BENCH_SECRET, type ServerReady, type ServerSpec } from './constants.js';
+import { BENCH_SECRET, type ServerSpec } from './constants.js';
 import {
   BareChatGateway,
   JwtChatGateway,
   TicketChatGateway,
   TicketWsChatGateway,
 } from './gateways.js';
+import { serveChild } from './serve-child.js';
 import { startTelemetry, TelemetryController, TelemetryProbe } from './telemetry-server.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ServerSpec;
@@ -108,22 +109,4 @@ async function createApp(): Promise<INestApplication> {
 }
 
 const app = await createApp();
-await app.listen(0, '127.0.0.1');
-const { port } = app.getHttpServer().address() as { port: number };
-const ready: ServerReady = { url: `http://127.0.0.1:${port}`, pid: process.pid };
-console.log(JSON.stringify(ready));
-
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  const force = setTimeout(() => process.exit(1), 5000);
-  force.unref();
-  await app.close().catch(() => undefined);
-  for (const cleanup of cleanups) await cleanup().catch(() => undefined);
-  // A normal exit, so that --cpu-prof writes its profile.
-  process.exit(0);
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.on('disconnect', stop);
+await serveChild(app, cleanups);
