@@ -8,7 +8,6 @@ import { queryOf } from '../internal/http.js';
 import { wsMaxPayload } from '../internal/options.js';
 import { requireService } from '../internal/require-service.js';
 import { withoutReserved } from '../internal/reserved-events.js';
-import { admitConnection } from '../session/admission.js';
 import { RefusalLog } from '../session/refusal-log.js';
 import { UserConnections } from '../session/user-connections.js';
 import type { WsTicketSession } from '../session/ws-ticket-session.types.js';
@@ -27,12 +26,8 @@ import {
   WS_TICKET_PROTOCOL,
   WS_TICKET_REFUSAL_STATUS,
 } from './ws-ticket-ws.protocol.js';
-import {
-  JSON_REFUSAL_HEADERS,
-  runOwnVerifyClient,
-  type VerifyClient,
-  WS_ERROR_CODE,
-} from './ws-upgrade.js';
+import { WS_ERROR_CODE } from './ws-upgrade.js';
+import { WsUpgrades } from './ws-upgrades.js';
 
 export {
   WS_TICKET_CLOSE_CODES,
@@ -75,10 +70,6 @@ type VerifyInfo = Parameters<VerifyClientCallbackAsync>[0];
  */
 export class WsTicketWsAdapter extends WsAdapter {
   private tickets: WsTicketService | undefined;
-  /** Sessions of upgrades that passed `verifyClient`, until their `connection` event. */
-  private readonly accepted = new WeakMap<IncomingMessage, WsTicketSession>();
-  /** When each upgrade's authentication began (`performance.now()`), for the module's events. */
-  private readonly started = new WeakMap<IncomingMessage, number>();
   /** Open sockets by user id, across every gateway of this adapter; emptied as sockets close. */
   private readonly sockets = new UserConnections<WebSocket>();
   /** Accepted sockets by their TCP connection, whose close gives a connection slot back. */
@@ -99,6 +90,18 @@ export class WsTicketWsAdapter extends WsAdapter {
   private readonly rooms = new WsRooms(() => this.app, {
     socketsOf: (userId) => this.sockets.of(userId),
     pathOf: (client) => this.live.pathOf(client),
+  });
+  /** The authentication of upgrades, in `verifyClient`. */
+  private readonly upgrades = new WsUpgrades({
+    service: () => this.service(),
+    failures: this.failures,
+    authenticate: (request) => this.authenticate(request),
+    statusFor: (code) => this.statusFor(code),
+    lost: (connection, code) => {
+      const client = this.byConnection.get(connection);
+      if (client) this.closeWith(client, code);
+      else connection.destroy();
+    },
   });
   /** Gateway handlers of reserved events already warned about. */
   private readonly reservedWarned = new Set<string>();
@@ -137,20 +140,19 @@ export class WsTicketWsAdapter extends WsAdapter {
       // verifyClient runs inside ws's handleUpgrade whichever way Nest routes the upgrade (shared
       // HTTP server by path, or a gateway on its own port), before the 101 is written.
       verifyClient: (info: VerifyInfo, callback: VerifyCallback) =>
-        this.verifyClient(info, callback, place, verifyClient),
+        this.upgrades.verify(info, callback, place, verifyClient),
       handleProtocols: (protocols: Set<string>, request: IncomingMessage) =>
         selectProtocol(protocols, request, handleProtocols),
     });
     // Registered before Nest binds the gateway's connection handler, so `data.user` is set
     // before handleConnection and any message handler run.
     server.on('connection', (client: WebSocket, request: IncomingMessage) => {
-      if (!this.accepted.has(request)) {
+      const admitted = this.upgrades.take(request);
+      if (!admitted) {
         client.terminate();
         return;
       }
-      const session = this.accepted.get(request) as WsTicketSession;
-      this.accepted.delete(request);
-      const startedAt = this.started.get(request) ?? performance.now();
+      const { session, startedAt } = admitted;
       const { telemetry } = this.service();
       let code: WsTicketErrorCode | undefined;
       try {
@@ -227,29 +229,6 @@ export class WsTicketWsAdapter extends WsAdapter {
   protected async authenticate(request: IncomingMessage): Promise<WsTicketSession> {
     const handshake = this.handshakeOf(request);
     return this.service().consumeSession(this.service().ticketFrom(handshake), handshake);
-  }
-
-  /**
-   * Authenticates an upgrade, then makes the last revocation check (another instance may have
-   * revoked the user while `resolveUser` ran); this process's revocations are checked again when
-   * the socket is attached.
-   */
-  private async admit(request: IncomingMessage): Promise<WsTicketSession> {
-    const session = await this.authenticate(request);
-    // The revocation check and the connection cap; the slot goes with the TCP connection.
-    const connection = request.socket;
-    await admitConnection(
-      this.service(),
-      session,
-      connection,
-      () => !connection.destroyed,
-      (code) => {
-        const client = this.byConnection.get(connection);
-        if (client) this.closeWith(client, code);
-        else connection.destroy();
-      },
-    );
-    return session;
   }
 
   /**
@@ -344,53 +323,6 @@ export class WsTicketWsAdapter extends WsAdapter {
     this.live.closing(client, code);
     // The reason is the code string: well under the 123-byte limit of a close reason.
     client.close(this.closeCodeFor(code), code);
-  }
-
-  private verifyClient(
-    info: VerifyInfo,
-    callback: VerifyCallback,
-    place: WsTicketSocketPlace,
-    own?: VerifyClient,
-  ): void {
-    // The gateway's own verifyClient (if any) runs first: a request it refuses spends no ticket.
-    runOwnVerifyClient(own, info, (verified, code, message, headers) => {
-      if (!verified) {
-        callback(false, code, message, headers);
-        return;
-      }
-      const startedAt = performance.now();
-      this.started.set(info.req, startedAt);
-      this.admit(info.req).then(
-        (session) => {
-          this.accepted.set(info.req, session);
-          let code: WsTicketErrorCode = WsTicketErrorCode.TICKET_INVALID;
-          try {
-            // ws completes the upgrade inside: the app's handleProtocols runs here.
-            callback(true);
-          } catch (error) {
-            code = this.failures.coded('WebSocket upgrade failed', error).code;
-            info.req.socket.destroy();
-          }
-          // ws emits `connection` inside callback(true), or drops a client that half-closed meanwhile.
-          if (this.accepted.delete(info.req)) {
-            this.service().telemetry.refused('handshake', code, place, startedAt);
-          }
-        },
-        (error: unknown) => this.refuse(error, callback, place, startedAt),
-      );
-    });
-  }
-
-  private refuse(
-    error: unknown,
-    callback: VerifyCallback,
-    place: WsTicketSocketPlace,
-    startedAt: number,
-  ): void {
-    // Only a code reaches the client: an override's own error may quote hosts or queries.
-    const { code } = this.failures.coded('WebSocket upgrade authentication failed', error);
-    this.service().telemetry.refused('handshake', code, place, startedAt);
-    callback(false, this.statusFor(code), JSON.stringify({ code }), JSON_REFUSAL_HEADERS);
   }
 
   private service(): WsTicketService {
