@@ -176,6 +176,34 @@ const consumerFiles: Record<string, string> = {
   `,
   // Events read from node:diagnostics_channel with the exported payload types; OpenTelemetry
   // switched off from the environment; Prometheus metrics in the app's own prom-client registry.
+  // Room rules typed by their pattern, static rules for one user type, the acks narrowed on ok, and
+  // the provider that takes users out of rooms and sends to them.
+  'rooms.ts': `
+    import { Injectable } from '@nestjs/common';
+    import { WsTicketModule, WsTicketRoom, WsTicketRooms, type WsTicketRoomAck, type WsTicketRoomContext, type WsTicketRoomLeft, WS_TICKET_JOIN_EVENT, WS_TICKET_LEFT_EVENT } from 'nestjs-ws-ticket';
+    interface User { id: string; teams: string[] }
+    @Injectable()
+    export class Rules {
+      @WsTicketRoom('team:{team}:channel:{channel}')
+      channel(user: User, { team, channel }: { team: string; channel: string }, context: WsTicketRoomContext): boolean {
+        return user.teams.includes(team) && channel !== '' && context.reason !== 'recovery';
+      }
+      @WsTicketRoom('lobby')
+      async lobby(): Promise<boolean> { return true; }
+    }
+    export const module = WsTicketModule.forRoot<User>({
+      rooms: { news: true, 'team:{team}': (user, { team }) => team !== undefined && user.teams.includes(team) },
+      maxRoomsPerSocket: 20,
+      roomJoinLimit: { limit: 10, window: 5 },
+    });
+    export async function unshare(rooms: WsTicketRooms, userId: string): Promise<number> {
+      await rooms.to('order:1').emit('order-updated', { id: 1 });
+      return rooms.removeFromRoom(userId, 'order:1');
+    }
+    export function answer(ack: WsTicketRoomAck, left: WsTicketRoomLeft): string {
+      return ack.ok ? ack.room : \`\${ack.code} \${ack.room ?? ''} \${left.code} \${WS_TICKET_JOIN_EVENT} \${WS_TICKET_LEFT_EVENT}\`;
+    }
+  `,
   'telemetry.ts': `
     import { subscribe } from 'node:diagnostics_channel';
     import { Registry } from 'prom-client';
@@ -217,6 +245,9 @@ const options: ts.CompilerOptions = {
   strict: true,
   exactOptionalPropertyTypes: true,
   skipLibCheck: false,
+  // As every Nest app compiles (`nest new`): Nest's decorators are the legacy ones.
+  experimentalDecorators: true,
+  emitDecoratorMetadata: true,
   noEmit: true,
 };
 const host = ts.createCompilerHost(options);
@@ -332,6 +363,29 @@ describe('Public types', () => {
       assert.deepEqual(codes, [2322]);
     });
   }
+
+  it("reject a room rule whose parameters are not the pattern's, so the typed params prove something", () => {
+    const source = `import { WsTicketRoom } from 'nestjs-ws-ticket';
+      export class Rules {
+        @WsTicketRoom('order:{id}')
+        order(_user: unknown, { orderId }: { orderId: string }): boolean { return orderId !== ''; }
+      }`;
+    const file = `${consumerDir}broken-room.ts`;
+    const broken = ts.createProgram(
+      [file],
+      options,
+      Object.assign(Object.create(host) as ts.CompilerHost, {
+        getSourceFile: (name: string, language: ts.ScriptTarget) =>
+          name === file
+            ? ts.createSourceFile(name, source, language)
+            : host.getSourceFile(name, language),
+        fileExists: (name: string) => name === file || host.fileExists(name),
+      }),
+      program,
+    );
+    const codes = ts.getPreEmitDiagnostics(broken, broken.getSourceFile(file)).map((d) => d.code);
+    assert.ok(codes.includes(1241), `expected TS1241, got ${codes.join(', ')}`);
+  });
 
   it('take Socket.IO types from Nest, never from an import of socket.io of their own', () => {
     // An app's socket.io may be another copy than Nest's: our declarations must not name theirs.
