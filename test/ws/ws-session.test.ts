@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WS_TICKET_CLOSE_CODES, type WsTicketErrorCode, WsTicketService } from '../../lib/index.js';
+import { WS_TICKET_CLOSE_CODES, WsTicketService } from '../../lib/index.js';
 import { PLATFORMS, ticketFor } from '../support/app.js';
 import { signJwt } from '../support/jwt.js';
 import {
