@@ -236,6 +236,22 @@ function sharedTests<C>(
     assert.deepEqual(overheard, [[], [], [], []]);
   });
 
+  it('to(room).emit(event) with no data on A reaches the members on B as it does those on A', async () => {
+    const { a, b } = instances();
+    const [onA, onB] = await Promise.all([open(a, 'nils'), open(b, 'nils')]);
+    for (const client of [onA, onB]) await join(client, 'team:bare');
+    const pings = [onA, onB].map((client) => transport.collect<unknown>(client, 'ping'));
+    await a.rooms.to('team:bare').emit('ping');
+    // A's messages reach B in order: once the next one arrived, the first one had its chance.
+    const fenced = [onA, onB].map((client) => transport.next<unknown>(client, 'fenced'));
+    await a.rooms.to('team:bare').emit('fenced', {});
+    await Promise.all(fenced);
+    assert.deepEqual(
+      pings.map((heard) => heard.length),
+      [1, 1],
+    );
+  });
+
   it(`a join on B racing a removal made on A never survives it (${RACES} races, the grant in Redis revoked first)`, async () => {
     const { a, b, redis } = instances();
     const racer = await open(b, 'lee');
