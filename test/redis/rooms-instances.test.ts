@@ -475,6 +475,30 @@ describe('Rooms across two instances on one Redis', { skip, timeout: 120_000 }, 
       assert.doesNotMatch(logger.lines.join('\n'), /SECRET|DROP TABLE|xxxxxxxx/);
     });
 
+    it("never relays to a room's members an event of the module's (ws-ticket:*) that came over the channel", async () => {
+      const onB = await open(b, 'otto');
+      await ws.ask(onB, 'ws-ticket:join', { room: 'lobby' });
+      const frames: unknown[] = [];
+      onB.on('message', (raw: Buffer) => frames.push(JSON.parse(raw.toString())));
+      // What no instance sends (to().emit() refuses ws-ticket:* events): a forged removal notice
+      // and a forged join answer.
+      const forged = [
+        { event: 'ws-ticket:left', data: { room: 'lobby', code: 'room_revoked' } },
+        { event: 'ws-ticket:join', data: { ok: true, room: 'grant:vault' } },
+      ];
+      for (const { event, data } of forged) {
+        await inspect.publish(
+          CHANNEL,
+          JSON.stringify({ v: 1, from: 'x', op: 'emit', room: 'lobby', event, data }),
+        );
+      }
+      const said = ws.next(onB, 'said');
+      await a.rooms.to('lobby').emit('said', { text: 'genuine' });
+      await said;
+      assert.deepEqual(frames, [{ event: 'said', data: { text: 'genuine' } }]);
+      assert.equal(await ws.ask(onB, 'in', 'lobby'), true);
+    });
+
     it('with Redis stopped, removeFromRoom on A takes out its own sockets and rejects store_unavailable; once Redis is back, removals cross again', async () => {
       const [onA, onB] = await Promise.all([open(a, 'olga'), open(b, 'olga')]);
       for (const client of [onA, onB])
