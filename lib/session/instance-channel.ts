@@ -3,6 +3,7 @@ import { maskCredentials } from '../internal/mask-credentials.js';
 import type { BoundedTicketStore } from '../stores/bounded-ticket-store.js';
 import type { TicketStoreUnsubscribe } from '../stores/ticket-store.js';
 import type { WsTicketErrorCode } from '../ws-ticket.errors.js';
+import { WS_TICKET_EVENT_PREFIX } from '../ws-ticket-session.js';
 
 /** What the other instances ask of this one. */
 export interface InstanceChannelHandlers {
@@ -187,8 +188,10 @@ export class InstanceChannel {
       room &&
       typeof parsed.event === 'string' &&
       NAME.test(parsed.event) &&
-      'data' in parsed
+      // The module's own events are never relayed: a sender refuses them, so must a receiver.
+      !parsed.event.startsWith(WS_TICKET_EVENT_PREFIX)
     ) {
+      // No data: none sent (the frame then has no `data`, as for the members here).
       rooms?.emit(room, parsed.event, parsed.data);
     } else {
       this.malformed();
