@@ -42,7 +42,7 @@ export class IoRooms {
     const events = server.sockets as unknown as NodeJS.EventEmitter;
     events.on(ROOM_LEAVE_EVENT, (userId: unknown, room: unknown, code: unknown) => {
       if (typeof userId !== 'string' || !isClientRoom(room) || !isCode(code)) return;
-      roomsInternals(rooms).joins.voidPending(userId, room);
+      roomsInternals(rooms).joins.voidPending(userId, room, code);
       this.removeHere(server, userId, room, code);
     });
     return roomsInternals(rooms).register({
@@ -103,8 +103,11 @@ export class IoRooms {
     for (const namespace of server._nsps.values()) {
       const members = namespace.adapter.rooms.get(room);
       if (!members) continue;
+      // Sockets still in the middlewares too (a recovered one is back in its rooms already).
+      const connecting = (namespace as unknown as { _preConnectSockets?: Map<string, Socket> })
+        ._preConnectSockets;
       for (const id of namespace.adapter.rooms.get(userRoom) ?? []) {
-        const socket = namespace.sockets.get(id);
+        const socket = namespace.sockets.get(id) ?? connecting?.get(id);
         if (!socket || !members.has(id)) continue;
         // Joined on request or by the server: out either way.
         if (joins.remove(this.socketOf(socket), this.members.get(socket), room, code, true)) {

@@ -30,11 +30,14 @@ export interface RoomMember {
   onChange?: ((joined: ReadonlySet<string>) => void) | undefined;
 }
 
-/** A join whose rule is running; a removal of its user from its room voids it. */
+/**
+ * A join (or a re-check) whose rule is running; a removal of its user from its room, or a leave,
+ * voids it, with the removal's code.
+ */
 interface PendingJoin {
   readonly userId: string;
   readonly room: string;
-  voided: boolean;
+  voided: string | undefined;
 }
 
 /** The bounds of joins, from the module options. */
@@ -80,7 +83,7 @@ export class RoomJoins {
     if (!holding.has(room) && member.joined.size + holding.size >= this.limits.maxRooms) {
       return { ok: false, room, code: WsTicketErrorCode.ROOM_LIMIT };
     }
-    const pending: PendingJoin = { userId: socket.userId, room, voided: false };
+    const pending: PendingJoin = { userId: socket.userId, room, voided: undefined };
     this.hold(member, pending);
     let verdict: Awaited<ReturnType<RoomRules['decide']>>;
     try {
@@ -96,7 +99,7 @@ export class RoomJoins {
     }
     if (!verdict.ok) return { ok: false, room, code: verdict.code };
     // Removed while the rule ran, or gone: nothing joins.
-    if (pending.voided || !socket.isOpen()) {
+    if (pending.voided !== undefined || !socket.isOpen()) {
       return { ok: false, room, code: WsTicketErrorCode.ROOM_FORBIDDEN };
     }
     if (!member.joined.has(room)) {
@@ -113,7 +116,7 @@ export class RoomJoins {
     if (request.code !== undefined) return { ok: false, room: request.room, code: request.code };
     const { room } = request;
     // Its joins in flight too: a leave says "not in it", whatever answers first.
-    for (const pending of member?.pending ?? []) if (pending.room === room) pending.voided = true;
+    voidRoom(member, room, WsTicketErrorCode.ROOM_FORBIDDEN);
     if (member?.joined.delete(room)) {
       socket.exit(room);
       member.onChange?.(member.joined);
@@ -125,9 +128,9 @@ export class RoomJoins {
    * Voids the user's joins of `room` still in flight on this instance: a removal made while their
    * rule ran must win over its answer.
    */
-  voidPending(userId: string, room: string): void {
+  voidPending(userId: string, room: string, code: string): void {
     for (const pending of this.pendingByUser.get(userId) ?? []) {
-      if (pending.room === room) pending.voided = true;
+      if (pending.room === room) pending.voided ??= code;
     }
   }
 
@@ -142,7 +145,7 @@ export class RoomJoins {
     code: string,
     present = false,
   ): boolean {
-    for (const pending of member?.pending ?? []) if (pending.room === room) pending.voided = true;
+    voidRoom(member, room, code);
     const joined = member?.joined.delete(room) ?? false;
     if (!joined && !present) return false;
     socket.exit(room);
@@ -162,23 +165,33 @@ export class RoomJoins {
   ): Promise<string[]> {
     if (!member || member.joined.size === 0) return [];
     const rooms = [...member.joined];
-    const verdicts = await Promise.all(
-      rooms.map((room) =>
-        this.rules.decide(socket.user, {
-          room,
-          userId: socket.userId,
-          transport: socket.transport,
-          namespace: socket.namespace,
-          reason,
-        }),
-      ),
-    );
+    // Voidable like joins: a removal while the rules run wins over their answers.
+    const checks = rooms.map((room) => {
+      const pending: PendingJoin = { userId: socket.userId, room, voided: undefined };
+      this.hold(member, pending);
+      return pending;
+    });
+    let verdicts: Awaited<ReturnType<RoomRules['decide']>>[];
+    try {
+      verdicts = await Promise.all(
+        rooms.map((room) =>
+          this.rules.decide(socket.user, {
+            room,
+            userId: socket.userId,
+            transport: socket.transport,
+            namespace: socket.namespace,
+            reason,
+          }),
+        ),
+      );
+    } finally {
+      for (const pending of checks) this.release(member, pending);
+    }
     const left: string[] = [];
     rooms.forEach((room, index) => {
       const verdict = verdicts[index];
-      if (verdict && !verdict.ok && this.remove(socket, member, room, verdict.code)) {
-        left.push(room);
-      }
+      const code = checks[index]?.voided ?? (verdict && !verdict.ok ? verdict.code : undefined);
+      if (code !== undefined && this.remove(socket, member, room, code)) left.push(room);
     });
     return left;
   }
@@ -217,4 +230,9 @@ export class RoomJoins {
     joins?.delete(pending);
     if (joins?.size === 0) this.pendingByUser.delete(pending.userId);
   }
+}
+
+/** Voids a member's joins of `room` in flight (the first code counts). */
+function voidRoom(member: RoomMember | undefined, room: string, code: string): void {
+  for (const pending of member?.pending ?? []) if (pending.room === room) pending.voided ??= code;
 }

@@ -137,7 +137,7 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
       throw new TypeError('removeFromRoom: code must be 1-64 characters of a-z and _.');
     }
     let removed = 0;
-    this.#joins.voidPending(userId, room);
+    this.#joins.voidPending(userId, room, code);
     for (const transport of this.#transports) {
       removed += transport.removeFromRoom(userId, room, code);
     }
@@ -184,7 +184,7 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
       this.#listening = true;
       this.#channel.listenRooms({
         leave: (userId, room, code) => {
-          this.#joins.voidPending(userId, room);
+          this.#joins.voidPending(userId, room, code);
           for (const local of this.#transports) {
             if (!local.spansInstances) local.removeFromRoom(userId, room, code);
           }
