@@ -237,6 +237,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     }
     this.live.start(socket, session);
     if (missed) this.recovery.deliver(socket, missed);
+    this.rooms.connected(socket);
     telemetry.accepted(session.userId, placeOf(socket), startedAt);
   }
 

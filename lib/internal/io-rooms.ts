@@ -6,7 +6,7 @@ import {
 } from '../rooms/room-events.js';
 import type { RoomMember, RoomSocket } from '../rooms/room-joins.js';
 import { isReservedRoom, ROOM_NAME } from '../rooms/room-name.js';
-import type { WsTicketRoomAck, WsTicketRoomCheck } from '../rooms/rooms.types.js';
+import type { WsTicketRoomAck, WsTicketRoomCheck, WsTicketRoomLeft } from '../rooms/rooms.types.js';
 import { roomsInternals, type WsTicketRooms } from '../rooms/ws-ticket-rooms.js';
 import { WsTicketErrorCode } from '../ws-ticket.errors.js';
 import type { WsTicketIoServer, WsTicketIoSocket } from '../ws-ticket-io.adapter.js';
@@ -32,6 +32,11 @@ const NO_ROOMS: WsTicketRoomAck = { ok: false, room: null, code: WsTicketErrorCo
 export class IoRooms {
   private provider: WsTicketRooms | null | undefined;
   private readonly members = new WeakMap<Socket, RoomMember>();
+  /**
+   * `ws-ticket:left` of sockets still in the middlewares: with connection-state recovery on, an
+   * emit to a socket goes through its id room, which reaches connected sockets only.
+   */
+  private readonly undelivered = new WeakMap<Socket, WsTicketRoomLeft[]>();
 
   constructor(private readonly app: () => INestApplicationContext) {}
 
@@ -86,12 +91,25 @@ export class IoRooms {
     }
   }
 
-  /** Re-checks the rooms the socket joined on request; those refused are left with `ws-ticket:left`. */
+  /**
+   * Re-checks the rooms the socket joined on request; those refused are left with `ws-ticket:left`.
+   * Resolves every room it lost meanwhile, refused or removed.
+   */
   async recheck(socket: Socket, reason: WsTicketRoomCheck): Promise<string[]> {
     const rooms = this.rooms();
     if (!rooms) return [];
     const member = reason === 'recovery' ? this.memberOf(socket, rooms) : this.members.get(socket);
-    return roomsInternals(rooms).joins.recheck(this.socketOf(socket), member, reason);
+    if (!member) return [];
+    const had = [...member.joined];
+    await roomsInternals(rooms).joins.recheck(this.socketOf(socket), member, reason);
+    return had.filter((room) => !member.joined.has(room));
+  }
+
+  /** The socket connected: what it was told while in the middlewares is sent now. */
+  connected(socket: Socket): void {
+    const held = this.undelivered.get(socket);
+    this.undelivered.delete(socket);
+    for (const left of held ?? []) socket.emit(WS_TICKET_LEFT_EVENT, left);
   }
 
   private removeHere(server: Server, userId: string, room: string, code: string): number {
@@ -148,7 +166,15 @@ export class IoRooms {
       exit: (room) => {
         void Promise.resolve(socket.leave(room)).catch(() => {});
       },
-      left: (payload) => socket.emit(WS_TICKET_LEFT_EVENT, payload),
+      left: (payload) => {
+        if (socket.connected) {
+          socket.emit(WS_TICKET_LEFT_EVENT, payload);
+          return;
+        }
+        const held = this.undelivered.get(socket) ?? [];
+        held.push(payload);
+        this.undelivered.set(socket, held);
+      },
     };
   }
 
