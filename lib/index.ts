@@ -1,5 +1,6 @@
 export * from './bearer/index.js';
 export * from './client/index.js';
+export * from './rooms/index.js';
 export type { WsTicketSession, WsTicketSessionStamp } from './session/index.js';
 export { WsTicketConnections } from './session/ws-ticket-connections.js';
 export * from './stores/index.js';

@@ -4,6 +4,8 @@ import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable } from 'rxjs';
 import { queryOf } from './internal/http.js';
 import { IoLiveSessions } from './internal/io-live-sessions.js';
+import { IoRecovery } from './internal/io-recovery.js';
+import { IoRooms } from './internal/io-rooms.js';
 import { IoUserSockets } from './internal/io-user-sockets.js';
 import { requireService } from './internal/require-service.js';
 import { withoutReserved } from './internal/reserved-events.js';
@@ -56,11 +58,18 @@ export class WsTicketIoAdapter extends IoAdapter {
   private readonly unregister = new WeakMap<object, () => void>();
   /** The user's sockets and connections of this instance: what revocations and evictions close. */
   private readonly users = new IoUserSockets(() => this.service());
-  /** A socket's session and handshake start, between its handshake and its `connect` event. */
+  /**
+   * A socket's session and handshake start, between its handshake and its `connect` event, and
+   * the packets a recovered one missed (written once it connects).
+   */
   private readonly admitting = new WeakMap<
     Socket,
-    { session: WsTicketSession; startedAt: number }
+    { session: WsTicketSession; startedAt: number; missed: readonly unknown[] | undefined }
   >();
+  /** Room requests, re-checks and removals (`WsTicketRooms`). */
+  private readonly rooms = new IoRooms(() => this.app);
+  /** Missed packets of recovered sockets, held until they are authenticated. */
+  private readonly recovery = new IoRecovery();
   /** Handshake failures that are no refusal (an override that threw), logged with their stack. */
   private readonly failures = new RefusalLog();
   /** Session ends, `ws-ticket:expiring` and `ws-ticket:refresh` of connected sockets. */
@@ -68,6 +77,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     () => this.service(),
     this.failures,
     (socket, next, previous) => this.authorizeRefresh(socket, next, previous),
+    this.rooms,
   );
   /** Gateway handlers of reserved events already warned about. */
   private readonly reservedWarned = new Set<string>();
@@ -97,10 +107,16 @@ export class WsTicketIoAdapter extends IoAdapter {
       // (the gateway's handleConnection), and an app's `connect` listener may disconnect the socket.
       // A dynamic child copies the parent's listeners first, then is announced.
       namespace.prependListener('connect', (socket: Socket) => this.track(socket));
+      this.recovery.watch(namespace as unknown as Parameters<IoRecovery['watch']>[0]);
     };
     attach(server.sockets);
     server.on('new_namespace', attach);
-    this.unregister.set(server, this.service().registerConnections(this.users.listen(server)));
+    const unregister = this.service().registerConnections(this.users.listen(server));
+    const unregisterRooms = this.rooms.listen(server);
+    this.unregister.set(server, () => {
+      unregister();
+      unregisterRooms();
+    });
     return server;
   }
 
@@ -112,8 +128,8 @@ export class WsTicketIoAdapter extends IoAdapter {
   }
 
   /**
-   * Events named `ws-ticket:*` are the module's (`ws-ticket:refresh`): a gateway handler for one
-   * is never called, which a one-time warning says.
+   * Events named `ws-ticket:*` are the module's (`ws-ticket:refresh`, `ws-ticket:join`,
+   * `ws-ticket:leave`): a gateway handler for one is never called, which a one-time warning says.
    */
   override bindMessageHandlers(
     socket: WsTicketIoSocket,
@@ -169,6 +185,8 @@ export class WsTicketIoAdapter extends IoAdapter {
   }
 
   private async admit(socket: Socket, startedAt: number): Promise<void> {
+    // Taken first: a refused recovery must not leave them behind, nor be sent them.
+    let missed = socket.recovered ? this.recovery.take(socket) : undefined;
     const session = await this.authenticate(socket);
     const data = socket.data as Partial<WsTicketSocketData>;
     // A recovered socket comes back with its old data and rooms: it must stay the same user.
@@ -196,7 +214,12 @@ export class WsTicketIoAdapter extends IoAdapter {
     );
     // A connection that stays open without any socket of the user holds no slot for them.
     onGone(socket, letGo);
-    this.admitting.set(socket, { session, startedAt });
+    // Back with its rooms: only those it may still be in stay, or it starts afresh.
+    if (socket.recovered && (await this.rooms.recheck(socket, 'recovery')).length > 0) {
+      this.recovery.restart(socket);
+      missed = undefined;
+    }
+    this.admitting.set(socket, { session, startedAt, missed });
   }
 
   private track(socket: Socket): void {
@@ -204,7 +227,7 @@ export class WsTicketIoAdapter extends IoAdapter {
     this.admitting.delete(socket);
     // Gone already: refused by no one here, accepted by no one either.
     if (!admitted || !socket.connected) return;
-    const { session, startedAt } = admitted;
+    const { session, startedAt, missed } = admitted;
     const { telemetry } = this.service();
     // Socket.IO connects a tick after the middleware passed: a revocation in that tick missed it.
     if (this.service().isSessionRevoked(session)) {
@@ -213,6 +236,7 @@ export class WsTicketIoAdapter extends IoAdapter {
       return;
     }
     this.live.start(socket, session);
+    if (missed) this.recovery.deliver(socket, missed);
     telemetry.accepted(session.userId, placeOf(socket), startedAt);
   }
 

@@ -12,6 +12,11 @@ export interface WsTicketSocketData<TUser = unknown> {
   userId?: string | undefined;
   /** When the session behind the connection ends, epoch milliseconds. */
   sessionExpiresAt?: number | undefined;
+  /**
+   * Socket.IO: the rooms the client joined through `ws-ticket:join`, kept here so that a socket
+   * brought back by connection-state recovery is checked again for each. Read-only for the app.
+   */
+  wsTicketRooms?: string[] | undefined;
 }
 
 /** Event the server emits (with `{ code }`) right before it closes a socket for auth reasons. */

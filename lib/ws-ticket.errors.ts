@@ -41,7 +41,8 @@ export const WsTicketErrorCode = {
   /**
    * Ticket endpoint (HTTP 429): too many tickets issued to this user in the window. Session
    * refresh: too many refused `ws-ticket:refresh` attempts on one connection (10 a minute), or
-   * too many waiting; the store was not touched.
+   * too many waiting; the store was not touched. Rooms: too many `ws-ticket:join` attempts from
+   * one socket in `roomJoinLimit.window` (every attempt counts); no rule ran.
    */
   RATE_LIMITED: 'rate_limited',
   /**
@@ -65,7 +66,40 @@ export const WsTicketErrorCode = {
    * whose key is cached keep verifying meanwhile. Retried by clients; the failure is logged.
    */
   JWKS_UNAVAILABLE: 'jwks_unavailable',
+  /**
+   * Rooms (`ws-ticket:join` / `ws-ticket:leave` ack): the payload is not an object whose `room` is
+   * a string of 1-200 characters among `A-Z a-z 0-9 : _ . -`. No rule ran.
+   */
+  ROOM_MALFORMED: 'room_malformed',
+  /**
+   * Rooms: no room rule matches the room (deny by default), a matching rule did not answer `true`
+   * or threw (logged), or the room is the module's own (`ws-ticket:*`) or shaped like a Socket.IO
+   * socket id. Also the `ws-ticket:left` code of a room left after a refresh or a recovery whose
+   * re-check refused it.
+   */
+  ROOM_FORBIDDEN: 'room_forbidden',
+  /** Rooms: the socket already holds `maxRoomsPerSocket` rooms it joined (or is joining). */
+  ROOM_LIMIT: 'room_limit',
+  /**
+   * Rooms: a matching rule did not answer within `callbackTimeout`; nothing was joined. A failure,
+   * not a refusal: retrying later may succeed. Also the `ws-ticket:left` code of a room whose rule
+   * did not answer at a refresh or recovery re-check.
+   */
+  ROOM_UNAVAILABLE: 'room_unavailable',
+  /**
+   * Rooms: the `ws-ticket:left` code of a socket the server took out of a room with
+   * `WsTicketRooms.removeFromRoom()` (its default code).
+   */
+  ROOM_REVOKED: 'room_revoked',
 } as const;
+
+/** The codes that answer room requests and announce rooms left; they never close a socket. */
+export type WsTicketRoomCode =
+  | 'room_malformed'
+  | 'room_forbidden'
+  | 'room_limit'
+  | 'room_unavailable'
+  | 'room_revoked';
 
 /** One of the values of {@link WsTicketErrorCode}. */
 export type WsTicketErrorCode = (typeof WsTicketErrorCode)[keyof typeof WsTicketErrorCode];
@@ -84,6 +118,11 @@ const MESSAGES: Record<WsTicketErrorCode, string> = {
   user_mismatch: 'The refresh ticket belongs to another user than this connection.',
   connection_limit: 'Too many connections are open for this user.',
   jwks_unavailable: "The identity provider's signing keys are unavailable; try again shortly.",
+  room_malformed: 'The room name is not well formed.',
+  room_forbidden: 'This room is not open to this connection.',
+  room_limit: 'This connection has joined too many rooms.',
+  room_unavailable: 'The room could not be checked in time; try again shortly.',
+  room_revoked: 'The server took this connection out of the room.',
 };
 
 /** Payload attached to refusals: what a client can rely on. */

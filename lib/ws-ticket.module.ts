@@ -1,7 +1,9 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
 import { AdapterCheck } from './internal/adapter-check.js';
 import { checkOptionKeys, type OptionsSource } from './internal/option-keys.js';
+import { WsTicketRooms } from './rooms/ws-ticket-rooms.js';
 import { TicketStore } from './stores/ticket-store.js';
 import { ticketStoreProvider } from './stores/ticket-store.provider.js';
 import { telemetryProvider } from './telemetry/telemetry.provider.js';
@@ -61,11 +63,14 @@ function assemble(
   );
   const assembled: DynamicModule = {
     ...module,
+    // Finds the @WsTicketRoom() methods of the app's providers.
+    imports: [...(module.imports ?? []), DiscoveryModule],
     providers: [
       ...providers,
       WsTicketBearerVerifier,
       WsTicketService,
       WsTicketGuard,
+      WsTicketRooms,
       ticketStoreProvider,
       telemetryProvider,
       AdapterCheck,
@@ -75,6 +80,7 @@ function assemble(
       WsTicketBearerVerifier,
       WsTicketService,
       WsTicketGuard,
+      WsTicketRooms,
       TicketStore,
     ],
   };

@@ -1,5 +1,6 @@
 import type { ConfigurableModuleAsyncOptions } from '@nestjs/common';
 import type { WsTicketJwtOptions } from './bearer/bearer.options.js';
+import type { WsTicketRoomOptions } from './rooms/rooms.options.js';
 import type { TicketStore } from './stores/ticket-store.js';
 
 /**
@@ -94,8 +95,11 @@ export interface WsTicketIssueLimit {
   window?: number | undefined;
 }
 
-/** Options of `WsTicketModule.forRoot()` and the factory of `forRootAsync()`. */
-export interface WsTicketModuleOptions<TUser = unknown> {
+/**
+ * Options of `WsTicketModule.forRoot()` and the factory of `forRootAsync()`; the room options
+ * (`rooms`, `maxRoomsPerSocket`, `roomJoinLimit`) are documented in {@link WsTicketRoomOptions}.
+ */
+export interface WsTicketModuleOptions<TUser = unknown> extends WsTicketRoomOptions<TUser> {
   /**
    * How bearer tokens are verified at the built-in ticket endpoint (and by
    * `WsTicketBearerVerifier`, `WsTicketService.verifyBearer()` / `issueForBearer()`): one key

@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 // A value import: Nest reads the constructor's parameter types to inject the verifier and store.
 import { WsTicketBearerVerifier } from './bearer/bearer.verifier.js';
+import { exposeChannel } from './internal/service-channel.js';
 import { serviceOptions } from './internal/service-options.js';
 import { ConnectionRegistries } from './session/connection-registries.js';
 import { RefusalLog } from './session/refusal-log.js';
@@ -55,6 +56,11 @@ export class WsTicketService<TUser = unknown>
   readonly maxConnectionsPerUser: number | false;
   /** What a handshake over `maxConnectionsPerUser` does (`onConnectionLimit`). */
   readonly onConnectionLimit: WsTicketConnectionLimitAction;
+
+  static {
+    // The rooms send their cross-instance messages on the same channel (internal accessor).
+    exposeChannel((service) => service.parts.channel);
+  }
 
   private readonly logger = new Logger(WS_TICKET_LOGGER_CONTEXT);
   /** Refusals and failures, logged without flooding. */

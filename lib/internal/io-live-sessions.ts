@@ -1,3 +1,4 @@
+import { WS_TICKET_JOIN_EVENT, WS_TICKET_LEAVE_EVENT } from '../rooms/room-events.js';
 import { RefreshGate } from '../session/refresh-gate.js';
 import { attemptRefresh } from '../session/refresh-request.js';
 import type { RefusalLog } from '../session/refusal-log.js';
@@ -13,6 +14,7 @@ import {
   type WsTicketRefreshAck,
   type WsTicketSocketData,
 } from '../ws-ticket-session.js';
+import type { IoRooms } from './io-rooms.js';
 import { closeCodeOf, expel, placeOf } from './socket-io.js';
 
 type Socket = WsTicketIoSocket;
@@ -35,8 +37,8 @@ const REFUSED = 'WebSocket session refresh refused';
 
 /**
  * The life of authenticated Socket.IO sockets after `connection`: `ws-ticket:expiring` before the
- * session ends, the close at its end, and `ws-ticket:refresh`, which extends every socket of the
- * same user multiplexed on the connection. The module's events (`ws-ticket:*`) are taken out of
+ * session ends, the close at its end, `ws-ticket:refresh`, which extends every socket of the
+ * same user multiplexed on the connection, and the room requests (`ws-ticket:join`/`leave`). The module's events (`ws-ticket:*`) are taken out of
  * the socket's packet stream before any gateway handler or `socket.on()` listener sees them (an
  * `onAny()` listener still does: Socket.IO calls it before any middleware).
  */
@@ -53,6 +55,8 @@ export class IoLiveSessions {
       next: WsTicketSession,
       previous: WsTicketSession,
     ) => Promise<void>,
+    /** Room requests, and the re-check of rooms after a refresh. */
+    private readonly rooms: IoRooms,
   ) {}
 
   /** Starts a socket's session, at its `connection` event, before the gateway's handler. */
@@ -80,6 +84,9 @@ export class IoLiveSessions {
         return;
       }
       if (name === WS_TICKET_REFRESH_EVENT) this.refresh(socket, own, event);
+      else if (name === WS_TICKET_JOIN_EVENT || name === WS_TICKET_LEAVE_EVENT) {
+        this.rooms.request(socket, event);
+      }
       // Any other ws-ticket:* event is dropped: the names are the module's.
     });
     const connectedAt = performance.now();
@@ -150,5 +157,7 @@ export class IoLiveSessions {
     data.user = next.user;
     data.sessionExpiresAt = next.sessionExpiresAt;
     live.clock?.set(next.sessionExpiresAt);
+    // The user was resolved again: the rooms it joined on request are asked about again.
+    void this.rooms.recheck(socket, 'refresh');
   }
 }

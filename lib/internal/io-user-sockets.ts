@@ -1,11 +1,10 @@
-import { EventEmitter } from 'node:events';
 import { UserConnections } from '../session/user-connections.js';
 import type { WsTicketErrorCode } from '../ws-ticket.errors.js';
 import type { WsTicketService } from '../ws-ticket.service.js';
 import type { WsTicketConnectionRegistry } from '../ws-ticket.types.js';
 import type { WsTicketIoServer, WsTicketIoSocket } from '../ws-ticket-io.adapter.js';
 import { WS_TICKET_UNAUTHORIZED_EVENT, wsTicketUserRoom } from '../ws-ticket-session.js';
-import { expel, tell } from './socket-io.js';
+import { expel, spansInstances, tell } from './socket-io.js';
 
 type Server = WsTicketIoServer;
 type Socket = WsTicketIoSocket;
@@ -16,16 +15,6 @@ type Connection = Socket['conn'];
 const REVOKE_EVENT = 'ws-ticket:revoke';
 /** Server-side event that carries `close-oldest` evictions to the instances holding them. */
 const EVICT_EVENT = 'ws-ticket:evict';
-
-/**
- * Whether the server's Socket.IO adapter reaches other instances with `serverSideEmit`: the
- * in-memory adapter (and its session-aware subclass) only warn that they cannot.
- */
-function spansInstances(server: Server): boolean {
-  let owner: object | null = server.sockets.adapter;
-  while (owner && !Object.hasOwn(owner, 'serverSideEmit')) owner = Object.getPrototypeOf(owner);
-  return owner !== null && Object.getPrototypeOf(owner) !== EventEmitter.prototype;
-}
 
 /**
  * What closes authenticated Socket.IO sockets from the server's side, for `WsTicketIoAdapter`:

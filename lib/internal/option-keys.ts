@@ -1,4 +1,5 @@
 import type { WsTicketJwksOptions, WsTicketJwtOptions } from '../bearer/bearer.options.js';
+import type { WsTicketRoomJoinLimit } from '../rooms/rooms.types.js';
 import type {
   WsTicketBindOptions,
   WsTicketIssueLimit,
@@ -33,6 +34,9 @@ export const MODULE_OPTION_KEYS = keysOf<WsTicketModuleOptions>({
   connectionLease: true,
   guardOnly: true,
   openTelemetry: true,
+  rooms: true,
+  maxRoomsPerSocket: true,
+  roomJoinLimit: true,
 });
 
 /** Keys read when the module is assembled, before any factory runs. */
@@ -57,6 +61,7 @@ const NESTED_KEYS = {
   }),
   bind: keysOf<WsTicketBindOptions>({ ip: true, userAgent: true, trustedProxies: true }),
   issueLimit: keysOf<WsTicketIssueLimit>({ limit: true, window: true }),
+  roomJoinLimit: keysOf<WsTicketRoomJoinLimit>({ limit: true, window: true }),
 } as const;
 
 const JWKS_KEYS = keysOf<WsTicketJwksOptions>({

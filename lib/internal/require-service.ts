@@ -1,5 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
+import { WsTicketRooms } from '../rooms/ws-ticket-rooms.js';
 import { WsTicketService } from '../ws-ticket.service.js';
 import { moduleProviding } from './modules.js';
 
@@ -33,4 +34,10 @@ export function requireService(
 /** Whether an app's WebSocket adapter is a ticket adapter that found its `WsTicketService`. */
 export function isTicketAdapter(adapter: unknown): boolean {
   return typeof adapter === 'object' && adapter !== null && ticketAdapters.has(adapter);
+}
+
+/** The app's `WsTicketRooms`, or `undefined` when no module provides it (a hand-made setup). */
+export function findRooms(app: INestApplicationContext): WsTicketRooms | undefined {
+  const registered = moduleProviding(app.get(ModulesContainer), WsTicketRooms);
+  return registered ? app.get(WsTicketRooms, { strict: false }) : undefined;
 }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'socket.io';
 import type { WsTicketSocketPlace } from '../telemetry/ws-ticket-telemetry.js';
 import type { WsTicketErrorCode } from '../ws-ticket.errors.js';
@@ -70,4 +71,14 @@ export function placeOf(socket: Socket): WsTicketSocketPlace {
     transport: 'socket.io',
     namespace: name.length > NAMESPACE_MAX ? `${name.slice(0, NAMESPACE_MAX)}…` : name,
   };
+}
+
+/**
+ * Whether the server's Socket.IO adapter reaches other instances with `serverSideEmit`: the
+ * in-memory adapter (and its session-aware subclass) only warn that they cannot.
+ */
+export function spansInstances(server: { sockets: { adapter: object } }): boolean {
+  let owner: object | null = server.sockets.adapter;
+  while (owner && !Object.hasOwn(owner, 'serverSideEmit')) owner = Object.getPrototypeOf(owner);
+  return owner !== null && Object.getPrototypeOf(owner) !== EventEmitter.prototype;
 }

@@ -12,14 +12,29 @@ export interface InstanceChannelHandlers {
   evict(userId: string, ids: readonly string[]): void;
 }
 
+/** What the other instances ask of this one's rooms (raw WebSocket rooms live per process). */
+export interface InstanceRoomHandlers {
+  /** Another instance's `removeFromRoom(userId, room, code)`. */
+  leave(userId: string, room: string, code: string): void;
+  /** Another instance's `to(room).emit(event, data)`. */
+  emit(room: string, event: string, data: unknown): void;
+}
+
 /** Where the channel's own troubles go: Nest's `Logger` fits. */
 interface ChannelLogger {
   warn(message: string): void;
   error(message: string): void;
 }
 
-/** The most a message may be (bytes of UTF-16, roughly): longer ones are not parsed. */
-const MAX_MESSAGE = 64 * 1024;
+/**
+ * The most a message may be (UTF-16 code units): longer ones are not parsed. Room messages carry
+ * the app's data (at most {@link MAX_ROOM_DATA}).
+ */
+const MAX_MESSAGE = 1024 * 1024 + 4096;
+/** The most an emitted room message's data may take, serialized (code units). */
+export const MAX_ROOM_DATA = 1024 * 1024;
+/** A room or an event name as the rooms send them (checked by the sender; re-checked here). */
+const NAME = /^[A-Za-z0-9:_.-]{1,200}$/;
 /** The most evicted ids one message may name (a handshake evicts a few). */
 const MAX_IDS = 1000;
 /** A code as `disconnectUser` takes it: one of the module's, or a newer instance's. */
@@ -43,6 +58,8 @@ export class InstanceChannel {
   private confirmed = false;
   private closed = false;
   private warnedMalformed = false;
+  private handlers: InstanceChannelHandlers | undefined;
+  private roomHandlers: InstanceRoomHandlers | undefined;
 
   constructor(
     private readonly tickets: BoundedTicketStore,
@@ -56,9 +73,20 @@ export class InstanceChannel {
 
   /** Starts listening, once; failures are logged, never thrown. */
   listen(handlers: InstanceChannelHandlers): void {
+    this.handlers = handlers;
+    this.subscribe();
+  }
+
+  /** Passes room messages to `handlers` and starts listening, once. */
+  listenRooms(handlers: InstanceRoomHandlers): void {
+    this.roomHandlers = handlers;
+    this.subscribe();
+  }
+
+  private subscribe(): void {
     if (!this.available || this.subscription || this.closed) return;
     this.subscription = this.tickets
-      .subscribe((message) => this.receive(message, handlers))
+      .subscribe((message) => this.receive(message))
       .then(
         (unsubscribe) => {
           this.confirmed = true;
@@ -109,6 +137,20 @@ export class InstanceChannel {
     this.send({ op: 'evict', user: userId, ids }).catch(() => {});
   }
 
+  /** Tells the other instances to take the user's sockets out of a room. @throws WsTicketError `store_unavailable` */
+  async leave(userId: string, room: string, code: string): Promise<void> {
+    if (this.available) await this.send({ op: 'leave', user: userId, room, code });
+  }
+
+  /**
+   * Sends a room message to the other instances' members.
+   * @throws RangeError when `data` serializes to more than {@link MAX_ROOM_DATA}
+   * @throws WsTicketError `store_unavailable`
+   */
+  async emit(room: string, event: string, data: unknown): Promise<void> {
+    if (this.available) await this.send({ op: 'emit', room, event, data });
+  }
+
   /** Stops listening. */
   async close(): Promise<void> {
     this.closed = true;
@@ -116,18 +158,38 @@ export class InstanceChannel {
     await unsubscribe?.().catch(() => {});
   }
 
-  private send(body: Record<string, unknown>): Promise<void> {
-    return this.tickets.publish(JSON.stringify({ v: 1, from: this.id, ...body }));
+  private async send(body: Record<string, unknown>): Promise<void> {
+    const message = JSON.stringify({ v: 1, from: this.id, ...body });
+    if (message.length > MAX_MESSAGE) {
+      throw new RangeError(
+        `A message to the other instances may take ${MAX_ROOM_DATA} characters of JSON at most.`,
+      );
+    }
+    return this.tickets.publish(message);
   }
 
-  private receive(message: unknown, handlers: InstanceChannelHandlers): void {
+  private receive(message: unknown): void {
     if (this.closed) return;
     const parsed = parse(message);
     if (parsed?.from === this.id) return;
-    if (parsed?.op === 'disconnect' && typeof parsed.code === 'string' && CODE.test(parsed.code)) {
-      handlers.disconnect(parsed.user, parsed.code as WsTicketErrorCode);
-    } else if (parsed?.op === 'evict' && isIds(parsed.ids)) {
-      handlers.evict(parsed.user, parsed.ids);
+    const { handlers, roomHandlers: rooms } = this;
+    const user = typeof parsed?.user === 'string' && parsed.user !== '' ? parsed.user : undefined;
+    const code = typeof parsed?.code === 'string' && CODE.test(parsed.code) ? parsed.code : '';
+    const room = typeof parsed?.room === 'string' && NAME.test(parsed.room) ? parsed.room : '';
+    if (parsed?.op === 'disconnect' && user && code) {
+      handlers?.disconnect(user, code as WsTicketErrorCode);
+    } else if (parsed?.op === 'evict' && user && isIds(parsed.ids)) {
+      handlers?.evict(user, parsed.ids);
+    } else if (parsed?.op === 'leave' && user && room && code) {
+      rooms?.leave(user, room, code);
+    } else if (
+      parsed?.op === 'emit' &&
+      room &&
+      typeof parsed.event === 'string' &&
+      NAME.test(parsed.event) &&
+      'data' in parsed
+    ) {
+      rooms?.emit(room, parsed.event, parsed.data);
     } else {
       this.malformed();
     }
@@ -146,9 +208,12 @@ export class InstanceChannel {
 interface Envelope {
   from: string;
   op: unknown;
-  user: string;
+  user?: unknown;
   code?: unknown;
   ids?: unknown;
+  room?: unknown;
+  event?: unknown;
+  data?: unknown;
 }
 
 function parse(message: unknown): Envelope | undefined {
@@ -160,10 +225,8 @@ function parse(message: unknown): Envelope | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { v, from, user } = value as Record<string, unknown>;
-  if (v !== 1 || typeof from !== 'string' || typeof user !== 'string' || user === '') {
-    return undefined;
-  }
+  const { v, from } = value as Record<string, unknown>;
+  if (v !== 1 || typeof from !== 'string') return undefined;
   return value as Envelope;
 }
 

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { WS_TICKET_JOIN_EVENT, WS_TICKET_LEAVE_EVENT } from '../rooms/room-events.js';
 import { RefreshGate } from '../session/refresh-gate.js';
 import { attemptRefresh } from '../session/refresh-request.js';
 import type { RefusalLog } from '../session/refusal-log.js';
@@ -35,6 +36,10 @@ export interface WsLiveSessionHooks {
   close(client: WebSocket, code: WsTicketErrorCode): void;
   /** The adapter's `authorizeRefresh()`. */
   authorize(client: WebSocket, next: WsTicketSession, previous: WsTicketSession): Promise<void>;
+  /** A `ws-ticket:join` or `ws-ticket:leave` frame. */
+  room(client: WebSocket, event: string, payload: unknown): void;
+  /** The socket's session was refreshed (its user resolved again). */
+  refreshed(client: WebSocket): void;
 }
 
 /**
@@ -110,7 +115,7 @@ export class WsLiveSessions {
     if (live && live.closeCode === null) live.closeCode = code;
   }
 
-  /** A text frame: a `ws-ticket:refresh` one is handled, every other is left to the app. */
+  /** A text frame: the module's events are handled, every other is left to the app. */
   private onText(client: WebSocket, data: unknown): void {
     if (!Buffer.isBuffer(data) || !data.includes(MODULE_EVENT_MARK)) return;
     let frame: unknown;
@@ -122,6 +127,14 @@ export class WsLiveSessions {
     if (typeof frame !== 'object' || frame === null) return;
     const { event, data: payload } = frame as { event?: unknown; data?: unknown };
     if (event === WS_TICKET_REFRESH_EVENT) this.refresh(client, payload);
+    else if (event === WS_TICKET_JOIN_EVENT || event === WS_TICKET_LEAVE_EVENT) {
+      this.hooks.room(client, event, payload);
+    }
+  }
+
+  /** The gateway path the socket connected to (`/` until it is accepted). */
+  pathOf(client: WebSocket): string {
+    return this.sockets.get(client)?.place?.namespace ?? '/';
   }
 
   private refresh(client: WebSocket, payload: unknown): void {
@@ -148,6 +161,7 @@ export class WsLiveSessions {
             data.user = next.user;
             data.sessionExpiresAt = next.sessionExpiresAt;
             live.clock?.set(next.sessionExpiresAt);
+            this.hooks.refreshed(client);
           },
         }),
       (ack) => {

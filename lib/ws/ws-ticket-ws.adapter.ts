@@ -17,6 +17,7 @@ import { DEFAULT_WS_MAX_PAYLOAD } from '../ws-ticket.constants.js';
 import { WsTicketError, WsTicketErrorCode } from '../ws-ticket.errors.js';
 import { WsTicketService } from '../ws-ticket.service.js';
 import { WsLiveSessions } from './ws-live-sessions.js';
+import { WsRooms } from './ws-rooms.js';
 import {
   FALLBACK_CLOSE_CODE,
   offeredProtocols,
@@ -61,6 +62,9 @@ type VerifyInfo = Parameters<VerifyClientCallbackAsync>[0];
  * `{ "code": "store_unavailable" }`.
  * Messages over `maxPayload` (1 MiB unless set) close their socket with 1009.
  *
+ * Accepted sockets may join rooms (`ws-ticket:join` frames, decided by `WsTicketRooms`' rules),
+ * which the adapter keeps, since Nest's `WsAdapter` has none.
+ *
  * Accepted sockets are closed with 4001 `session_expired` when their session ends
  * (`closeOnSessionEnd`), and by `WsTicketService.disconnectUser()` with the code's
  * {@link WS_TICKET_CLOSE_CODES} entry; that reaches the sockets of this process only.
@@ -88,6 +92,13 @@ export class WsTicketWsAdapter extends WsAdapter {
   private readonly live = new WsLiveSessions(() => this.service(), this.failures, {
     close: (client, code) => this.closeWith(client, code),
     authorize: (client, next, previous) => this.authorizeRefresh(client, next, previous),
+    room: (client, event, payload) => this.rooms.request(client, event, payload),
+    refreshed: (client) => void this.rooms.recheck(client, 'refresh'),
+  });
+  /** The rooms of this adapter's sockets (`ws-ticket:join`, `WsTicketRooms`). */
+  private readonly rooms = new WsRooms(() => this.app, {
+    socketsOf: (userId) => this.sockets.of(userId),
+    pathOf: (client) => this.live.pathOf(client),
   });
   /** Gateway handlers of reserved events already warned about. */
   private readonly reservedWarned = new Set<string>();
@@ -103,9 +114,16 @@ export class WsTicketWsAdapter extends WsAdapter {
   override create(port: number, options: WsTicketWsGatewayOptions = {}): WebSocketServer {
     // Resolve the service now (a missing WsTicketModule fails at boot, not on the first client)
     // and join disconnectUser once for all of this adapter's gateways.
-    this.unregister ??= this.service().registerConnections({
-      disconnectUser: (userId, code) => this.disconnectUser(userId, code),
-    });
+    if (!this.unregister) {
+      const connections = this.service().registerConnections({
+        disconnectUser: (userId, code) => this.disconnectUser(userId, code),
+      });
+      const rooms = this.rooms.listen();
+      this.unregister = () => {
+        connections();
+        rooms();
+      };
+    }
     const { verifyClient, handleProtocols } = options;
     // The gateway's own path, never the request's: an event must not carry what a client chose.
     const place: WsTicketSocketPlace = { transport: 'ws', namespace: options.path ?? '/' };
@@ -244,6 +262,7 @@ export class WsTicketWsAdapter extends WsAdapter {
     (client as WsTicketWebSocket).data = { user, userId, sessionExpiresAt };
     this.sockets.add(userId, client);
     this.byConnection.set(request.socket, client);
+    client.once('close', () => this.rooms.closed(client));
     // Findable by disconnectUser from here on; a revocation since the upgrade began closes it now.
     if (this.service().isSessionRevoked(session)) {
       this.closeWith(client, WsTicketErrorCode.USER_REVOKED);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { WsTicketErrorCode } from '../ws-ticket.errors.js';
+import type { WsTicketErrorCode, WsTicketRoomCode } from '../ws-ticket.errors.js';
 
 /*
  * The raw WebSocket wire contract: the `Sec-WebSocket-Protocol` ticket scheme, the HTTP statuses of
@@ -50,7 +50,8 @@ export const WS_TICKET_REFUSAL_STATUS = {
  * so that no client mistakes it for `rate_limited`'s "retry later" and reconnects, which would
  * close the next oldest in turn. The adapter closes with `session_expired` at a session's end, with
  * `user_mismatch` (4003: a refresh ticket of another user) and with `connection_limit` on its own;
- * the other codes come from `WsTicketService.disconnectUser(userId, code)`.
+ * the other codes come from `WsTicketService.disconnectUser(userId, code)`. The room codes
+ * (`room_*`) answer room requests and close nothing: {@link FALLBACK_CLOSE_CODE} if passed.
  */
 export const WS_TICKET_CLOSE_CODES = {
   ticket_missing: 4001,
@@ -66,7 +67,7 @@ export const WS_TICKET_CLOSE_CODES = {
   connection_limit: 4409,
   store_unavailable: 4503,
   jwks_unavailable: 4503,
-} as const satisfies Record<WsTicketErrorCode, number>;
+} as const satisfies Record<Exclude<WsTicketErrorCode, WsTicketRoomCode>, number>;
 
 /** Close code for a code missing from {@link WS_TICKET_CLOSE_CODES} (a plain-JS caller's string). */
 export const FALLBACK_CLOSE_CODE = 4000;

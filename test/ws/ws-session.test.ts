@@ -74,7 +74,7 @@ for (const platform of PLATFORMS) {
     });
 
     it('disconnectUser closes with the code it is given as reason and its WS_TICKET_CLOSE_CODES entry', async () => {
-      const codes = Object.keys(WS_TICKET_CLOSE_CODES) as WsTicketErrorCode[];
+      const codes = Object.keys(WS_TICKET_CLOSE_CODES) as Array<keyof typeof WS_TICKET_CLOSE_CODES>;
       const sockets = await Promise.all(codes.map((code) => open(`user-${code}`)));
       const closures = sockets.map(closure);
       await Promise.all(codes.map((code) => tickets.disconnectUser(`user-${code}`, code)));

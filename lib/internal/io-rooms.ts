@@ -1,0 +1,164 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import {
+  WS_TICKET_JOIN_EVENT,
+  WS_TICKET_LEAVE_EVENT,
+  WS_TICKET_LEFT_EVENT,
+} from '../rooms/room-events.js';
+import type { RoomMember, RoomSocket } from '../rooms/room-joins.js';
+import { isReservedRoom, ROOM_NAME } from '../rooms/room-name.js';
+import type { WsTicketRoomAck, WsTicketRoomCheck } from '../rooms/rooms.types.js';
+import { roomsInternals, type WsTicketRooms } from '../rooms/ws-ticket-rooms.js';
+import { WsTicketErrorCode } from '../ws-ticket.errors.js';
+import type { WsTicketIoServer, WsTicketIoSocket } from '../ws-ticket-io.adapter.js';
+import { type WsTicketSocketData, wsTicketUserRoom } from '../ws-ticket-session.js';
+import { findRooms } from './require-service.js';
+import { spansInstances } from './socket-io.js';
+
+type Server = WsTicketIoServer;
+type Socket = WsTicketIoSocket;
+
+/** Server-side event (through `serverSideEmit`) carrying `removeFromRoom` to the other instances. */
+const ROOM_LEAVE_EVENT = 'ws-ticket:room-leave';
+const CODE = /^[a-z][a-z_]{0,63}$/;
+
+const NO_ROOMS: WsTicketRoomAck = { ok: false, room: null, code: WsTicketErrorCode.ROOM_FORBIDDEN };
+
+/**
+ * The rooms of `WsTicketIoAdapter`'s sockets: `ws-ticket:join` / `ws-ticket:leave` requests
+ * (decided by `WsTicketRooms`' rules), the re-checks after a refresh or a recovery, and what
+ * `WsTicketRooms` does to Socket.IO rooms (removals, messages, membership) on this server and,
+ * through the Socket.IO adapter's `serverSideEmit`, on the other instances.
+ */
+export class IoRooms {
+  private provider: WsTicketRooms | null | undefined;
+  private readonly members = new WeakMap<Socket, RoomMember>();
+
+  constructor(private readonly app: () => INestApplicationContext) {}
+
+  /** Registers the server with the rooms; returns what unregisters it. */
+  listen(server: Server): () => void {
+    const rooms = this.rooms();
+    if (!rooms) return () => {};
+    const events = server.sockets as unknown as NodeJS.EventEmitter;
+    events.on(ROOM_LEAVE_EVENT, (userId: unknown, room: unknown, code: unknown) => {
+      if (typeof userId !== 'string' || !isClientRoom(room) || !isCode(code)) return;
+      roomsInternals(rooms).joins.voidPending(userId, room);
+      this.removeHere(server, userId, room, code);
+    });
+    return roomsInternals(rooms).register({
+      // Socket.IO reaches other instances through its own adapter (or not at all: then neither
+      // do its broadcasts); the module's channel is not for its sockets.
+      spansInstances: true,
+      removeFromRoom: (userId, room, code) => {
+        const removed = this.removeHere(server, userId, room, code);
+        if (spansInstances(server)) server.serverSideEmit(ROOM_LEAVE_EVENT, userId, room, code);
+        return removed;
+      },
+      emit: (room, event, data) => {
+        for (const namespace of server._nsps.values()) namespace.to(room).emit(event, data);
+      },
+      has: (client, room) => {
+        const socket = client as Partial<Socket>;
+        if (socket?.nsp?.server !== server || !(socket.rooms instanceof Set)) return undefined;
+        return socket.rooms.has(room);
+      },
+    });
+  }
+
+  /** Answers a `ws-ticket:join` or `ws-ticket:leave` packet (`[event, payload?, ack?]`). */
+  request(socket: Socket, event: unknown[]): void {
+    const last = event[event.length - 1];
+    const ack = event.length > 1 && typeof last === 'function' ? last : undefined;
+    const payload = ack && event.length === 2 ? undefined : event[1];
+    const reply = (answer: WsTicketRoomAck) => {
+      if (socket.connected) ack?.(answer);
+    };
+    const rooms = this.rooms();
+    if (!rooms) {
+      reply(NO_ROOMS);
+      return;
+    }
+    const { joins } = roomsInternals(rooms);
+    if (event[0] === WS_TICKET_LEAVE_EVENT) {
+      reply(joins.leave(this.socketOf(socket), this.members.get(socket), payload));
+    } else if (event[0] === WS_TICKET_JOIN_EVENT) {
+      void joins.join(this.socketOf(socket), this.memberOf(socket, rooms), payload).then(reply);
+    }
+  }
+
+  /** Re-checks the rooms the socket joined on request; those refused are left with `ws-ticket:left`. */
+  async recheck(socket: Socket, reason: WsTicketRoomCheck): Promise<string[]> {
+    const rooms = this.rooms();
+    if (!rooms) return [];
+    const member = reason === 'recovery' ? this.memberOf(socket, rooms) : this.members.get(socket);
+    return roomsInternals(rooms).joins.recheck(this.socketOf(socket), member, reason);
+  }
+
+  private removeHere(server: Server, userId: string, room: string, code: string): number {
+    const rooms = this.rooms();
+    if (!rooms) return 0;
+    const { joins } = roomsInternals(rooms);
+    const userRoom = wsTicketUserRoom(userId);
+    let removed = 0;
+    for (const namespace of server._nsps.values()) {
+      const members = namespace.adapter.rooms.get(room);
+      if (!members) continue;
+      for (const id of namespace.adapter.rooms.get(userRoom) ?? []) {
+        const socket = namespace.sockets.get(id);
+        if (!socket || !members.has(id)) continue;
+        // Joined on request or by the server: out either way.
+        if (joins.remove(this.socketOf(socket), this.members.get(socket), room, code, true)) {
+          removed += 1;
+        }
+      }
+    }
+    return removed;
+  }
+
+  private memberOf(socket: Socket, rooms: WsTicketRooms): RoomMember {
+    let member = this.members.get(socket);
+    if (member) return member;
+    const data = socket.data as Partial<WsTicketSocketData>;
+    // A recovered socket comes back with the list (socket.data survives recovery).
+    const kept = Array.isArray(data.wsTicketRooms) ? data.wsTicketRooms.filter(isClientRoom) : [];
+    member = roomsInternals(rooms).joins.member(kept);
+    member.onChange = (joined) => {
+      data.wsTicketRooms = [...joined];
+    };
+    this.members.set(socket, member);
+    return member;
+  }
+
+  private socketOf(socket: Socket): RoomSocket {
+    const data = socket.data as Partial<WsTicketSocketData>;
+    return {
+      get user() {
+        return data.user;
+      },
+      userId: data.userId ?? '',
+      transport: 'socket.io',
+      namespace: socket.nsp.name,
+      isOpen: () => socket.connected,
+      enter: (room) => {
+        void Promise.resolve(socket.join(room)).catch(() => {});
+      },
+      exit: (room) => {
+        void Promise.resolve(socket.leave(room)).catch(() => {});
+      },
+      left: (payload) => socket.emit(WS_TICKET_LEFT_EVENT, payload),
+    };
+  }
+
+  private rooms(): WsTicketRooms | undefined {
+    if (this.provider === undefined) this.provider = findRooms(this.app()) ?? null;
+    return this.provider ?? undefined;
+  }
+}
+
+function isClientRoom(room: unknown): room is string {
+  return typeof room === 'string' && ROOM_NAME.test(room) && !isReservedRoom(room);
+}
+
+function isCode(code: unknown): code is string {
+  return typeof code === 'string' && CODE.test(code);
+}
