@@ -147,13 +147,20 @@ for (const transport of SAMPLE_TRANSPORTS) {
       );
     });
 
-    it("refuses a room message to the module's own rooms, which no client joined, with room_forbidden", async () => {
+    it("refuses a room message to the module's own rooms and to a socket-id room, which every socket is in unasked, with room_forbidden", async () => {
       const alice = await inRooms('alice', 'lobby');
-      for (const room of ['ws-ticket:user:1', 'ws-ticket:user:2']) alice.say(room, 'Hi.');
-      await alice.until(() => alice.refusals.length === 2, 'two refusals');
+      const rooms = ['ws-ticket:user:1', 'ws-ticket:user:2', 'ws-ticket:x'];
+      if (alice.socketId) rooms.push(alice.socketId);
+      for (const room of rooms) alice.say(room, 'Hi.');
+      await alice.until(() => alice.refusals.length === rooms.length, 'a refusal each');
       assert.deepEqual(
         alice.refusals.map((refusal) => refusal.code),
-        ['room_forbidden', 'room_forbidden'],
+        rooms.map(() => 'room_forbidden'),
+      );
+      await settle(alice, alice);
+      assert.deepEqual(
+        alice.messages.filter((message) => message.room !== 'lobby'),
+        [],
       );
     });
 

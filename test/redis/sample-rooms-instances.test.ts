@@ -14,7 +14,7 @@ import {
 import { login, type SampleProcess, startSample } from '../support/sample-process.js';
 import { changeShare, type RoomClient, SAMPLE_TRANSPORTS } from '../support/sample-rooms.js';
 import { withDeadline } from '../support/stop-child.js';
-import { inspector, redisPid } from './support/redis-tools.js';
+import { eventually, inspector, redisPid } from './support/redis-tools.js';
 
 const skip = redisSkipReason();
 
@@ -122,6 +122,30 @@ for (const transport of SAMPLE_TRANSPORTS) {
       assert.equal((await bobOnB.join('order:1')).code, 'room_forbidden');
     });
 
+    it('refuses bob a shared order with room_forbidden while Redis does not answer (fail closed), and still admits alice to her own', async () => {
+      await changeShare(a.url, tokens.alice, '1', 'share', 'bob');
+      const bobOnB = await inRooms(b, 'bob');
+      const aliceOnB = await inRooms(b, 'alice');
+      const pid = await redisPid(redis.url);
+      process.kill(pid, 'SIGSTOP');
+      try {
+        // The rule's share lookup fails after the shares' 2 s timeout, within the module's 5 s.
+        assert.deepEqual(await bobOnB.join('order:1'), {
+          ok: false,
+          room: 'order:1',
+          code: 'room_forbidden',
+        });
+        // The owner's answer needs no share.
+        assert.deepEqual(await aliceOnB.join('order:1'), { ok: true, room: 'order:1' });
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      await eventually(
+        async () => (await bobOnB.join('order:1')).ok,
+        'bob to be admitted again once Redis answers',
+      );
+    });
+
     it('logged no ticket, no token and no unhandled error', () => {
       for (const instance of [a, b]) {
         const output = instance.output();
@@ -146,7 +170,15 @@ describe("The sample's Redis order shares, on a Redis that stops answering", {
   it('fail within their timeout with OrderSharesUnavailableError (503) instead of hanging a join or a request', async () => {
     const shares = new RedisOrderShares({ url: redis.url, timeout: 300 });
     try {
-      await shares.add('1', '2');
+      // It connects in the background and fails fast until then.
+      await eventually(
+        () =>
+          shares.add('1', '2').then(
+            () => true,
+            () => false,
+          ),
+        'the shares to connect',
+      );
       assert.equal(await shares.has('1', '2'), true);
       const pid = await redisPid(redis.url);
       process.kill(pid, 'SIGSTOP');

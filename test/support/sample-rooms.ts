@@ -39,6 +39,8 @@ export interface Refusal {
  * sends it: so a test can assert both what arrived and what never did.
  */
 export interface RoomClient {
+  /** The Socket.IO socket's id (the room it is alone in); undefined on raw ws. */
+  readonly socketId?: string;
   join(room: string): Promise<RoomAck>;
   leave(room: string): Promise<RoomAck>;
   /** Sends `room-message` `{ room, text }` (no answer when it is delivered). */
@@ -116,8 +118,11 @@ abstract class RecordingClient implements RoomClient {
 
 /** Socket.IO `/chat` (`npm run sample`). */
 class IoRoomClient extends RecordingClient {
+  readonly socketId: string | undefined;
+
   constructor(private readonly socket: Socket) {
     super();
+    this.socketId = socket.id;
     for (const event of ['room-message', 'ws-ticket:left', 'exception']) {
       socket.on(event, (data: unknown) => this.record(event, data));
     }
