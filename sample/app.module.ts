@@ -11,6 +11,9 @@ import { SAMPLE_ISSUER, type SampleConfig } from './config.js';
 import { RequestErrorsFilter } from './http/request-errors.filter.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { NotificationsGateway } from './notifications/notifications.gateway.js';
+import { OrderShares } from './orders/order-shares.js';
+import { OrdersModule } from './orders/orders.module.js';
+import { RedisOrderShares } from './redis/redis-order-shares.js';
 import { RedisUserState } from './redis/redis-user-state.js';
 import { UserState } from './users/user-state.js';
 import { UsersModule } from './users/users.module.js';
@@ -50,6 +53,13 @@ export class AppModule {
         UsersModule.register(
           redis ? { provide: UserState, useFactory: () => new RedisUserState(redis) } : undefined,
         ),
+        // Orders 1 (alice's) and 2 (bob's), their shares (in Redis too with REDIS_URL), the share
+        // routes and the rule of their rooms, `order:{id}`.
+        OrdersModule.register(
+          redis
+            ? { provide: OrderShares, useFactory: () => new RedisOrderShares(redis) }
+            : undefined,
+        ),
         jwt,
         WsTicketModule.forRootAsync({
           inject: [UsersService, JwtService],
@@ -77,6 +87,9 @@ export class AppModule {
             onConnectionLimit: config.wsTicketOnConnectionLimit,
             connectionLease: config.wsTicketConnectionLease,
             allowedOrigins: config.allowedOrigins,
+            // Every signed-in user may join `lobby`; `order:{id}` has its rule in OrderRoomRules.
+            // Any other room matches no rule: refused (`room_forbidden`).
+            rooms: { lobby: true },
           }),
         }),
       ],

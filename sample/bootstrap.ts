@@ -69,10 +69,10 @@ function logMode({ redisUrl, redisClusterNodes }: SampleConfig, transport: Sampl
     return;
   }
   const sockets = transport.adapter
-    ? "WebSocket kicks reach every process (the ticket store's channel); messages stay local to this process"
+    ? "WebSocket kicks and room messages reach every process (the ticket store's channel); chat messages stay local to this process"
     : 'Socket.IO broadcasts and kicks reach every process';
   const where = redisClusterNodes
     ? `Redis Cluster mode (${redisClusterNodes.map(redactRedisUrl).join(', ')})`
     : `Redis mode (${redactRedisUrl(redisUrl as string)})`;
-  logger.log(`${where}: tickets and user state are shared; ${sockets}.`);
+  logger.log(`${where}: tickets, user state and order shares are shared; ${sockets}.`);
 }

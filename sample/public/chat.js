@@ -45,6 +45,19 @@ const REASONS = {
   'xhr poll error': 'The server is unreachable; retrying.',
 };
 
+/** What each room code means (ws-ticket:join refusals, ws-ticket:left), for people. */
+const ROOM_REASONS = {
+  room_forbidden: 'You may not be in this room: it is someone else’s order, not shared with you.',
+  room_malformed: 'That is not a room name the server accepts.',
+  room_limit: 'You are in as many rooms as one connection may be: leave one first.',
+  rate_limited: 'Too many join attempts: wait a few seconds.',
+  room_unavailable: 'The server could not check this room in time; try again.',
+  room_revoked: 'The server took you out: the order is no longer shared with you.',
+};
+
+/** How long the page waits for the server's answer to a join or a leave, milliseconds. */
+const ROOM_ACK_TIMEOUT = 5000;
+
 /** Codes after which only a new sign-in helps: the page offers one and forgets the token. */
 const NEEDS_SIGN_IN = new Set([
   'session_expired',
@@ -87,8 +100,15 @@ const el = {
   relogin: $('relogin'),
   messages: $('messages'),
   composer: $('composer'),
+  target: $('target'),
   text: $('text'),
   send: $('send'),
+  roomButtons: [...document.querySelectorAll('button[data-room]')],
+  shareForm: $('share-form'),
+  shareOrder: $('share-order'),
+  shareUsername: $('share-username'),
+  share: $('share'),
+  unshare: $('unshare'),
 };
 
 /** The running chat: its socket, the ticket helper's handle, and who the server says we are. */
@@ -121,6 +141,7 @@ function renderConnection(state, reason) {
   el.text.disabled = !connected;
   el.send.disabled = !connected;
   el.text.placeholder = connected ? 'Write a message…' : 'Not connected';
+  renderRooms();
 
   if (!reason || connected) {
     el.notice.hidden = true;
@@ -146,9 +167,19 @@ function startChat() {
   el.me.textContent = '…';
   el.meDetail.textContent = 'asking the server who you are';
   el.logoutAll.disabled = false;
+  el.target.value = '';
 
   const socket = io('/chat', { autoConnect: false });
-  chat = { socket, me: undefined, reason: undefined, closedFor: undefined, handle: undefined };
+  chat = {
+    socket,
+    me: undefined,
+    reason: undefined,
+    closedFor: undefined,
+    handle: undefined,
+    /** Rooms the server said this socket is in (join acks, minus leaves and ws-ticket:left). */
+    rooms: new Set(),
+  };
+  renderRooms();
 
   // Registered before attachTicketAuth() so that its onRefused report, which comes right after
   // these listeners, has the last word on the state.
@@ -157,6 +188,14 @@ function startChat() {
     setConnection('connected');
     addSystem(wasDown ? 'Reconnected with a fresh ticket.' : 'Connected.');
     void whoami(socket);
+    // A new connection is in no room: ask again for those the last one was in (each one is
+    // checked again, so one no longer allowed is refused and said so).
+    if (!socket.recovered) {
+      const previous = [...chat.rooms];
+      chat.rooms.clear();
+      renderRooms();
+      for (const room of previous) void joinRoom(room, { quiet: true });
+    }
   });
   socket.on('unauthorized', (payload) => {
     chat.closedFor = payload?.code;
@@ -178,6 +217,17 @@ function startChat() {
     setConnection('reconnecting', { code: error.message });
   });
   socket.on('message', (message) => addMessage(message));
+  socket.on('room-message', (message) => {
+    if (typeof message?.room !== 'string') return;
+    addMessage(message);
+  });
+  // The server took this socket out of a room (an unshare: room_revoked).
+  socket.on('ws-ticket:left', (event) => {
+    if (typeof event?.room !== 'string' || !chat?.rooms.delete(event.room)) return;
+    renderRooms();
+    const code = typeof event.code === 'string' ? event.code : 'room_revoked';
+    addSystem(`You left ${event.room} (${code}). ${ROOM_REASONS[code] ?? ''}`.trim(), true);
+  });
   // The session ends soon: get the next token now. The helper asks getToken for one right after
   // (and joins this refresh); a helper that cannot refresh sessions in place reconnects at the
   // end, with this token. A token that ends no later than the session could not extend it.
@@ -251,9 +301,112 @@ function sendMessage(event) {
   event.preventDefault();
   const text = el.text.value;
   if (!chat?.socket.connected || text.trim() === '') return;
-  chat.socket.emit('message', { text });
+  const room = el.target.value;
+  if (room) chat.socket.emit('room-message', { room, text });
+  else chat.socket.emit('message', { text });
   el.text.value = '';
   el.text.focus();
+}
+
+// --- Rooms ------------------------------------------------------------------------------------
+
+/** Asks the server to let this socket into `room` (ws-ticket:join) and says how it answered. */
+async function joinRoom(room, { quiet = false } = {}) {
+  const socket = chat?.socket;
+  if (!socket?.connected) return;
+  let ack;
+  try {
+    ack = await socket.timeout(ROOM_ACK_TIMEOUT).emitWithAck('ws-ticket:join', { room });
+  } catch {
+    if (chat?.socket === socket) addSystem(`The server did not answer joining ${room}.`, true);
+    return;
+  }
+  if (chat?.socket !== socket) return;
+  if (ack?.ok === true) {
+    chat.rooms.add(room);
+    renderRooms();
+    if (!quiet) {
+      el.target.value = room;
+      addSystem(`You joined ${room}.`);
+    }
+    return;
+  }
+  const code = typeof ack?.code === 'string' ? ack.code : 'error';
+  addSystem(`Could not join ${room} (${code}). ${ROOM_REASONS[code] ?? ''}`.trim(), true);
+}
+
+async function leaveRoom(room) {
+  const socket = chat?.socket;
+  if (!socket?.connected) return;
+  try {
+    await socket.timeout(ROOM_ACK_TIMEOUT).emitWithAck('ws-ticket:leave', { room });
+  } catch {
+    if (chat?.socket === socket) addSystem(`The server did not answer leaving ${room}.`, true);
+    return;
+  }
+  if (chat?.socket !== socket || !chat.rooms.delete(room)) return;
+  renderRooms();
+  addSystem(`You left ${room}.`);
+}
+
+/** Shows which rooms this socket is in (pressed buttons) and offers them as message targets. */
+function renderRooms() {
+  const connected = chat?.socket.connected === true;
+  const joined = chat?.rooms ?? new Set();
+  for (const button of el.roomButtons) {
+    button.setAttribute('aria-pressed', String(joined.has(button.dataset.room)));
+    button.disabled = !connected;
+  }
+  const selected = el.target.value;
+  const options = [new Option('everyone', '')];
+  for (const room of joined) options.push(new Option(room, room));
+  // A room this socket left stays the target until the user picks another: a message typed for
+  // it must never go to everyone instead (the server refuses it: room_forbidden).
+  if (selected && !joined.has(selected)) {
+    options.push(new Option(`${selected} (not joined)`, selected));
+  }
+  el.target.replaceChildren(...options);
+  el.target.value = selected;
+  el.target.disabled = !connected;
+}
+
+/** POST /api/orders/:id/share or /unshare for the user named in the form, as the signed-in user. */
+async function changeShare(action) {
+  const order = el.shareOrder.value;
+  const username = el.shareUsername.value.trim();
+  if (!chat || username === '') return;
+  el.share.disabled = true;
+  el.unshare.disabled = true;
+  try {
+    const response = await fetch(`/api/orders/${encodeURIComponent(order)}/${action}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await currentToken(chat.sessionEnd)}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ username }),
+    });
+    if (response.ok) {
+      addSystem(
+        action === 'share'
+          ? `Order ${order} is shared with ${username}.`
+          : `Order ${order} is no longer shared with ${username}.`,
+      );
+      return;
+    }
+    const body = await response.json().catch(() => undefined);
+    const code = typeof body?.code === 'string' ? body.code : 'error';
+    const message = typeof body?.message === 'string' ? ` ${body.message}` : '';
+    addSystem(
+      `Could not ${action} order ${order} (${code} · HTTP ${response.status}).${message}`,
+      true,
+    );
+  } catch {
+    addSystem(`Could not ${action} order ${order}: the server is unreachable.`, true);
+  } finally {
+    el.share.disabled = false;
+    el.unshare.disabled = false;
+  }
 }
 
 async function logoutEverywhere() {
@@ -405,10 +558,11 @@ function showUnavailable() {
 
 // --- Rendering (textContent only: message text is never parsed as HTML) -------------------------
 
-function addMessage({ from, text }) {
+function addMessage({ from, text, room }) {
   const mine = from === chat?.me?.username;
   const item = document.createElement('li');
   item.className = mine ? 'message mine' : 'message';
+  if (room !== undefined) item.dataset.room = String(room);
 
   const avatar = document.createElement('span');
   avatar.className = 'avatar';
@@ -427,7 +581,14 @@ function addMessage({ from, text }) {
   const now = new Date();
   time.dateTime = now.toISOString();
   time.textContent = now.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  meta.append(author, time);
+  meta.append(author);
+  if (room !== undefined) {
+    const tag = document.createElement('span');
+    tag.className = 'room-tag';
+    tag.textContent = `in ${room}`;
+    meta.append(tag);
+  }
+  meta.append(time);
   const body = document.createElement('p');
   body.className = 'text';
   body.textContent = String(text);
@@ -473,6 +634,18 @@ function hue(name) {
 
 el.loginForm.addEventListener('submit', login);
 el.composer.addEventListener('submit', sendMessage);
+for (const button of el.roomButtons) {
+  button.addEventListener('click', () => {
+    const room = button.dataset.room;
+    if (chat?.rooms.has(room)) void leaveRoom(room);
+    else void joinRoom(room);
+  });
+}
+el.shareForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void changeShare('share');
+});
+el.unshare.addEventListener('click', () => void changeShare('unshare'));
 el.logout.addEventListener('click', logout);
 el.logoutAll.addEventListener('click', logoutEverywhere);
 el.relogin.addEventListener('click', () => {

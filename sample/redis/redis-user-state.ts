@@ -1,20 +1,14 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { UserState, UserStateUnavailableError } from '../users/user-state.js';
+import { describeRedisError, withRedisTimeout } from './redis-client.js';
 import {
-  closeSampleRedisClient,
-  createSampleRedisClient,
-  describeRedisError,
-  type SampleRedisClient,
-  withRedisTimeout,
-} from './redis-client.js';
-import { createSampleRedisCluster, type SampleRedisCluster } from './redis-cluster-client.js';
+  connectSampleRedis,
+  type SampleRedisConnection,
+  type SampleRedisTarget,
+} from './sample-redis-connection.js';
 
 /** Options of {@link RedisUserState}: `url` (one Redis) or `cluster` (its nodes' URLs). */
-export interface RedisUserStateOptions {
-  /** `redis://` or `rediss://` URL. */
-  url?: string;
-  /** A Redis Cluster's node URLs (`REDIS_CLUSTER_NODES`). */
-  cluster?: readonly string[];
+export interface RedisUserStateOptions extends SampleRedisTarget {
   /**
    * Upper bound on one Redis call, in milliseconds: a Redis that keeps the connection open but does
    * not answer (paused, overloaded) fails the request (503) after this instead of hanging it.
@@ -34,30 +28,24 @@ export interface RedisUserStateOptions {
  */
 export class RedisUserState extends UserState implements OnApplicationShutdown {
   private readonly logger = new Logger('SampleUserState');
-  private readonly client: SampleRedisClient | SampleRedisCluster;
+  private readonly client: SampleRedisConnection['client'];
   private readonly close: () => void;
   private readonly keyPrefix: string;
   private readonly timeout: number;
 
-  constructor({ url, cluster, timeout = 2000, keyPrefix = 'sample:user:' }: RedisUserStateOptions) {
+  constructor({ timeout = 2000, keyPrefix = 'sample:user:', ...target }: RedisUserStateOptions) {
     super();
     if (!Number.isFinite(timeout) || timeout <= 0) {
       throw new Error('RedisUserState: `timeout` must be a positive number of milliseconds.');
     }
     this.keyPrefix = keyPrefix;
     this.timeout = timeout;
-    const options = { name: 'sample-user-state', failFast: { timeout } };
-    if (cluster) {
-      const handle = createSampleRedisCluster(cluster, options);
-      this.client = handle.cluster;
-      this.close = handle.close;
-    } else if (url) {
-      const client = createSampleRedisClient(url, options);
-      this.client = client;
-      this.close = () => closeSampleRedisClient(client);
-    } else {
-      throw new Error('RedisUserState: pass `url` or `cluster`.');
-    }
+    const connection = connectSampleRedis('RedisUserState', target, {
+      name: 'sample-user-state',
+      timeout,
+    });
+    this.client = connection.client;
+    this.close = connection.close;
   }
 
   async isActive(id: string): Promise<boolean> {

@@ -75,6 +75,15 @@ export class UsersService {
     return toPublic(account);
   }
 
+  /**
+   * The user with this username, active or not, or undefined. For naming another user (sharing an
+   * order with them): never a sign-in.
+   */
+  findByUsername(username: string): User | undefined {
+    const account = this.accounts.find((a) => a.username === username);
+    return account && toPublic(account);
+  }
+
   /** Invalidates every token issued to the user so far. */
   async logoutAll(id: string): Promise<void> {
     await this.state.bumpSessionVersion(id);

@@ -1,5 +1,6 @@
 import { UseGuards } from '@nestjs/common';
 import {
+  ConnectedSocket,
   MessageBody,
   SubscribeMessage,
   WebSocketGateway,
@@ -7,16 +8,20 @@ import {
   type WsResponse,
 } from '@nestjs/websockets';
 import type { WebSocketServer as WsServer } from 'ws';
-import { WsTicketGuard, WsUser } from '../../lib/index.js';
+import { WsTicketError, WsTicketGuard, WsTicketRooms, WsUser } from '../../lib/index.js';
 import type { WsTicketWebSocket } from '../../lib/ws/index.js';
+import { isChatText, isClientRoom, ROOM_RULE, TEXT_RULE } from '../chat/chat-text.js';
 import type { User } from '../users/users.service.js';
-
-const MAX_TEXT = 2000;
 
 /** A refusal of a frame: the raw-WebSocket counterpart of Socket.IO's `exception` event. */
 interface ChatException {
-  code: 'message_invalid';
+  code: 'message_invalid' | 'room_forbidden' | 'store_unavailable';
   message: string;
+}
+
+/** The answer to a refused frame (a frame back to the sender: see `message`). */
+function refusal(code: ChatException['code'], message: string): WsResponse<ChatException> {
+  return { event: 'exception', data: { code, message } };
 }
 
 /**
@@ -28,6 +33,8 @@ interface ChatException {
 @UseGuards(WsTicketGuard)
 export class WsChatGateway {
   @WebSocketServer() private readonly server!: WsServer;
+
+  constructor(private readonly rooms: WsTicketRooms) {}
 
   /** `{ "event": "whoami" }` → `{ "event": "whoami", "data": { id, username } }`. */
   @SubscribeMessage('whoami')
@@ -45,17 +52,41 @@ export class WsChatGateway {
     @MessageBody() body: { text?: unknown } | undefined,
   ): WsResponse<ChatException> | undefined {
     const text = body?.text;
-    if (typeof text !== 'string' || text.trim() === '' || text.length > MAX_TEXT) {
-      // A thrown WsException never reaches a raw WebSocket client (Nest's filter emits it as a
-      // local event), so the refusal is answered as a frame.
-      return {
-        event: 'exception',
-        data: { code: 'message_invalid', message: `text must be 1-${MAX_TEXT} characters` },
-      };
-    }
+    // A thrown WsException never reaches a raw WebSocket client (Nest's filter emits it as a
+    // local event), so the refusal is answered as a frame.
+    if (!isChatText(text)) return refusal('message_invalid', TEXT_RULE);
     const frame = JSON.stringify({ event: 'message', data: { from: user.username, text } });
     for (const client of this.server.clients as Set<WsTicketWebSocket<User>>) {
       if (client.readyState === client.OPEN && client.data?.user != null) client.send(frame);
+    }
+    return undefined;
+  }
+
+  /**
+   * `{ "event": "room-message", "data": { room, text } }` → `{ "event": "room-message", "data":
+   * { room, from, text } }` to the room's sockets on every instance (`WsTicketRooms.to`: Nest's
+   * `WsAdapter` has no rooms; the module keeps them and crosses instances over its Redis channel),
+   * the sender's included. A sender outside the room gets the `exception` frame `room_forbidden`,
+   * and nothing is sent.
+   */
+  @SubscribeMessage('room-message')
+  async roomMessage(
+    @WsUser() user: User,
+    @ConnectedSocket() client: WsTicketWebSocket<User>,
+    @MessageBody() body: { room?: unknown; text?: unknown } | undefined,
+  ): Promise<WsResponse<ChatException> | undefined> {
+    const room = body?.room;
+    if (typeof room !== 'string' || !isClientRoom(room) || !this.rooms.has(client, room)) {
+      return refusal('room_forbidden', ROOM_RULE);
+    }
+    const text = body?.text;
+    if (!isChatText(text)) return refusal('message_invalid', TEXT_RULE);
+    try {
+      await this.rooms.to(room).emit('room-message', { room, from: user.username, text });
+    } catch (error) {
+      // The local members have it; the other instances could not be told.
+      if (!(error instanceof WsTicketError && error.code === 'store_unavailable')) throw error;
+      return refusal('store_unavailable', 'The message may not have reached every instance.');
     }
     return undefined;
   }

@@ -38,7 +38,7 @@ const RACE = 50;
 /** How long a kick may take to close a socket: a bound, not a measurement. */
 const CLOSE_BOUND = 10_000;
 const WS_MODE =
-  "WebSocket kicks reach every process \\(the ticket store's channel\\); messages stay local";
+  "WebSocket kicks and room messages reach every process \\(the ticket store's channel\\); chat messages stay local";
 
 /** Sockets the current test opened: closed after it, even when it failed midway. */
 const openSockets = new Set<WebSocket | Socket>();

@@ -79,7 +79,7 @@ describe('Two sample processes with REDIS_URL behave as one app', {
       assert.match(
         instance.output(),
         new RegExp(
-          `Redis mode \\(redis://127\\.0\\.0\\.1:${redis.port}\\): tickets and user state are shared; Socket\\.IO broadcasts and kicks reach every process`,
+          `Redis mode \\(redis://127\\.0\\.0\\.1:${redis.port}\\): tickets, user state and order shares are shared; Socket\\.IO broadcasts and kicks reach every process`,
         ),
       );
     }
@@ -260,10 +260,11 @@ describe('The sample in Redis mode, closed', { skip, timeout: 30_000 }, () => {
           .map((entry) => entry.name)
           .filter((name) => name !== 'test-inspector')
           .sort();
-      await eventually(async () => (await names()).length === 4, 'the sample to connect');
+      await eventually(async () => (await names()).length === 5, 'the sample to connect');
       assert.deepEqual(await names(), [
         'sample-io-pub',
         'sample-io-sub',
+        'sample-order-shares',
         'sample-user-state',
         'ws-ticket',
       ]);

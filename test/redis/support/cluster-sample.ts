@@ -29,7 +29,7 @@ export function clusterNodesEnv(urls: readonly string[]): string {
 export function clusterModeLine(urls: readonly string[], sockets: string): RegExp {
   const nodes = urls.map((url) => url.replaceAll('.', '\\.')).join(', ');
   return new RegExp(
-    `Redis Cluster mode \\(${nodes}\\): tickets and user state are shared; ${sockets}`,
+    `Redis Cluster mode \\(${nodes}\\): tickets, user state and order shares are shared; ${sockets}`,
   );
 }
 
