@@ -36,7 +36,7 @@ export interface WsTicketRoomEmitter {
   /**
    * Sends `event` with `data` to every socket in the room, on every instance: Socket.IO sockets
    * in any namespace of the `WsTicketIoAdapter` server (other instances through its Socket.IO
-   * adapter), raw WebSockets of `WsTicketWsAdapter` as a `{ event, data }` frame (other instances
+   * adapter; to reach one namespace only, use its `server.to(room).emit()`), raw WebSockets of `WsTicketWsAdapter` as a `{ event, data }` frame (other instances
    * through the ticket store's channel, `RedisTicketStore`). Resolves once sent here and handed
    * to the channel.
    * @throws WsTicketError `store_unavailable` when the other instances could not be told (the
@@ -116,9 +116,9 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
   /**
    * Takes every socket of the user out of the room, on every instance, each told with
    * `ws-ticket:left` `{ room, code }`; joins of the room that the user's sockets have in flight
-   * are refused. Revoke the grant first (so that the rule says no), then call this. Rooms the
-   * server joined the socket to itself are left alone. Resolves how many sockets this instance
-   * took out.
+   * are refused. Revoke the grant first (so that the rule says no), then call this. A Socket.IO
+   * socket leaves the room however it joined it (on request or by the server's `socket.join()`).
+   * Resolves how many sockets this instance took out.
    * @throws WsTicketError `store_unavailable` when the other instances (raw WebSocket rooms) could
    *   not be told; this instance's sockets were taken out
    * @throws TypeError for a room that is not a client's to be in, or a code that is not
@@ -168,9 +168,12 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
 
   /**
    * Whether a socket (a Socket.IO socket, or a raw WebSocket of `WsTicketWsAdapter`) is in the
-   * room now on this instance, however it got there.
+   * room now on this instance, however it got there. Always `false` for a name that is no client's
+   * room: malformed, the module's own (`ws-ticket:*`) or a socket id's shape, which every socket is
+   * in without asking; so a handler may gate a client-named room with it alone.
    */
   has(client: unknown, room: string): boolean {
+    if (typeof room !== 'string' || !ROOM_NAME.test(room) || isReservedRoom(room)) return false;
     for (const transport of this.#transports) {
       const answer = transport.has(client, room);
       if (answer !== undefined) return answer;

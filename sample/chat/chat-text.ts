@@ -11,14 +11,3 @@ export const ROOM_RULE = 'Only members of a room may send to it: join it first (
 export function isChatText(text: unknown): text is string {
   return typeof text === 'string' && text.trim() !== '' && text.length <= MAX_TEXT;
 }
-
-/**
- * Whether `room` may be a room a client joined: neither one of the module's own (`ws-ticket:*`, the
- * per-user room) nor shaped like a Socket.IO socket id, the rooms every socket is in without asking
- * (which `ws-ticket:join` refuses to anyone). `WsTicketRooms.has()` reports a socket in those as in
- * any other room, so a `room-message` must not take its answer alone for them: a client would send
- * to the module's rooms.
- */
-export function isClientRoom(room: string): boolean {
-  return !room.startsWith('ws-ticket:') && !/^[A-Za-z0-9_-]{20}$/.test(room);
-}

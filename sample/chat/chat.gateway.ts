@@ -10,7 +10,7 @@ import {
 import type { Namespace, Socket } from 'socket.io';
 import { WsTicketGuard, WsTicketRooms, WsUser } from '../../lib/index.js';
 import type { User } from '../users/users.service.js';
-import { isChatText, isClientRoom, ROOM_RULE, TEXT_RULE } from './chat-text.js';
+import { isChatText, ROOM_RULE, TEXT_RULE } from './chat-text.js';
 
 @WebSocketGateway({ namespace: '/chat' })
 @UseGuards(WsTicketGuard)
@@ -50,7 +50,7 @@ export class ChatGateway {
     @MessageBody() body: { room?: unknown; text?: unknown },
   ): void {
     const room = body?.room;
-    if (typeof room !== 'string' || !isClientRoom(room) || !this.rooms.has(socket, room)) {
+    if (typeof room !== 'string' || !this.rooms.has(socket, room)) {
       throw new WsException({ code: 'room_forbidden', message: ROOM_RULE });
     }
     const text = body.text;

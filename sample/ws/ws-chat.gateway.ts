@@ -10,7 +10,7 @@ import {
 import type { WebSocketServer as WsServer } from 'ws';
 import { WsTicketError, WsTicketGuard, WsTicketRooms, WsUser } from '../../lib/index.js';
 import type { WsTicketWebSocket } from '../../lib/ws/index.js';
-import { isChatText, isClientRoom, ROOM_RULE, TEXT_RULE } from '../chat/chat-text.js';
+import { isChatText, ROOM_RULE, TEXT_RULE } from '../chat/chat-text.js';
 import type { User } from '../users/users.service.js';
 
 /** A refusal of a frame: the raw-WebSocket counterpart of Socket.IO's `exception` event. */
@@ -76,7 +76,7 @@ export class WsChatGateway {
     @MessageBody() body: { room?: unknown; text?: unknown } | undefined,
   ): Promise<WsResponse<ChatException> | undefined> {
     const room = body?.room;
-    if (typeof room !== 'string' || !isClientRoom(room) || !this.rooms.has(client, room)) {
+    if (typeof room !== 'string' || !this.rooms.has(client, room)) {
       return refusal('room_forbidden', ROOM_RULE);
     }
     const text = body?.text;

@@ -129,6 +129,10 @@ for (const platform of PLATFORMS) {
         assert.deepEqual(await join(alice, { room }), { ok: false, room, code: 'room_forbidden' });
       }
       assert.equal(orders.calls.length, 0);
+      // Every socket is in these without asking: has() says no, so a handler may gate with it.
+      for (const room of ['ws-ticket:user:1', alice.id, 'a b']) {
+        assert.equal(await isIn(alice, room as string), false);
+      }
     });
 
     it('refuses room_limit once the socket holds maxRoomsPerSocket rooms, and counts rooms left', async () => {
