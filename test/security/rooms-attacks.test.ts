@@ -4,7 +4,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Server } from 'socket.io';
 import { io, type Socket } from 'socket.io-client';
 import type { WebSocket } from 'ws';
-import { type WsTicketRoomAck, WsTicketRooms } from '../../lib/index.js';
+import { type WsTicketRoomAck, WsTicketRooms, WsTicketService } from '../../lib/index.js';
 import {
   OrderRooms,
   OrdersFixture,
@@ -50,7 +50,6 @@ async function rawJoin(
 
 describe('Room attacks on Socket.IO (/chat)', () => {
   let started: StartedApp;
-  let rooms: WsTicketRooms;
   let orders: OrdersFixture;
   const sockets: Socket[] = [];
 
@@ -65,7 +64,6 @@ describe('Room attacks on Socket.IO (/chat)', () => {
       ],
       providers: [OrdersFixture, OrderRooms, AttackRooms, RoomsChatGateway],
     });
-    rooms = started.app.get(WsTicketRooms);
     orders = started.app.get(OrdersFixture);
   });
   after(async () => {
@@ -251,6 +249,55 @@ describe('Room attacks on Socket.IO connection-state recovery (/rec)', () => {
     await ticked;
     await disconnected;
   }
+
+  it(
+    'restores a recoverable session once: disconnectUser reaches its user through a second connection that restored it too',
+    BOUNDED,
+    async () => {
+      const raws: RawEngineIo[] = [];
+      const rawOpen = async () => {
+        const raw = await RawEngineIo.open(started.url);
+        raws.push(raw);
+        return raw;
+      };
+      try {
+        // The user's first connection, dropped after a broadcast: a session to restore, and its offset.
+        const first = await rawOpen();
+        const from = first.packets.length;
+        first.send(`40/rec,${JSON.stringify({ uuid: await ticketOf('10') })}`);
+        const connect = await first.until((packet) => packet.startsWith('40/rec,'), from);
+        const { pid } = JSON.parse(String(connect).slice('40/rec,'.length)) as { pid: string };
+        first.send('42/rec,["drop"]');
+        const tick = await first.until((packet) => packet.startsWith('42/rec,["tick"'), from);
+        const [, offset] = JSON.parse(String(tick).slice('42/rec,'.length)) as [string, string];
+        await first.whenClosed();
+        // Restored twice, each time with a fresh ticket of the same user; the second connection
+        // also carries another user's namespace (one client, two accounts).
+        const one = await rawOpen();
+        assert.equal(
+          (await one.connect('/rec', { uuid: await ticketOf('10'), pid, offset })).ok,
+          true,
+        );
+        const two = await rawOpen();
+        assert.equal((await two.connect('/', { uuid: await ticketOf('11') })).ok, true);
+        const again = await two.connect('/rec', { uuid: await ticketOf('10'), pid, offset });
+        assert.equal(again.ok, true);
+        one.close();
+        await sleep(100);
+        await started.app.get(WsTicketService).disconnectUser('10');
+        await sleep(100);
+        // Whatever answers on the second connection now must not be user 10.
+        const asked = two.packets.length;
+        two.send('42/rec,7["whoami"]');
+        const answer = await two
+          .until((packet) => packet.startsWith('43/rec,7'), asked, 1000)
+          .catch(() => undefined);
+        assert.equal(answer, undefined, `a revoked user's socket answered: ${answer}`);
+      } finally {
+        for (const raw of raws) raw.close();
+      }
+    },
+  );
 
   it(
     'a removal made while a recovered socket is re-checked takes it out of the room like a join racing it',
