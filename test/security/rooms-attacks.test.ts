@@ -300,6 +300,52 @@ describe('Room attacks on Socket.IO connection-state recovery (/rec)', () => {
   );
 
   it(
+    'restores a recoverable session once: removeFromRoom still takes out the socket that restored it last',
+    BOUNDED,
+    async () => {
+      const raws: RawEngineIo[] = [];
+      const rawOpen = async () => {
+        const raw = await RawEngineIo.open(started.url);
+        raws.push(raw);
+        return raw;
+      };
+      try {
+        const first = await rawOpen();
+        const from = first.packets.length;
+        first.send(`40/rec,${JSON.stringify({ uuid: await ticketOf('12') })}`);
+        const connect = await first.until((packet) => packet.startsWith('40/rec,'), from);
+        const { pid } = JSON.parse(String(connect).slice('40/rec,'.length)) as { pid: string };
+        first.send('42/rec,["drop"]');
+        const tick = await first.until((packet) => packet.startsWith('42/rec,["tick"'), from);
+        const [, offset] = JSON.parse(String(tick).slice('42/rec,'.length)) as [string, string];
+        await first.whenClosed();
+        // One account, two connections restoring the same session; the first goes away.
+        const one = await rawOpen();
+        assert.equal(
+          (await one.connect('/rec', { uuid: await ticketOf('12'), pid, offset })).ok,
+          true,
+        );
+        const two = await rawOpen();
+        assert.equal(
+          (await two.connect('/rec', { uuid: await ticketOf('12'), pid, offset })).ok,
+          true,
+        );
+        one.close();
+        await sleep(100);
+        const asked = two.packets.length;
+        two.send('42/rec,1["ws-ticket:join",{"room":"lobby"}]');
+        await two.until((packet) => packet.startsWith('43/rec,1'), asked);
+        await rooms.removeFromRoom('12', 'lobby');
+        two.send('42/rec,2["in","lobby"]');
+        const inLobby = await two.until((packet) => packet.startsWith('43/rec,2'), asked);
+        assert.equal(inLobby, '43/rec,2[false]', 'has() still admits the removed socket to lobby');
+      } finally {
+        for (const raw of raws) raw.close();
+      }
+    },
+  );
+
+  it(
     'a removal made while a recovered socket is re-checked takes it out of the room like a join racing it',
     BOUNDED,
     async () => {
