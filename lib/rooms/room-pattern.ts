@@ -14,7 +14,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
  * Compiles a room pattern: literal text of the room name's character set and `{name}` parameters,
- * each matching one or more characters other than `:`. Throws at startup, naming the pattern's
+ * each matching one or more characters other than `:` and the character that follows it in the
+ * pattern (in `{a}.{b}`, `a` holds no `.`). Throws at startup, naming the pattern's
  * fault, for anything else: two parameters side by side, a repeated name, a pattern of the
  * module's own rooms (`ws-ticket:*`), one longer than a room may be.
  */
@@ -23,28 +24,29 @@ export function compileRoomPattern(pattern: string, where: string): RoomPattern 
     new Error(`Room pattern ${JSON.stringify(pattern)} (${where}) ${why}.`);
   if (typeof pattern !== 'string' || pattern === '') throw fail('is not a non-empty string');
   if (pattern.length > ROOM_NAME_MAX) throw fail(`is longer than ${ROOM_NAME_MAX} characters`);
-  const parts = pattern.split(/(\{[^{}]*\})/);
+  const parts = pattern.split(/(\{[^{}]*\})/).filter((part) => part !== '');
   const names: string[] = [];
   let source = '';
-  let previousWasParam = false;
-  for (const part of parts) {
-    if (part === '') continue;
+  parts.forEach((part, index) => {
     if (part.startsWith('{')) {
       const name = part.slice(1, -1);
       if (!NAME.test(name)) throw fail(`has a parameter name that is not an identifier: {${name}}`);
       if (names.includes(name)) throw fail(`names {${name}} twice`);
-      if (previousWasParam) throw fail('has two parameters side by side (put a separator)');
+      const following = parts[index + 1];
+      if (following?.startsWith('{'))
+        throw fail('has two parameters side by side (put a separator)');
       names.push(name);
-      source += '([^:]+)';
-      previousWasParam = true;
+      // Never the character that ends it either: each parameter then stops at one place, and a
+      // match takes linear time whatever a client sends (`([^:]+)\.` would backtrack).
+      const stop = following?.[0];
+      source += stop && stop !== ':' ? `([^:${escapeClass(stop)}]+)` : '([^:]+)';
     } else {
       if (!LITERAL.test(part)) {
         throw fail('has characters rooms never have (letters, digits and :_.- only)');
       }
       source += part.replace(/[.-]/g, '\\$&');
-      previousWasParam = false;
     }
-  }
+  });
   const literal = parts.filter((part) => !part.startsWith('{')).join('');
   if (names.length === 0 && isReservedRoom(literal)) {
     throw fail("names a room no client may join (the module's own, or a socket id's shape)");
@@ -64,4 +66,9 @@ export function compileRoomPattern(pattern: string, where: string): RoomPattern 
       return Object.freeze(params);
     },
   };
+}
+
+/** A room character, escaped for a regular expression's character class. */
+function escapeClass(character: string): string {
+  return character === '-' ? '\\-' : character;
 }

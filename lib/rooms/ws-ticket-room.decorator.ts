@@ -10,7 +10,8 @@ export function roomPatternsOf(method: unknown): readonly string[] {
 
 /**
  * Declares a provider method as the rule of the rooms that `pattern` matches: literal text and
- * `{name}` parameters (each one or more characters other than `:`), e.g. `'order:{id}'`. The
+ * `{name}` parameters (each one or more characters other than `:` and the character after it in
+ * the pattern), e.g. `'order:{id}'`. The
  * method receives `(user, params, context)` and admits with `true` (or a promise of it); it may
  * use the provider's injected services. The provider must be a singleton (the default scope).
  * A room that no rule matches is refused (`room_forbidden`); when several match, all must admit.
