@@ -19,16 +19,27 @@ interface Namespace {
 const EVENT = 2;
 
 /**
- * Connection-state recovery for authenticated sockets: Socket.IO writes the packets a recovered
+ * Connection-state recovery for authenticated sockets. Socket.IO writes the packets a recovered
  * socket missed in its constructor, before any middleware ran, so a client whose handshake is then
- * refused (a revoked user, an expired ticket) would still have read them. They are held here
- * instead, and written when the socket connects; a recovery that lost a room on its re-check
+ * refused (a revoked user, an expired ticket) would still have read them: they are held here
+ * instead, and written when the socket connects. A recovery that lost a room on its re-check
  * becomes a fresh start (new private id: the client sees `recovered === false` and refetches),
  * since the packets of a room it may no longer read cannot be told from the others.
+ *
+ * Socket.IO's own session store hands the same session out as often as it is asked within its
+ * window: two live sockets with one id, the first to close taking the id's rooms (its user's
+ * room included) with it, and the other out of reach of `disconnectUser`. A session is restored
+ * here once at a time (another attempt while its socket lives is a fresh connection), and the
+ * restored socket gets its own copy of the session's `data`, so nothing it writes later reaches
+ * the stored session behind Socket.IO's back.
  */
 export class IoRecovery {
-  /** Missed packets by the recovered session's `data` (the socket's `data` to be). */
+  /** Missed packets by the recovered socket's `data` (its own copy). */
   private readonly missed = new WeakMap<object, unknown[]>();
+  /** Stored sessions (by their `data`) whose restored socket lives or is being admitted. */
+  private readonly inUse = new WeakSet<object>();
+  /** The stored session's `data` of each restored copy, to give it back when the socket goes. */
+  private readonly origin = new WeakMap<object, object>();
 
   /** Holds back the missed packets of every session this namespace's adapters restore. */
   watch(namespace: Namespace): void {
@@ -40,6 +51,13 @@ export class IoRecovery {
       init.call(namespace);
       this.wrap(namespace.adapter as RestoringAdapter);
     };
+  }
+
+  /** The stored session the recovered socket came from may be restored again once it is gone. */
+  release(socket: Socket): void {
+    const data: unknown = socket.data;
+    const stored = typeof data === 'object' && data !== null ? this.origin.get(data) : undefined;
+    if (stored) this.inUse.delete(stored);
   }
 
   /** The packets a recovered socket missed, taken (once). */
@@ -69,13 +87,17 @@ export class IoRecovery {
     if (!adapter || typeof restore !== 'function') return;
     adapter.restoreSession = async (pid, offset) => {
       const session = await restore.call(adapter, pid, offset);
-      if (session && Array.isArray(session.missedPackets)) {
-        const { data } = session;
-        // Sockets of this adapter always carry an object; anything else gets nothing.
-        if (typeof data === 'object' && data !== null) this.missed.set(data, session.missedPackets);
-        session.missedPackets = [];
-      }
-      return session;
+      if (!session) return session;
+      const { data } = session;
+      // Sockets of the ticket adapter always carry an object: anything else starts afresh.
+      if (typeof data !== 'object' || data === null || this.inUse.has(data)) return null;
+      this.inUse.add(data);
+      const copy = { ...(data as Record<string, unknown>) };
+      const rooms = (data as { wsTicketRooms?: unknown }).wsTicketRooms;
+      if (Array.isArray(rooms)) copy.wsTicketRooms = [...rooms];
+      this.origin.set(copy, data);
+      this.missed.set(copy, Array.isArray(session.missedPackets) ? session.missedPackets : []);
+      return { ...session, data: copy, missedPackets: [] };
     };
   }
 }
