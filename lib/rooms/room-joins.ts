@@ -16,16 +16,23 @@ export interface RoomSocket {
   enter(room: string): void;
   /** Takes the socket out of the transport's room. */
   exit(room: string): void;
+  /** Whether the socket is in the transport's room now (the server may have joined it). */
+  isIn(room: string): boolean;
   /** Sends `ws-ticket:left`. */
   left(payload: WsTicketRoomLeft): void;
+}
+
+/** Join attempts in the current window: per physical connection (re-entering a namespace keeps it). */
+export interface JoinRate {
+  attempts: number;
+  windowEndsAt: number;
 }
 
 /** A socket's rooms joined through `ws-ticket:join`, its joins in flight and its attempt window. */
 export interface RoomMember {
   readonly joined: Set<string>;
   readonly pending: Set<PendingJoin>;
-  attempts: number;
-  windowEndsAt: number;
+  readonly rate: JoinRate;
   /** Called after each change of `joined` (Socket.IO keeps a copy in `socket.data`). */
   onChange?: ((joined: ReadonlySet<string>) => void) | undefined;
 }
@@ -65,8 +72,11 @@ export class RoomJoins {
   ) {}
 
   /** A fresh member for a socket's first room request. */
-  member(initial: Iterable<string> = []): RoomMember {
-    return { joined: new Set(initial), pending: new Set(), attempts: 0, windowEndsAt: 0 };
+  member(
+    initial: Iterable<string> = [],
+    rate: JoinRate = { attempts: 0, windowEndsAt: 0 },
+  ): RoomMember {
+    return { joined: new Set(initial), pending: new Set(), rate };
   }
 
   /** Answers a `ws-ticket:join` request. Never throws. */
@@ -76,7 +86,8 @@ export class RoomJoins {
     if (limited) return { ok: false, room: request.room, code: WsTicketErrorCode.RATE_LIMITED };
     if (request.code !== undefined) return { ok: false, room: request.room, code: request.code };
     const { room } = request;
-    if (member.joined.has(room)) return { ok: true, room };
+    // In it already, on request or by the server's own join (which a leave must not undo).
+    if (member.joined.has(room) || socket.isIn(room)) return { ok: true, room };
     // Joins of one room in flight hold one place.
     const holding = new Set<string>();
     for (const pending of member.pending) holding.add(pending.room);
@@ -87,13 +98,26 @@ export class RoomJoins {
     this.hold(member, pending);
     let verdict: Awaited<ReturnType<RoomRules['decide']>>;
     try {
-      verdict = await this.rules.decide(socket.user, {
-        room,
-        userId: socket.userId,
-        transport: socket.transport,
-        namespace: socket.namespace,
-        reason: 'join',
-      });
+      const decide = (user: unknown) =>
+        this.rules.decide(user, {
+          room,
+          userId: socket.userId,
+          transport: socket.transport,
+          namespace: socket.namespace,
+          reason: 'join',
+        });
+      let user = socket.user;
+      verdict = await decide(user);
+      // A refresh while the rule ran changed the user: ask again for the one the socket has now
+      // (a refresh's re-check only sees rooms already joined). Still changing after two: no.
+      for (let again = 0; verdict.ok && socket.user !== user; again++) {
+        if (again === 2) {
+          verdict = { ok: false, code: WsTicketErrorCode.ROOM_FORBIDDEN };
+          break;
+        }
+        user = socket.user;
+        verdict = await decide(user);
+      }
     } finally {
       this.release(member, pending);
     }
@@ -102,7 +126,8 @@ export class RoomJoins {
     if (pending.voided !== undefined || !socket.isOpen()) {
       return { ok: false, room, code: WsTicketErrorCode.ROOM_FORBIDDEN };
     }
-    if (!member.joined.has(room)) {
+    // The server joined it meanwhile: its join, not the client's.
+    if (!member.joined.has(room) && !socket.isIn(room)) {
       member.joined.add(room);
       socket.enter(room);
       member.onChange?.(member.joined);
@@ -206,12 +231,13 @@ export class RoomJoins {
   /** Counts an attempt; true when it is over the window's limit. */
   private count(member: RoomMember): boolean {
     const now = this.now();
-    if (now >= member.windowEndsAt) {
-      member.windowEndsAt = now + this.limits.joinWindow;
-      member.attempts = 0;
+    const { rate } = member;
+    if (now >= rate.windowEndsAt) {
+      rate.windowEndsAt = now + this.limits.joinWindow;
+      rate.attempts = 0;
     }
-    member.attempts += 1;
-    return member.attempts > this.limits.joinLimit;
+    rate.attempts += 1;
+    return rate.attempts > this.limits.joinLimit;
   }
 
   private hold(member: RoomMember, pending: PendingJoin): void {

@@ -140,6 +140,7 @@ export class WsRooms {
         members.add(client);
       },
       exit: (room) => this.exit(client, room),
+      isIn: (room) => this.rooms.get(room)?.has(client) === true,
       left: (payload) => send(client, WS_TICKET_LEFT_EVENT, payload),
     };
   }
