@@ -1,10 +1,11 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { RecentRemovals } from '../rooms/recent-removals.js';
 import {
   WS_TICKET_JOIN_EVENT,
   WS_TICKET_LEAVE_EVENT,
   WS_TICKET_LEFT_EVENT,
 } from '../rooms/room-events.js';
-import type { RoomMember, RoomSocket } from '../rooms/room-joins.js';
+import type { JoinRate, RoomMember, RoomSocket } from '../rooms/room-joins.js';
 import { isReservedRoom, ROOM_NAME } from '../rooms/room-name.js';
 import type { WsTicketRoomAck, WsTicketRoomCheck, WsTicketRoomLeft } from '../rooms/rooms.types.js';
 import { roomsInternals, type WsTicketRooms } from '../rooms/ws-ticket-rooms.js';
@@ -32,6 +33,10 @@ const NO_ROOMS: WsTicketRoomAck = { ok: false, room: null, code: WsTicketErrorCo
 export class IoRooms {
   private provider: WsTicketRooms | null | undefined;
   private readonly members = new WeakMap<Socket, RoomMember>();
+  /** Removals of the recovery window, for the sockets that were away (Socket.IO gives rooms back). */
+  private readonly removals = new RecentRemovals();
+  /** Join attempts by physical connection (its namespace sockets share one window). */
+  private readonly rates = new WeakMap<Socket['conn'], JoinRate>();
   /**
    * `ws-ticket:left` of sockets still in the middlewares: with connection-state recovery on, an
    * emit to a socket goes through its id room, which reaches connected sockets only.
@@ -101,8 +106,18 @@ export class IoRooms {
     const member = reason === 'recovery' ? this.memberOf(socket, rooms) : this.members.get(socket);
     if (!member) return [];
     const had = [...member.joined];
-    await roomsInternals(rooms).joins.recheck(this.socketOf(socket), member, reason);
-    return had.filter((room) => !member.joined.has(room));
+    const { joins } = roomsInternals(rooms);
+    const lost: string[] = [];
+    if (reason === 'recovery') {
+      // Removed while it was away: out, however it had joined (no rule speaks for the server's).
+      const userId = (socket.data as Partial<WsTicketSocketData>).userId ?? '';
+      for (const room of [...socket.rooms]) {
+        const code = isClientRoom(room) ? this.removals.removal(userId, room) : undefined;
+        if (code && joins.remove(this.socketOf(socket), member, room, code, true)) lost.push(room);
+      }
+    }
+    await joins.recheck(this.socketOf(socket), member, reason);
+    return [...lost, ...had.filter((room) => !member.joined.has(room) && !lost.includes(room))];
   }
 
   /** The socket connected: what it was told while in the middlewares is sent now. */
@@ -117,6 +132,8 @@ export class IoRooms {
     if (!rooms) return 0;
     const { joins } = roomsInternals(rooms);
     const userRoom = wsTicketUserRoom(userId);
+    const window = recoveryWindow(server);
+    if (window > 0) this.removals.record(userId, room, code, window);
     let removed = 0;
     for (const namespace of server._nsps.values()) {
       const members = namespace.adapter.rooms.get(room);
@@ -142,9 +159,21 @@ export class IoRooms {
     const data = socket.data as Partial<WsTicketSocketData>;
     // A recovered socket comes back with the list (socket.data survives recovery).
     const kept = Array.isArray(data.wsTicketRooms) ? data.wsTicketRooms.filter(isClientRoom) : [];
-    member = roomsInternals(rooms).joins.member(kept);
+    // Attempts count per connection: leaving and re-entering a namespace starts no new window.
+    let rate = this.rates.get(socket.conn);
+    if (!rate) {
+      rate = { attempts: 0, windowEndsAt: 0 };
+      this.rates.set(socket.conn, rate);
+    }
+    member = roomsInternals(rooms).joins.member(kept, rate);
+    // Socket.IO stores `data` with the session when the socket drops: a re-check answered after
+    // that must not rewrite it (the recovery checks the stored list again).
+    let gone = false;
+    socket.once('disconnect', () => {
+      gone = true;
+    });
     member.onChange = (joined) => {
-      data.wsTicketRooms = [...joined];
+      if (!gone) data.wsTicketRooms = [...joined];
     };
     this.members.set(socket, member);
     return member;
@@ -166,6 +195,7 @@ export class IoRooms {
       exit: (room) => {
         void Promise.resolve(socket.leave(room)).catch(() => {});
       },
+      isIn: (room) => socket.rooms.has(room),
       left: (payload) => {
         if (socket.connected) {
           socket.emit(WS_TICKET_LEFT_EVENT, payload);
@@ -190,4 +220,15 @@ function isClientRoom(room: unknown): room is string {
 
 function isCode(code: unknown): code is string {
   return typeof code === 'string' && CODE.test(code);
+}
+
+/** How long Socket.IO keeps a dropped socket's session (`maxDisconnectionDuration`), in ms; 0: off. */
+function recoveryWindow(server: Server): number {
+  const options = (server as unknown as { opts?: { connectionStateRecovery?: unknown } }).opts;
+  const recovery = options?.connectionStateRecovery as
+    | { maxDisconnectionDuration?: unknown }
+    | undefined;
+  if (!recovery) return 0;
+  const window = recovery.maxDisconnectionDuration;
+  return typeof window === 'number' && Number.isFinite(window) && window > 0 ? window : 120_000;
 }
