@@ -66,6 +66,8 @@ export class WsTicketIoAdapter extends IoAdapter {
     Socket,
     { session: WsTicketSession; startedAt: number; missed: readonly unknown[] | undefined }
   >();
+  /** Namespaces each Socket.IO client is entering (between its CONNECT and its `connect`). */
+  private readonly entering = new WeakMap<object, Set<string>>();
   /** Room requests, re-checks and removals (`WsTicketRooms`). */
   private readonly rooms = new IoRooms(() => this.app);
   /** Missed packets of recovered sockets, held until they are authenticated. */
@@ -168,7 +170,8 @@ export class WsTicketIoAdapter extends IoAdapter {
 
   private handshake(socket: Socket, next: NextFunction): void {
     const startedAt = performance.now();
-    this.admit(socket, startedAt)
+    this.enter(socket)
+      .then(() => this.admit(socket, startedAt))
       .then(
         () => next(),
         (error: unknown) => {
@@ -184,9 +187,33 @@ export class WsTicketIoAdapter extends IoAdapter {
       .catch((error: unknown) => this.service().logFailure('Socket.IO middleware failed', error));
   }
 
+  /**
+   * One socket per namespace on a connection: Socket.IO admits a second CONNECT for a namespace
+   * the client is in (or entering) and orphans the first socket, which then lives on unreachable.
+   * Socket.IO clients never send one; it is refused (`connection_limit`).
+   */
+  private async enter(socket: Socket): Promise<void> {
+    const client = socket.client as unknown as { nsps?: Map<string, unknown> };
+    const name = socket.nsp.name;
+    let entering = this.entering.get(client);
+    if (client.nsps?.has(name) || entering?.has(name)) {
+      throw new WsTicketError(WsTicketErrorCode.CONNECTION_LIMIT);
+    }
+    if (!entering) {
+      entering = new Set();
+      this.entering.set(client, entering);
+    }
+    const own = entering;
+    own.add(name);
+    // In the client's namespaces once connected (see track()), or gone.
+    onGone(socket, () => own.delete(name));
+  }
+
   private async admit(socket: Socket, startedAt: number): Promise<void> {
-    // Taken first: a refused recovery must not leave them behind, nor be sent them.
+    // Taken first: a refused recovery must not leave them behind, nor be sent them; and its
+    // session may be restored again once this socket is gone, whichever way it goes.
     let missed = socket.recovered ? this.recovery.take(socket) : undefined;
+    if (socket.recovered) onGone(socket, () => this.recovery.release(socket));
     const session = await this.authenticate(socket);
     const data = socket.data as Partial<WsTicketSocketData>;
     // A recovered socket comes back with its old data and rooms: it must stay the same user.
@@ -223,6 +250,8 @@ export class WsTicketIoAdapter extends IoAdapter {
   }
 
   private track(socket: Socket): void {
+    // Socket.IO lists it in its client's namespaces now.
+    this.entering.get(socket.client)?.delete(socket.nsp.name);
     const admitted = this.admitting.get(socket);
     this.admitting.delete(socket);
     // Gone already: refused by no one here, accepted by no one either.
