@@ -42,7 +42,7 @@ export const WsTicketErrorCode = {
    * Ticket endpoint (HTTP 429): too many tickets issued to this user in the window. Session
    * refresh: too many refused `ws-ticket:refresh` attempts on one connection (10 a minute), or
    * too many waiting; the store was not touched. Rooms: too many `ws-ticket:join` attempts from
-   * one socket in `roomJoinLimit.window` (every attempt counts); no rule ran.
+   * one connection in `roomJoinLimit.window` (every attempt counts); no rule ran.
    */
   RATE_LIMITED: 'rate_limited',
   /**

@@ -17,7 +17,8 @@ export interface WsTicketRoomOptions<TUser = unknown> {
    */
   maxRoomsPerSocket?: number | undefined;
   /**
-   * Join attempts allowed per socket and window: every `ws-ticket:join` counts, allowed or
+   * Join attempts allowed per connection and window (a Socket.IO connection's namespace sockets
+   * share it: leaving and entering a namespace again starts no new window): every `ws-ticket:join` counts, allowed or
    * refused, new or repeated; one more is refused with `rate_limited` before anything else runs.
    * @default { limit: 50, window: 10 } (50 attempts per 10 seconds)
    */
