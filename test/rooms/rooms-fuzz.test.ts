@@ -9,6 +9,7 @@ import { signJwt } from '../support/jwt.js';
 import { ask, connected } from '../support/sockets.js';
 import { openedWs, type StartedWsApp, startWsApp } from '../ws/fixtures/ws-app.js';
 import { admitsRoom, CountingRooms, countingRuleMatches } from './fixtures/counting-rooms.js';
+import { FrameLog } from './fixtures/frame-log.js';
 import { RoomsChatGateway, type RoomUser, roomsModule } from './fixtures/rooms-app.js';
 import { RoomsWsGateway } from './fixtures/rooms-ws-gateway.js';
 import { withDeadline } from './fixtures/waits.js';
@@ -314,42 +315,6 @@ const fuzzOptions = (
 });
 
 const BOUND = 5000;
-
-/** The frames a raw WebSocket received, and bounded waits woken by each new frame. */
-class FrameLog {
-  readonly frames: Array<{ event?: unknown; data?: unknown }> = [];
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (raw: Buffer) => {
-      this.frames.push(JSON.parse(raw.toString()));
-      this.wake();
-    });
-    ws.on('close', () => this.wake());
-  }
-
-  /** The frames of `event` from index `from` on. */
-  of(event: string, from = 0): Array<{ event?: unknown; data?: unknown }> {
-    return this.frames.slice(from).filter((frame) => frame.event === event);
-  }
-
-  /** Resolves once `probe` holds or the socket closed; fails after {@link BOUND} ms. */
-  until(probe: () => boolean, what: string): Promise<void> {
-    let check: () => void = () => {};
-    const reached = new Promise<void>((resolve) => {
-      check = () => {
-        if (probe() || this.ws.readyState !== WebSocket.OPEN) resolve();
-      };
-      this.waiters.add(check);
-      check();
-    });
-    return withDeadline(reached, BOUND, what).finally(() => this.waiters.delete(check));
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-}
 
 describe('Room requests on Socket.IO under arbitrary payloads', () => {
   let started: StartedApp;
