@@ -379,6 +379,22 @@ class RequestRooms {
   }
 }
 
+/** What a rule provider injects. */
+@Injectable()
+class Grants {
+  readonly open = true;
+}
+
+@Injectable({ scope: Scope.TRANSIENT })
+class TransientRooms {
+  constructor(private readonly grants: Grants) {}
+
+  @WsTicketRoom('order:{id}')
+  canJoin(): boolean {
+    return this.grants.open;
+  }
+}
+
 /** Request-scoped through what it injects, not by its own decorator. */
 @Injectable()
 class RequestBoundRooms {
@@ -450,6 +466,19 @@ describe('Room rules the module refuses to start with', () => {
       assert.ok(message.includes(`${provider.name}.canJoin()`), message);
     });
   }
+
+  // Library bug (fails as of 1638ef6): the check asks isDependencyTreeStatic(), which is true for
+  // a transient provider with static dependencies, so the app starts; the rule then runs bound to
+  // the placeholder instance Nest keeps for transient providers, whose dependencies were never
+  // injected (`this.grants` is undefined: every join of the room is refused with a logged throw).
+  it('a rule on a transient provider: must live in a singleton', async () => {
+    const message = await startupError(() => ({
+      imports: [moduleWith()],
+      providers: [Grants, TransientRooms],
+    }));
+    assert.match(message, /singleton/);
+    assert.ok(message.includes('TransientRooms.canJoin()'), message);
+  });
 
   it('a bad pattern in a decorator or in `rooms`: names the pattern and where it is', async () => {
     const decorated = await startupError(() => ({
