@@ -87,6 +87,11 @@ function floodRules(joins: () => RoomJoins | undefined, seen: InFlight) {
       await sleep(2);
       return true;
     },
+    // Answers after its socket closed, in the tests that close it.
+    'late:{n}': async () => {
+      await sleep(100);
+      return true;
+    },
   };
   return rules;
 }
@@ -198,6 +203,17 @@ describe('Room state under 10k join attempts from one Socket.IO socket', () => {
     );
     assert.equal(joins?.pendingCount, 0);
   });
+
+  it('a socket that closes with joins in flight leaves no room and no join behind', async () => {
+    const uuid = await ticketFor(started.url, signJwt({ sub: '3' }));
+    const client: Socket = await connected(`${started.url}/chat`, { auth: { uuid } });
+    for (let i = 0; i < CAP; i++) client.emit(JOIN, { room: `late:${i}` });
+    await eventually(() => (joins?.pendingCount ?? 0) === CAP, 'the joins in flight');
+    client.close();
+    await eventually(() => joins?.pendingCount === 0, 'the joins answered');
+    assert.equal(namespace().adapter.rooms.size, 0, [...namespace().adapter.rooms.keys()].join());
+    assert.equal(namespace().adapter.sids.size, 0);
+  });
 });
 
 describe('Room state under 10k join attempts from one raw WebSocket', () => {
@@ -302,6 +318,20 @@ describe('Room state under 10k join attempts from one raw WebSocket', () => {
       () => `rooms left after the close: ${[...wsRegistryOf(started.adapter).keys()].join(', ')}`,
     );
     assert.equal(joins?.pendingCount, 0);
+  });
+
+  it('a socket that closes with joins in flight leaves no room and no join behind', async () => {
+    const { ws } = await open('3');
+    for (let i = 0; i < CAP; i++)
+      ws.send(JSON.stringify({ event: JOIN, data: { room: `late:${i}` } }));
+    await eventually(() => (joins?.pendingCount ?? 0) === CAP, 'the joins in flight');
+    ws.close();
+    await eventually(() => joins?.pendingCount === 0, 'the joins answered');
+    assert.equal(
+      wsRoomsOf(started.adapter).size,
+      0,
+      [...wsRegistryOf(started.adapter).keys()].join(),
+    );
   });
 });
 
