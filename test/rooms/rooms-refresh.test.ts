@@ -42,6 +42,9 @@ class RoomsNotesGateway {
   }
 }
 
+/** callbackTimeout of the apps (ms): a re-check's rule slower than this loses its room. */
+const RULE_TIMEOUT = 500;
+
 const PREMIUM_ROOMS = ['plan:premium:news', 'plan:premium:sport'];
 const KEPT_ROOMS = ['lobby', 'order:1'];
 const LEFT = PREMIUM_ROOMS.map((room) => ({ room, code: 'room_forbidden' }));
@@ -73,7 +76,7 @@ for (const platform of PLATFORMS) {
 
     before(async () => {
       started = await start({
-        imports: [roomsModule()],
+        imports: [roomsModule({ callbackTimeout: RULE_TIMEOUT })],
         providers: [OrdersFixture, OrderRooms, PlanRooms, RoomsChatGateway, RoomsNotesGateway],
       });
       plans = started.app.get(PlanRooms);
@@ -162,6 +165,19 @@ for (const platform of PLATFORMS) {
       socket.disconnect();
     });
 
+    it('a room whose rule does not answer the re-check in time is left with room_unavailable', async () => {
+      const socket = await open('/chat', await ticketFor(started.url, token('6', 'premium')));
+      await joinAll(socket, ['plan:premium:news', 'lobby']);
+      const told = lefts(socket);
+      plans.delay = RULE_TIMEOUT * 2;
+      assert.equal((await refresh(socket, '6', 'premium')).ok, true);
+      await eventually(() => told.length > 0, 'ws-ticket:left');
+      assert.deepEqual(told, [{ room: 'plan:premium:news', code: 'room_unavailable' }]);
+      assert.equal(await isIn(socket, 'plan:premium:news'), false);
+      assert.equal(await isIn(socket, 'lobby'), true);
+      socket.disconnect();
+    });
+
     it('a refused refresh asks no rule and leaves no room', async () => {
       const uuid = await ticketFor(started.url, token('3', 'premium'));
       const socket = await open('/chat', uuid);
@@ -232,7 +248,7 @@ for (const platform of PLATFORMS) {
     before(async () => {
       started = await startWsApp(
         {
-          imports: [roomsModule()],
+          imports: [roomsModule({ callbackTimeout: RULE_TIMEOUT })],
           providers: [OrdersFixture, OrderRooms, PlanRooms, RoomsWsGateway],
         },
         { platform },
