@@ -100,7 +100,9 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
         const patterns = roomPatternsOf(method);
         if (patterns.length === 0) continue;
         const where = `${(metatype as { name?: string } | undefined)?.name ?? 'provider'}.${key}()`;
-        if (!wrapper.isDependencyTreeStatic()) {
+        // Transient providers answer true to the first: their registered instance is a
+        // placeholder without its dependencies.
+        if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
           throw new Error(
             `@WsTicketRoom() on ${where}: room rules must live in a singleton provider (the default scope), not a request-scoped or transient one.`,
           );
