@@ -467,7 +467,7 @@ describe('Room rules the module refuses to start with', () => {
     });
   }
 
-  // Library bug (fails as of 1638ef6): the check asks isDependencyTreeStatic(), which is true for
+  // Regression test (failed at 1638ef6, fixed since): the check asks isDependencyTreeStatic(), which is true for
   // a transient provider with static dependencies, so the app starts; the rule then runs bound to
   // the placeholder instance Nest keeps for transient providers, whose dependencies were never
   // injected (`this.grants` is undefined: every join of the room is refused with a logged throw).

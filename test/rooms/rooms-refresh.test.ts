@@ -195,7 +195,7 @@ for (const platform of PLATFORMS) {
       socket.disconnect();
     });
 
-    // Library bug (fails as of 1638ef6): the re-check covers the rooms joined when the refresh
+    // Regression test (failed at 1638ef6, fixed since): the re-check covers the rooms joined when the refresh
     // applies; a join whose rule is still running was asked about the old user, and lands after.
     // (A removal voids such joins; a refresh does not.)
     it('a join whose rule is still running when the refresh applies does not survive it', async () => {
@@ -313,7 +313,7 @@ for (const platform of PLATFORMS) {
       assert.ok(plans.calls.every(({ context }) => context.namespace === '/ws/rooms'));
     });
 
-    // Library bug (fails as of 1638ef6): as on Socket.IO.
+    // Regression test (failed at 1638ef6, fixed since): as on Socket.IO.
     it('a join whose rule is still running when the refresh applies does not survive it', async () => {
       const ws = await open('5', 'premium');
       plans.delay = 300;
