@@ -195,9 +195,9 @@ for (const platform of PLATFORMS) {
       socket.disconnect();
     });
 
-    // Regression test (failed at 1638ef6, fixed since): the re-check covers the rooms joined when the refresh
-    // applies; a join whose rule is still running was asked about the old user, and lands after.
-    // (A removal voids such joins; a refresh does not.)
+    // Regression (failed on 1638ef6, fixed by cfafc9e): the re-check covered the rooms joined when
+    // the refresh applied; a join whose rule was still running had been asked about the old user,
+    // and landed after it.
     it('a join whose rule is still running when the refresh applies does not survive it', async () => {
       const socket = await open('/chat', await ticketFor(started.url, token('5', 'premium')));
       plans.delay = 300;
@@ -313,7 +313,7 @@ for (const platform of PLATFORMS) {
       assert.ok(plans.calls.every(({ context }) => context.namespace === '/ws/rooms'));
     });
 
-    // Regression test (failed at 1638ef6, fixed since): as on Socket.IO.
+    // Regression (failed on 1638ef6, fixed by cfafc9e): as on Socket.IO.
     it('a join whose rule is still running when the refresh applies does not survive it', async () => {
       const ws = await open('5', 'premium');
       plans.delay = 300;
