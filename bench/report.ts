@@ -187,6 +187,8 @@ export interface BenchResults {
   telemetry?: string[];
   /** The body of the scale section, as bench/scale-report.ts renders it. */
   scale?: string[];
+  /** The body of the rooms section, as bench/rooms-report.ts renders it. */
+  rooms?: string[];
   targets: Target[];
   notes: string[];
   seconds: number;
@@ -453,6 +455,9 @@ export function renderMarkdown(results: BenchResults): string {
 
   out.push('## 11. Scale: memory per held socket, tickets consumed per second', '');
   out.push(...(results.scale ?? ['SKIPPED', '']));
+
+  out.push('## 12. Rooms: authorized joins, fan-out to one room, room state in memory', '');
+  out.push(...(results.rooms ?? ['SKIPPED', '']));
 
   if (results.notes.length) out.push('## Notes', '', ...results.notes.map((n) => `- ${n}`), '');
   out.push(`Bench wall time: ${results.seconds.toFixed(0)} s.`, '');

@@ -1,8 +1,8 @@
 // `npm run bench`: starts the bench servers as child processes, warms them up, measures, prints a
 // table and writes bench/RESULTS.md. Flags: --runs N (default 5), --quick (small counts, for a
 // smoke run), --no-write (stdout only), --cpu-prof (servers write CPU profiles to bench/profiles),
-// --only flood|frames|cap|jwks|telemetry|scale (the unauthenticated-flood row, the
-// oversized-messages row, the connection cap, bearer key, telemetry or scale section alone,
+// --only flood|frames|cap|jwks|telemetry|scale|rooms (the unauthenticated-flood row, the
+// oversized-messages row, the connection cap, bearer key, telemetry, scale or rooms section alone,
 // printed, never written),
 // --flood-max-old-space MB (the flood server child's old-space cap, default 1024).
 import { createSecretKey, randomUUID } from 'node:crypto';
@@ -72,6 +72,8 @@ import {
   type VariantKey,
   type VerifyCost,
 } from './report.js';
+import { roomsPhase } from './rooms.js';
+import { type RoomsResult, roomsSection, roomsSetting, roomsTargets } from './rooms-report.js';
 import { scalePhase } from './scale.js';
 import { scaleSection, scaleSetting } from './scale-report.js';
 import { telemetryPhase } from './telemetry.js';
@@ -92,7 +94,7 @@ const QUICK = args.includes('--quick');
 const WRITE = !args.includes('--no-write');
 const CPU_PROF = args.includes('--cpu-prof');
 const ONLY = option('--only');
-const ONLY_PHASES = ['flood', 'frames', 'cap', 'jwks', 'telemetry', 'scale'] as const;
+const ONLY_PHASES = ['flood', 'frames', 'cap', 'jwks', 'telemetry', 'scale', 'rooms'] as const;
 type OnlyPhase = (typeof ONLY_PHASES)[number];
 const isOnlyPhase = (name: string | undefined): name is OnlyPhase =>
   (ONLY_PHASES as readonly (string | undefined)[]).includes(name);
@@ -688,11 +690,12 @@ function framesTargets(result: FramesResult): Target[] {
 function evaluate(
   results: Omit<
     BenchResults,
-    'targets' | 'seconds' | 'settings' | 'refresh' | 'cap' | 'jwks' | 'telemetry'
+    'targets' | 'seconds' | 'settings' | 'refresh' | 'cap' | 'jwks' | 'telemetry' | 'rooms'
   >,
   refresh: RefreshResult,
   cap: CapResult,
   telemetry: TelemetryResult,
+  rooms: RoomsResult,
 ): Target[] {
   const targets: Target[] = [];
   const rowOf = (key: VariantKey, concurrency: number) =>
@@ -769,6 +772,7 @@ function evaluate(
   targets.push(...refreshTargets(refresh));
   targets.push(...capTargets(cap));
   targets.push(...telemetryTargets(telemetry));
+  targets.push(...roomsTargets(rooms));
   return targets;
 }
 
@@ -805,6 +809,7 @@ const ONLY_TITLES = {
   jwks: 'Bearer keys: HS256 vs a cached JWKS key',
   telemetry: 'Telemetry: handshake rate with subscribers vs none',
   scale: 'Scale: memory per held socket, tickets consumed per second',
+  rooms: 'Rooms: authorized joins, fan-out to one room, room state in memory',
 } as const satisfies Record<OnlyPhase, string>;
 
 /** The connection cap and telemetry sections' plan: the connection section's. */
@@ -812,6 +817,14 @@ const HANDSHAKE_PLAN = { runs: RUNS, warmups: WARMUP_ROUNDS, slices: SLICES, qui
 
 /** The scale section's plan: three timed throughput runs (one with --quick). */
 const SCALE_PLAN = { quick: QUICK, runs: QUICK ? 1 : 3 };
+
+/** The rooms section's plan: the connection section's, with three timed join runs with --quick. */
+const ROOMS_PLAN = {
+  runs: QUICK ? Math.min(3, RUNS) : RUNS,
+  warmups: WARMUP_ROUNDS,
+  slices: SLICES,
+  quick: QUICK,
+};
 
 /** The bearer key section's plan: the issuance section's. */
 const JWKS_PLAN = {
@@ -858,6 +871,11 @@ async function onlyPhase(phase: OnlyPhase, flags: string[]): Promise<void> {
       section = telemetrySection(result);
       targets = telemetryTargets(result);
       setting = `${telemetrySetting(result)}; ${RUNS} timed runs after ${WARMUP_ROUNDS} warm-up`;
+    } else if (phase === 'rooms') {
+      const result = await roomsPhase(ROOMS_PLAN, flags, log);
+      section = roomsSection(result);
+      targets = roomsTargets(result);
+      setting = `${roomsSetting(result)}; ${ROOMS_PLAN.runs} timed join runs after ${WARMUP_ROUNDS} warm-up`;
     } else if (phase === 'scale') {
       const launched = await redisOrSkip();
       redis = launched.redis;
@@ -955,6 +973,7 @@ async function main(): Promise<void> {
     const verify = verifyCost(tokens);
     // Alone on the machine but for the bench's redis-server.
     await stopAllServers();
+    const rooms = await roomsPhase(ROOMS_PLAN, flags, log);
     const scale = await scalePhase(redis?.url, SCALE_PLAN, flags, redisSkip, log);
     await cleanup();
     const heap = await heapPhase(flags);
@@ -978,6 +997,7 @@ async function main(): Promise<void> {
       jwks: jwksSection(jwks),
       telemetry: telemetrySection(telemetry),
       scale: scaleSection(scale),
+      rooms: roomsSection(rooms),
       settings: [
         `${RUNS} timed runs per figure, after ${WARMUP_ROUNDS} warm-up run${WARMUP_ROUNDS === 1 ? '' : 's'}. In a run the ` +
           `variants take turns in ${SLICES} short slices each (the order rotating), so that the ` +
@@ -997,12 +1017,13 @@ async function main(): Promise<void> {
         jwksSetting(jwks),
         telemetrySetting(telemetry),
         scaleSetting(scale),
+        `${roomsSetting(rooms)}; ${ROOMS_PLAN.runs} timed join runs after ${WARMUP_ROUNDS} warm-up`,
         QUICK ? '**--quick run: small counts, not for the record**' : 'Full run',
         CPU_PROF
           ? '**Servers ran with --cpu-prof (slower): not for the record**'
           : 'No profiler attached',
       ],
-      targets: evaluate(partial, refresh, cap, telemetry),
+      targets: evaluate(partial, refresh, cap, telemetry, rooms),
       seconds: 0,
     };
     if (redisSkip) results.notes.push(`Redis rows SKIPPED: ${redisSkip}.`);

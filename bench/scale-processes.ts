@@ -9,8 +9,8 @@ import type { ClientCommand, ClientReply, ScaleServerSpec, ScaleStats } from './
 const SERVER = fileURLToPath(new URL('./scale-server.js', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./scale-clients.js', import.meta.url));
 
-/** A client child process, answering one command at a time. */
-export class ClientChild {
+/** A client child process, answering one command (`C`, by its `op`) at a time. */
+export class ClientChild<C extends { op: string } = ClientCommand> {
   private sequence = 0;
   private readonly pending = new Map<number, (reply: ClientReply) => void>();
 
@@ -21,8 +21,12 @@ export class ClientChild {
     });
   }
 
-  static async start(index: number): Promise<ClientChild> {
-    const child = spawn(process.execPath, [CLIENT], {
+  /** Forks `script` (the scale section's client child unless told) as client child `index`. */
+  static async start<C extends { op: string } = ClientCommand>(
+    index: number,
+    script = CLIENT,
+  ): Promise<ClientChild<C>> {
+    const child = spawn(process.execPath, [script], {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -30,7 +34,7 @@ export class ClientChild {
         if (line.trim()) console.error(`  [clients ${index}] ${line}`);
       }
     });
-    const client = new ClientChild(child);
+    const client = new ClientChild<C>(child);
     await new Promise<void>((resolve, reject) => {
       client.pending.set(0, () => resolve());
       child.once('exit', (code) => reject(new Error(`client child exited with ${code}`)));
@@ -38,7 +42,7 @@ export class ClientChild {
     return client;
   }
 
-  async call<T>(command: ClientCommand, timeoutMs = 300_000): Promise<T> {
+  async call<T>(command: C, timeoutMs = 300_000): Promise<T> {
     const id = ++this.sequence;
     let timer: NodeJS.Timeout | undefined;
     const reply = await new Promise<ClientReply>((resolve, reject) => {
