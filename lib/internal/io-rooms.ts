@@ -6,12 +6,13 @@ import {
   WS_TICKET_LEFT_EVENT,
 } from '../rooms/room-events.js';
 import type { JoinRate, RoomMember, RoomSocket } from '../rooms/room-joins.js';
-import { isReservedRoom, ROOM_NAME } from '../rooms/room-name.js';
+import { isClientRoom } from '../rooms/room-name.js';
 import type { WsTicketRoomAck, WsTicketRoomCheck, WsTicketRoomLeft } from '../rooms/rooms.types.js';
 import { roomsInternals, type WsTicketRooms } from '../rooms/ws-ticket-rooms.js';
 import { WsTicketErrorCode } from '../ws-ticket.errors.js';
 import type { WsTicketIoServer, WsTicketIoSocket } from '../ws-ticket-io.adapter.js';
 import { type WsTicketSocketData, wsTicketUserRoom } from '../ws-ticket-session.js';
+import { CODE_FORMAT } from './code-format.js';
 import { findRooms } from './require-service.js';
 import { spansInstances } from './socket-io.js';
 
@@ -20,7 +21,6 @@ type Socket = WsTicketIoSocket;
 
 /** Server-side event (through `serverSideEmit`) carrying `removeFromRoom` to the other instances. */
 const ROOM_LEAVE_EVENT = 'ws-ticket:room-leave';
-const CODE = /^[a-z][a-z_]{0,63}$/;
 
 const NO_ROOMS: WsTicketRoomAck = { ok: false, room: null, code: WsTicketErrorCode.ROOM_FORBIDDEN };
 
@@ -214,12 +214,8 @@ export class IoRooms {
   }
 }
 
-function isClientRoom(room: unknown): room is string {
-  return typeof room === 'string' && ROOM_NAME.test(room) && !isReservedRoom(room);
-}
-
 function isCode(code: unknown): code is string {
-  return typeof code === 'string' && CODE.test(code);
+  return typeof code === 'string' && CODE_FORMAT.test(code);
 }
 
 /** How long Socket.IO keeps a dropped socket's session (`maxDisconnectionDuration`), in ms; 0: off. */

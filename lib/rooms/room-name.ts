@@ -44,6 +44,11 @@ export function readRoomRequest(payload: unknown): RoomRequest {
   return { room };
 }
 
+/** Whether `room` is a name a client may be in: well formed, neither the module's nor a socket id. */
+export function isClientRoom(room: unknown): room is string {
+  return typeof room === 'string' && ROOM_NAME.test(room) && !isReservedRoom(room);
+}
+
 /** Whether a room is out of every client's reach: the module's own, or a socket's id. */
 export function isReservedRoom(room: string): boolean {
   return room.startsWith(WS_TICKET_EVENT_PREFIX) || SOCKET_ID.test(room);

@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { CODE_FORMAT } from '../internal/code-format.js';
 import { channelOf } from '../internal/service-channel.js';
 import type { InstanceChannel } from '../session/instance-channel.js';
 import { RefusalLog } from '../session/refusal-log.js';
@@ -9,14 +10,11 @@ import type { WsTicketModuleOptions } from '../ws-ticket.options.js';
 import { WsTicketService } from '../ws-ticket.service.js';
 import { WS_TICKET_EVENT_PREFIX } from '../ws-ticket-session.js';
 import { RoomJoins } from './room-joins.js';
-import { isReservedRoom, ROOM_NAME } from './room-name.js';
+import { isClientRoom, ROOM_NAME } from './room-name.js';
 import { RoomRules } from './room-rules.js';
 import type { RoomTransport } from './room-transport.js';
 import { addOptionRules, roomLimits } from './rooms-config.js';
 import { roomPatternsOf } from './ws-ticket-room.decorator.js';
-
-/** A code as `removeFromRoom` sends it in `ws-ticket:left`. */
-const CODE = /^[a-z][a-z_]{0,63}$/;
 
 /** What the adapters reach through {@link roomsInternals}. */
 export interface RoomsInternals {
@@ -135,7 +133,7 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
     if (typeof userId !== 'string' || userId === '') {
       throw new TypeError('removeFromRoom: userId must be a non-empty string.');
     }
-    if (typeof code !== 'string' || !CODE.test(code)) {
+    if (typeof code !== 'string' || !CODE_FORMAT.test(code)) {
       throw new TypeError('removeFromRoom: code must be 1-64 characters of a-z and _.');
     }
     let removed = 0;
@@ -175,7 +173,7 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
    * in without asking; so a handler may gate a client-named room with it alone.
    */
   has(client: unknown, room: string): boolean {
-    if (typeof room !== 'string' || !ROOM_NAME.test(room) || isReservedRoom(room)) return false;
+    if (!isClientRoom(room)) return false;
     for (const transport of this.#transports) {
       const answer = transport.has(client, room);
       if (answer !== undefined) return answer;
@@ -213,7 +211,7 @@ export class WsTicketRooms<TUser = unknown> implements OnModuleInit {
 }
 
 function checkRoom(room: unknown): asserts room is string {
-  if (typeof room !== 'string' || !ROOM_NAME.test(room) || isReservedRoom(room)) {
+  if (!isClientRoom(room)) {
     throw new TypeError(
       "A room is 1-200 characters of A-Z a-z 0-9 : _ . -, neither the module's (ws-ticket:*) nor a socket id.",
     );

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { CODE_FORMAT } from '../internal/code-format.js';
 import { maskCredentials } from '../internal/mask-credentials.js';
+import { ROOM_NAME } from '../rooms/room-name.js';
 import type { BoundedTicketStore } from '../stores/bounded-ticket-store.js';
 import type { TicketStoreUnsubscribe } from '../stores/ticket-store.js';
 import type { WsTicketErrorCode } from '../ws-ticket.errors.js';
@@ -34,12 +36,8 @@ interface ChannelLogger {
 const MAX_MESSAGE = 1024 * 1024 + 4096;
 /** The most an emitted room message's data may take, serialized (code units). */
 export const MAX_ROOM_DATA = 1024 * 1024;
-/** A room or an event name as the rooms send them (checked by the sender; re-checked here). */
-const NAME = /^[A-Za-z0-9:_.-]{1,200}$/;
 /** The most evicted ids one message may name (a handshake evicts a few). */
 const MAX_IDS = 1000;
-/** A code as `disconnectUser` takes it: one of the module's, or a newer instance's. */
-const CODE = /^[a-z][a-z_]{0,63}$/;
 
 /**
  * The module's channel between the instances of an app (`<keyPrefix>instances` on the ticket
@@ -175,8 +173,9 @@ export class InstanceChannel {
     if (parsed?.from === this.id) return;
     const { handlers, roomHandlers: rooms } = this;
     const user = typeof parsed?.user === 'string' && parsed.user !== '' ? parsed.user : undefined;
-    const code = typeof parsed?.code === 'string' && CODE.test(parsed.code) ? parsed.code : '';
-    const room = typeof parsed?.room === 'string' && NAME.test(parsed.room) ? parsed.room : '';
+    const code =
+      typeof parsed?.code === 'string' && CODE_FORMAT.test(parsed.code) ? parsed.code : '';
+    const room = typeof parsed?.room === 'string' && ROOM_NAME.test(parsed.room) ? parsed.room : '';
     if (parsed?.op === 'disconnect' && user && code) {
       handlers?.disconnect(user, code as WsTicketErrorCode);
     } else if (parsed?.op === 'evict' && user && isIds(parsed.ids)) {
@@ -187,7 +186,7 @@ export class InstanceChannel {
       parsed?.op === 'emit' &&
       room &&
       typeof parsed.event === 'string' &&
-      NAME.test(parsed.event) &&
+      ROOM_NAME.test(parsed.event) &&
       // The module's own events are never relayed: a sender refuses them, so must a receiver.
       !parsed.event.startsWith(WS_TICKET_EVENT_PREFIX)
     ) {
