@@ -203,10 +203,16 @@ export class WsTicketIoAdapter extends IoAdapter {
       entering = new Set();
       this.entering.set(client, entering);
     }
-    const own = entering;
-    own.add(name);
+    entering.add(name);
     // In the client's namespaces once connected (see track()), or gone.
-    onGone(socket, () => own.delete(name));
+    onGone(socket, () => this.entered(client, name));
+  }
+
+  /** A namespace of the client is entered (or given up): nothing kept once none is pending. */
+  private entered(client: object, name: string): void {
+    const entering = this.entering.get(client);
+    entering?.delete(name);
+    if (entering?.size === 0) this.entering.delete(client);
   }
 
   private async admit(socket: Socket, startedAt: number): Promise<void> {
@@ -251,7 +257,7 @@ export class WsTicketIoAdapter extends IoAdapter {
 
   private track(socket: Socket): void {
     // Socket.IO lists it in its client's namespaces now.
-    this.entering.get(socket.client)?.delete(socket.nsp.name);
+    this.entered(socket.client, socket.nsp.name);
     const admitted = this.admitting.get(socket);
     this.admitting.delete(socket);
     // Gone already: refused by no one here, accepted by no one either.
