@@ -4,6 +4,7 @@
 import type { Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { WS_TICKET_JOIN_EVENT } from '../lib/index.js';
+import { serveCommands } from './child-commands.js';
 import { pool } from './client.js';
 import { closeAll, dropAll, type HeldSocket, hold } from './held-sockets.js';
 import {
@@ -16,7 +17,6 @@ import {
   TICK_EVENT,
   type Tick,
 } from './rooms-wire.js';
-import type { ClientReply } from './scale-wire.js';
 
 const clock = () => performance.timeOrigin + performance.now();
 const JOIN_TIMEOUT = 10_000;
@@ -198,24 +198,6 @@ async function run(command: RoomsClientCommand): Promise<unknown> {
   }
 }
 
-let queue = Promise.resolve();
-process.on('message', (message: { id: number; command: RoomsClientCommand }) => {
-  queue = queue.then(async () => {
-    let reply: ClientReply;
-    try {
-      reply = { id: message.id, ok: true, result: await run(message.command) };
-    } catch (error) {
-      reply = {
-        id: message.id,
-        ok: false,
-        error: error instanceof Error ? error.message : String(error),
-      };
-    }
-    process.send?.(reply);
-  });
-});
-process.on('disconnect', () => {
+serveCommands(run, () => {
   for (const set of sets.values()) dropAll(set.sockets);
-  process.exit(0);
 });
-process.send?.({ id: 0, ok: true, result: 'ready' } satisfies ClientReply);

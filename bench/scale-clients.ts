@@ -4,10 +4,11 @@
 import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
 import { createClient } from 'redis';
+import { serveCommands } from './child-commands.js';
 import { connectOnce, pool } from './client.js';
 import { benchClaims } from './constants.js';
 import { closeAll, dropAll, fetchTicket, type HeldSocket, hold } from './held-sockets.js';
-import type { ClientCommand, ClientReply, TimedReply } from './scale-wire.js';
+import type { ClientCommand, TimedReply } from './scale-wire.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -127,25 +128,7 @@ async function run(command: ClientCommand): Promise<unknown> {
   }
 }
 
-let queue = Promise.resolve();
-process.on('message', (message: { id: number; command: ClientCommand }) => {
-  queue = queue.then(async () => {
-    let reply: ClientReply;
-    try {
-      reply = { id: message.id, ok: true, result: await run(message.command) };
-    } catch (error) {
-      reply = {
-        id: message.id,
-        ok: false,
-        error: error instanceof Error ? error.message : String(error),
-      };
-    }
-    process.send?.(reply);
-  });
-});
-process.on('disconnect', () => {
+serveCommands(run, () => {
   dropAll(held);
   void redis?.close().catch(() => undefined);
-  process.exit(0);
 });
-process.send?.({ id: 0, ok: true, result: 'ready' } satisfies ClientReply);
